@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# The whole test suite: unit, ansible-test sanity, ansible-lint (production profile), integration against the
+# real Docker Engine, molecule. Prepares the machine first (scripts/bootstrap.sh).
+#   scripts/test.sh                 every stage
+#   scripts/test.sh unit lint       only the named stages
+set -uo pipefail
+. "$(dirname "$0")/lib.sh"
+
+ALL_STAGES=(unit sanity lint integration molecule)
+STAGES=("$@")
+[ ${#STAGES[@]} -gt 0 ] || STAGES=("${ALL_STAGES[@]}")
+REPORTS=$BUILD/test-reports
+declare -a SUMMARY=()
+FAILED=0
+
+stage_unit() {
+  pytest -q -p no:cacheprovider tests/unit --junitxml="$REPORTS/unit.xml"
+}
+
+stage_sanity() {
+  # ansible-test needs the collection at ansible_collections/<namespace>/<name>/: test a copy of the tree.
+  local dest=$BUILD/sanity/ansible_collections/acestream/orchestrator
+  rm -rf "$dest" && mkdir -p "$dest"
+  (cd "$ROOT" && git ls-files -co --exclude-standard -z | xargs -0 cp --parents -t "$dest")
+  (cd "$dest" && ansible-test sanity --python 3.11 --requirements --color no)
+}
+
+stage_lint() {
+  ansible-lint --offline --profile production
+}
+
+stage_integration() {
+  pytest -q -p no:cacheprovider tests/integration --junitxml="$REPORTS/integration.xml"
+}
+
+stage_molecule() {
+  local scenarios
+  scenarios=$(find "$ROOT/extensions/molecule" -mindepth 2 -maxdepth 2 -name molecule.yml 2>/dev/null | wc -l)
+  if [ "$scenarios" -eq 0 ]; then echo "no molecule scenario yet"; return 0; fi
+  (cd "$ROOT/extensions" && molecule test --all)
+}
+
+cd "$ROOT"
+start=$(date +%s)
+"$ROOT/scripts/bootstrap.sh" || die "bootstrap failed"
+activate
+SUMMARY+=("bootstrap $(( $(date +%s) - start ))s ok")
+rm -rf "$REPORTS" && mkdir -p "$REPORTS"
+
+for stage in "${STAGES[@]}"; do
+  declare -F "stage_$stage" >/dev/null || die "unknown stage '$stage' (stages: ${ALL_STAGES[*]})"
+  log "stage $stage"
+  t0=$(date +%s)
+  if "stage_$stage"; then result=ok; else result=FAILED; FAILED=$((FAILED + 1)); fi
+  SUMMARY+=("$stage $(( $(date +%s) - t0 ))s $result")
+done
+
+log "summary (wall time $(( $(date +%s) - start ))s)"
+printf '  %-12s %6s  %s\n' $(printf '%s\n' "${SUMMARY[@]}")
+# One closing line counting every test case run by pytest, plus each non-pytest stage as one check.
+python3 - "$REPORTS" "${SUMMARY[@]}" <<'PY'
+import sys, pathlib, xml.etree.ElementTree as ET
+reports, rows = pathlib.Path(sys.argv[1]), sys.argv[2:]
+passed = failed = skipped = 0
+for xml in reports.glob("*.xml"):
+    for suite in ET.parse(xml).getroot().iter("testsuite"):
+        total = int(suite.get("tests", 0))
+        bad = int(suite.get("failures", 0)) + int(suite.get("errors", 0))
+        skip = int(suite.get("skipped", 0))
+        passed += total - bad - skip; failed += bad; skipped += skip
+for row in rows:
+    name, _, result = row.split()
+    if name in ("sanity", "lint", "molecule", "bootstrap"):
+        passed += result == "ok"; failed += result != "ok"
+print(f"total: {passed} passed, {failed} failed, {skipped} skipped")
+PY
+exit $(( FAILED > 0 ))
