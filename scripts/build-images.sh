@@ -38,4 +38,5 @@ build_simulator() {
 
 ensure_docker
 ensure_base_image
+shopt -s nullglob
 for dir in "$ROOT"/images/*/; do build_simulator "$(basename "$dir")"; done
