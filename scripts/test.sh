@@ -22,6 +22,9 @@ stage_sanity() {
   local dest=$BUILD/sanity/ansible_collections/acestream/orchestrator
   rm -rf "$dest" && mkdir -p "$dest"
   (cd "$ROOT" && git ls-files -co --exclude-standard -z | xargs -0 cp --parents -t "$dest")
+  # The copy sits inside this checkout's ignored build/ folder: make it a repository of its own so that
+  # ansible-test lists its files instead of the (ignored) ones of the outer checkout.
+  git -C "$dest" init -q
   (cd "$dest" && ansible-test sanity --python 3.11 --requirements --color no)
 }
 

@@ -75,7 +75,7 @@ def port_is_free(port):
 
 def free_port_range(size, low=20000, high=32000):
     """A run of ``size`` consecutive free host ports, chosen at random to keep parallel runs apart."""
-    for _ in range(200):
+    for _attempt in range(200):
         start = random.randrange(low, high - size)
         if all(port_is_free(p) for p in range(start, start + size)):
             return start, start + size - 1
@@ -240,7 +240,7 @@ def run_playbook(tasks=None, playbook=None, extra_vars=None, check=False, diff=F
     if json_output:
         environment["ANSIBLE_STDOUT_CALLBACK"] = "ansible.posix.json"
     environment.update(env or {})
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=environment, timeout=timeout, cwd=workdir)
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=environment, timeout=timeout, cwd=workdir, check=False)
     run = PlaybookRun(rc=proc.returncode, stdout=proc.stdout, stderr=proc.stderr)
     if json_output:
         try:
