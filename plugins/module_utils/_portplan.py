@@ -1,0 +1,333 @@
+# Copyright (c) acestream.orchestrator contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The port plan: parse and validate port ranges, split the host range between the VPNs, share replicas.
+
+Private to this collection. Pure: no I/O, no Ansible import, so the module, the filter plugin, the roles'
+templates and the unit tests all compute the very same plan.
+
+Rules (see docs/port-planning.md):
+- A range is ``"START-END"`` (or one port ``"P"``, an int, a two-item list or a ``{start, end}`` mapping),
+  inside 1-65535, low to high.
+- ``port_range`` (the seed's ``PORT_RANGE_HOST``) is split evenly between the VPNs without an explicit range,
+  in order; the remainder goes to the first VPNs (1000 ports, 2 VPNs: 500 + 500; 10 ports, 3 VPNs: 4 + 3 + 3).
+- ``vpn_port_ranges`` gives a VPN its own range. When every VPN has one, ``port_range`` (if given) is only
+  the envelope that must contain them all.
+- No two engine ranges overlap, and the HTTPS range (not published, but in the same network namespace)
+  overlaps none of them.
+- A VPN's capacity is the number of engines it can hold: its range size, bounded by the HTTPS range size
+  (an engine's HTTPS port is ``https_start + (port - range_start)``, unique inside its VPN's namespace).
+- ``replicas`` is shared evenly between the VPNs in order (remainder to the first), as the seed's round
+  robin does, and each share must fit its VPN's capacity.
+"""
+
+from __future__ import annotations
+
+import re
+
+MIN_PORT = 1
+MAX_PORT = 65535
+DEFAULT_HTTPS_PORT_RANGE = "45000-49999"
+
+_RANGE_RE = re.compile(r"^\s*(\S+?)\s*(?:-\s*(\S+)\s*)?$")
+
+
+class PortPlanError(ValueError):
+    """Bad input for the port plan. ``field`` names the option to fix; the message says how."""
+
+    def __init__(self, field, message):
+        self.field = field
+        self.message = message
+        super().__init__("%s: %s" % (field, message))
+
+
+class PortRange:
+    """An inclusive range of TCP ports."""
+
+    __slots__ = ("start", "end")
+
+    def __init__(self, start, end):
+        self.start = start
+        self.end = end
+
+    @property
+    def size(self):
+        return self.end - self.start + 1
+
+    def __contains__(self, port):
+        return self.start <= port <= self.end
+
+    def __iter__(self):
+        return iter(range(self.start, self.end + 1))
+
+    def __eq__(self, other):
+        return isinstance(other, PortRange) and (self.start, self.end) == (other.start, other.end)
+
+    def __hash__(self):
+        return hash((self.start, self.end))
+
+    def __repr__(self):
+        return "PortRange(%d, %d)" % (self.start, self.end)
+
+    def __str__(self):
+        return "%d-%d" % (self.start, self.end)
+
+    def overlaps(self, other):
+        return self.start <= other.end and other.start <= self.end
+
+    def contains_range(self, other):
+        return self.start <= other.start and other.end <= self.end
+
+    def to_dict(self):
+        return {"start": self.start, "end": self.end, "size": self.size}
+
+
+def _port(text, field, original):
+    if isinstance(text, bool):
+        raise PortPlanError(field, "%r is not a port range; write 'START-END' with whole numbers, e.g. '19000-19999'"
+                            % (original,))
+    if isinstance(text, int):
+        value = text
+    else:
+        text = str(text).strip()
+        if not text.isdigit():
+            raise PortPlanError(field, "%r is not a port range; write 'START-END' with whole numbers, e.g. '19000-19999'"
+                                % (original,))
+        value = int(text)
+    if not MIN_PORT <= value <= MAX_PORT:
+        raise PortPlanError(field, "port %d in %r is outside %d-%d; choose ports between %d and %d"
+                            % (value, original, MIN_PORT, MAX_PORT, MIN_PORT, MAX_PORT))
+    return value
+
+
+def parse_range(value, field="port_range"):
+    """A PortRange from ``"a-b"``, ``"p"``, ``p``, ``[a, b]`` or ``{"start": a, "end": b}``.
+
+    Raises PortPlanError naming ``field`` for anything else, ports outside 1-65535 or a reversed range.
+    """
+    if isinstance(value, PortRange):
+        return value
+    if isinstance(value, dict):
+        if set(value) - {"start", "end", "size"} or "start" not in value or "end" not in value:
+            raise PortPlanError(field, "%r is not a port range; give {start: N, end: M} or 'N-M'" % (value,))
+        start, end = _port(value["start"], field, value), _port(value["end"], field, value)
+    elif isinstance(value, (list, tuple)):
+        if len(value) != 2:
+            raise PortPlanError(field, "%r is not a port range; give [START, END] or 'START-END'" % (value,))
+        start, end = _port(value[0], field, value), _port(value[1], field, value)
+    elif isinstance(value, int) and not isinstance(value, bool):
+        start = end = _port(value, field, value)
+    elif isinstance(value, str):
+        match = _RANGE_RE.match(value)
+        if not match:
+            raise PortPlanError(field, "%r is not a port range; write 'START-END' with whole numbers, e.g. '19000-19999'"
+                                % (value,))
+        start = _port(match.group(1), field, value)
+        end = _port(match.group(2), field, value) if match.group(2) is not None else start
+    else:
+        raise PortPlanError(field, "%r is not a port range; write 'START-END' with whole numbers, e.g. '19000-19999'"
+                            % (value,))
+    if start > end:
+        raise PortPlanError(field, "%r is reversed (start %d > end %d); write it low-high: '%d-%d'"
+                            % (value, start, end, end, start))
+    return PortRange(start, end)
+
+
+def split_range(port_range, count, field="port_range"):
+    """Split ``port_range`` into ``count`` consecutive sub-ranges, sizes differing by at most one, the larger first."""
+    if count < 1:
+        return []
+    if port_range.size < count:
+        raise PortPlanError(field, "%s holds %d port(s), too few to split between %d VPNs; widen it to at least %d ports"
+                            % (port_range, port_range.size, count, count))
+    base, extra = divmod(port_range.size, count)
+    parts = []
+    start = port_range.start
+    for index in range(count):
+        size = base + (1 if index < extra else 0)
+        parts.append(PortRange(start, start + size - 1))
+        start += size
+    return parts
+
+
+def share_replicas(replicas, count):
+    """``replicas`` shared evenly between ``count`` VPNs in order, remainder to the first ones (round robin)."""
+    if count < 1:
+        return []
+    base, extra = divmod(replicas, count)
+    return [base + (1 if index < extra else 0) for index in range(count)]
+
+
+def validate_vpn_names(vpn_names, field="vpn_containers"):
+    """The VPN container names as a list of non-empty, unique strings."""
+    if vpn_names is None or isinstance(vpn_names, (str, bytes, dict)):
+        raise PortPlanError(field, "give a list of Gluetun container names, e.g. ['gluetun1', 'gluetun2']")
+    names = []
+    for item in vpn_names:
+        if not isinstance(item, str) or not item.strip():
+            raise PortPlanError(field, "%r is not a container name; every item must be a non-empty string" % (item,))
+        if not re.match(r"^/?[a-zA-Z0-9][a-zA-Z0-9_.-]*$", item.strip()):
+            raise PortPlanError(field, "%r is not a valid Docker container name (letters, digits, '_', '.', '-')" % (item,))
+        name = item.strip().lstrip("/")
+        if name in names:
+            raise PortPlanError(field, "'%s' is listed twice; list each Gluetun container once" % name)
+        names.append(name)
+    if not names:
+        raise PortPlanError(field, "at least one Gluetun container name is required")
+    return names
+
+
+def _replicas(value):
+    if isinstance(value, bool):
+        raise PortPlanError("replicas", "%r is not a number of engines; use a whole number, 0 or more" % (value,))
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        raise PortPlanError("replicas", "%r is not a number of engines; use a whole number, 0 or more" % (value,))
+    if isinstance(value, float) and number != value:
+        raise PortPlanError("replicas", "%r is not a whole number; use a whole number, 0 or more" % (value,))
+    if number < 0:
+        raise PortPlanError("replicas", "%d is negative; use 0 or more engines" % number)
+    return number
+
+
+class VpnPlan:
+    """One VPN's slice of the plan."""
+
+    __slots__ = ("name", "index", "range", "range_field", "capacity", "share")
+
+    def __init__(self, name, index, port_range, range_field, capacity, share):
+        self.name = name
+        self.index = index
+        self.range = port_range
+        self.range_field = range_field
+        self.capacity = capacity
+        self.share = share
+
+    def https_port(self, port, https_range):
+        """The HTTPS port paired with HTTP ``port`` of this VPN (unique inside the VPN's namespace)."""
+        return https_range.start + (port - self.range.start)
+
+    def slot_ports(self):
+        """The HTTP ports an engine of this VPN may take, lowest first (the range bounded by the capacity)."""
+        return range(self.range.start, self.range.start + self.capacity)
+
+    def to_dict(self):
+        return {
+            "name": self.name,
+            "index": self.index,
+            "range": str(self.range),
+            "start": self.range.start,
+            "end": self.range.end,
+            "size": self.range.size,
+            "capacity": self.capacity,
+            "share": self.share,
+        }
+
+
+class PortPlan:
+    """The whole plan: the ranges given, and one VpnPlan per VPN in order."""
+
+    def __init__(self, port_range, https_range, replicas, vpns):
+        self.port_range = port_range
+        self.https_range = https_range
+        self.replicas = replicas
+        self.vpns = vpns
+
+    @property
+    def total_capacity(self):
+        return sum(vpn.capacity for vpn in self.vpns)
+
+    def vpn(self, name):
+        for vpn in self.vpns:
+            if vpn.name == name:
+                return vpn
+        raise KeyError(name)
+
+    def to_dict(self):
+        return {
+            "port_range": self.port_range.to_dict() if self.port_range else None,
+            "https_port_range": self.https_range.to_dict(),
+            "replicas": self.replicas,
+            "total_capacity": self.total_capacity,
+            "vpns": [vpn.to_dict() for vpn in self.vpns],
+        }
+
+
+def build_plan(vpn_names, port_range=None, vpn_port_ranges=None, replicas=0, https_port_range=None):
+    """Validate the inputs and return the PortPlan. Raises PortPlanError naming the field to fix."""
+    names = validate_vpn_names(vpn_names)
+    replicas = _replicas(replicas)
+    https_range = parse_range(DEFAULT_HTTPS_PORT_RANGE if https_port_range in (None, "") else https_port_range,
+                              "https_port_range")
+    total = parse_range(port_range, "port_range") if port_range not in (None, "") else None
+
+    explicit = {}
+    if vpn_port_ranges:
+        if not isinstance(vpn_port_ranges, dict):
+            raise PortPlanError("vpn_port_ranges", "give a mapping of VPN container name to range, e.g. "
+                                                   "{gluetun1: '19000-19499', gluetun2: '19500-19999'}")
+        for key, value in vpn_port_ranges.items():
+            name = str(key).strip().lstrip("/")
+            if name not in names:
+                raise PortPlanError("vpn_port_ranges", "'%s' is not in vpn_containers %s; add it there or remove its range"
+                                    % (key, names))
+            explicit[name] = parse_range(value, "vpn_port_ranges.%s" % name)
+
+    others = [name for name in names if name not in explicit]
+    ranges, fields = dict(explicit), {name: "vpn_port_ranges.%s" % name for name in explicit}
+    if others:
+        if total is None:
+            raise PortPlanError("port_range", "required: no range for VPN(s) %s; set port_range (split evenly) or give "
+                                              "each VPN a range in vpn_port_ranges" % ", ".join(others))
+        for name, part in zip(others, split_range(total, len(others))):
+            ranges[name], fields[name] = part, "port_range"
+    elif total is not None:
+        for name in names:
+            if not total.contains_range(ranges[name]):
+                raise PortPlanError(fields[name], "%s lies outside port_range %s; move it inside or widen port_range"
+                                    % (ranges[name], total))
+
+    ordered = [(name, ranges[name], fields[name]) for name in names]
+    for index, (name, rng, field) in enumerate(ordered):
+        for other, other_rng, other_field in ordered[index + 1:]:
+            if rng.overlaps(other_rng):
+                raise PortPlanError(other_field if other_field != "port_range" else field,
+                                    "the ranges of '%s' (%s) and '%s' (%s) overlap; give each VPN its own ports"
+                                    % (name, rng, other, other_rng))
+        if https_range.overlaps(rng):
+            raise PortPlanError("https_port_range", "%s overlaps the engine ports of '%s' (%s); HTTPS ports share the "
+                                                    "VPN's namespace with them: choose a range apart, e.g. '45000-49999'"
+                                % (https_range, name, rng))
+
+    shares = share_replicas(replicas, len(names))
+    vpns = [VpnPlan(name, index, rng, field, min(rng.size, https_range.size), shares[index])
+            for index, (name, rng, field) in enumerate(ordered)]
+    plan = PortPlan(total, https_range, replicas, vpns)
+    if replicas > plan.total_capacity:
+        raise PortPlanError("replicas", "%d engines exceed the capacity of the port ranges (%d: %s); widen the ranges "
+                                        "or lower replicas"
+                            % (replicas, plan.total_capacity, ", ".join("%s %s" % (v.name, v.range) for v in vpns)))
+    for vpn in vpns:
+        if vpn.share > vpn.capacity:
+            raise PortPlanError("replicas", "VPN '%s' must hold %d of the %d engines but its range %s (%s) has room for %d; "
+                                            "widen %s or lower replicas"
+                                % (vpn.name, vpn.share, replicas, vpn.range, vpn.range_field, vpn.capacity,
+                                   vpn.range_field))
+    return plan
+
+
+def ranges_text(ports):
+    """Compact text for a set of ports: ``[1, 2, 3, 7]`` -> ``"1-3, 7"`` (``"none"`` when empty)."""
+    ports = sorted(set(ports))
+    if not ports:
+        return "none"
+    parts = []
+    start = prev = ports[0]
+    for port in ports[1:]:
+        if port == prev + 1:
+            prev = port
+            continue
+        parts.append(str(start) if start == prev else "%d-%d" % (start, prev))
+        start = prev = port
+    parts.append(str(start) if start == prev else "%d-%d" % (start, prev))
+    return ", ".join(parts)
