@@ -1,0 +1,499 @@
+# Copyright (c) acestream.orchestrator contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Client for Gluetun's HTTP control server, every release from v3.39.0 to latest.
+
+Private to this collection: not an API for other collections.
+
+HTTP only (no Docker) and standard library only, so that it runs on any target. What it knows about the
+releases (see docs/gluetun_status.md):
+
+* ``/v1/portforward`` exists from v3.41.0; before, ``/v1/openvpn/portforwarded``; from v3.41 the old route
+  answers 301 to the new one, which is followed with the same credentials (same server only).
+* Port answers: ``{"port": N}``, ``{"ports": [...]}``, both, ``"ports": null``; 0 or empty = none yet.
+* ``/v1/vpn/status``, with ``/v1/openvpn/status`` where the former is absent.
+* Bodies are JSON sent as ``text/plain``: parsed whatever the Content-Type says.
+* 401 means no role allows the route, or the credentials failed; up to v3.41.1 an unknown route is 401 too
+  (v3.39.0: 400; from v3.41.2: 404 / 405).
+* The API key goes in the ``X-API-Key`` header; basic auth in ``Authorization``. Secrets never appear in
+  any message this module builds.
+"""
+
+from __future__ import annotations
+
+import base64
+import http.client
+import json
+import re
+import socket
+import ssl
+import time
+from urllib.parse import urljoin, urlsplit
+
+DEFAULT_API_PORT = 8000
+DEFAULT_TIMEOUT = 5.0
+MAX_BODY_BYTES = 1 << 20
+MAX_REDIRECTS = 3
+USER_AGENT = "acestream.orchestrator-gluetun-client"
+
+ROUTE_VERSION = "/v1/version"
+ROUTE_VPN_STATUS = "/v1/vpn/status"
+ROUTE_OPENVPN_STATUS = "/v1/openvpn/status"
+ROUTE_PUBLIC_IP = "/v1/publicip/ip"
+ROUTE_PORTFORWARD = "/v1/portforward"
+ROUTE_OPENVPN_PORTFORWARDED = "/v1/openvpn/portforwarded"
+
+VPN_STATUSES = ("starting", "running", "stopping", "stopped", "crashed", "completed")
+PUBLIC_IP_FIELDS = ("country", "region", "city", "hostname", "organization", "location", "postal_code",
+                    "timezone")
+AUTH_FILE = "/gluetun/auth/config.toml"
+
+# Answers that mean "this release has no such route" (v3.39.0: 400, v3.41.2+: 404 / 405).
+ROUTE_ABSENT_STATUSES = (400, 404, 405)
+FIRST_PORTFORWARD_RELEASE = (3, 41, 0)
+FIRST_DEFAULT_ROLE_RELEASE = (3, 41, 0)
+
+
+class GluetunError(Exception):
+    """A failure talking to one control server, with a message a user can act on.
+
+    ``kind`` is one of ``unreachable``, ``timeout``, ``unauthorized``, ``http``, ``invalid``, ``config``.
+    ``retriable`` tells a waiting caller whether asking again later can help.
+    """
+
+    kind = "error"
+    retriable = True
+
+    def __init__(self, message, route=None, url=None, status=None, method="GET"):
+        super(GluetunError, self).__init__(message)
+        self.message = message
+        self.route = route
+        self.url = url
+        self.status = status
+        self.method = method
+
+    @property
+    def entry(self):
+        """``"GET /v1/portforward"``: the route as an auth-file entry."""
+        return "%s %s" % (self.method, self.route)
+
+    def __str__(self):
+        return self.message
+
+
+class GluetunUnreachable(GluetunError):
+    """Nothing answered HTTP at the address (refused, unresolved, no route, connection dropped)."""
+
+    kind = "unreachable"
+
+
+class GluetunTimeout(GluetunError):
+    """The server accepted the connection (or not) but did not answer in time."""
+
+    kind = "timeout"
+
+
+class GluetunUnauthorized(GluetunError):
+    """401: no role allows the route, or the credentials were refused. Waiting does not fix it."""
+
+    kind = "unauthorized"
+    retriable = False
+
+
+class GluetunHTTPError(GluetunError):
+    """Any other HTTP status than the one expected."""
+
+    kind = "http"
+
+
+class GluetunInvalidResponse(GluetunError):
+    """An answer that is not what a Gluetun control server sends (not JSON, wrong fields)."""
+
+    kind = "invalid"
+
+
+class GluetunConfigError(GluetunError):
+    """Bad input, detected before any request."""
+
+    kind = "config"
+    retriable = False
+
+
+def parse_version(text):
+    """``"v3.41.1"`` -> ``(3, 41, 1)``; anything else (``latest``, a commit, None) -> None."""
+    if not isinstance(text, str):
+        return None
+    match = re.match(r"^v?(\d+)\.(\d+)(?:\.(\d+))?", text.strip())
+    if not match:
+        return None
+    return int(match.group(1)), int(match.group(2)), int(match.group(3) or 0)
+
+
+def ports_from_answer(data):
+    """The forwarded ports in any answer shape of either port route; [] when none is forwarded (yet).
+
+    ``{"port": N}``, ``{"ports": [..]}``, ``{"port": N, "ports": [..]}``, ``{"port": 0, "ports": null}``.
+    Raises ValueError for anything else.
+    """
+    if not isinstance(data, dict) or ("port" not in data and "ports" not in data):
+        raise ValueError("no 'port' or 'ports' field")
+    ports = []
+    listed = data.get("ports")
+    if listed is not None:
+        if not isinstance(listed, list):
+            raise ValueError("'ports' is not a list")
+        for value in listed:
+            ports.append(_port_value(value, "ports"))
+    single = data.get("port")
+    if single is not None:
+        single = _port_value(single, "port")
+        if single and single not in ports:
+            ports.insert(0, single)
+    return [port for port in ports if port]
+
+
+def _port_value(value, field):
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 65535:
+        raise ValueError("'%s' holds %r, not a port number" % (field, value))
+    return value
+
+
+def validate_api_url(url):
+    """Check and normalise a base URL (scheme, host, no credentials); returns it without a trailing slash.
+
+    Raises GluetunConfigError. The message never repeats a URL that carries credentials.
+    """
+    if not isinstance(url, str) or not url.strip():
+        raise GluetunConfigError("api_url must be a non-empty URL such as http://127.0.0.1:8001")
+    url = url.strip()
+    parts = urlsplit(url)
+    if parts.username is not None or parts.password is not None:
+        raise GluetunConfigError("api_url must not carry credentials: give them as api_key, or username and password")
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise GluetunConfigError("api_url %r is not an http:// or https:// URL with a host" % url)
+    try:
+        parts.port  # pylint: disable=pointless-statement
+    except ValueError:
+        raise GluetunConfigError("api_url %r has an invalid port" % url)
+    if parts.query or parts.fragment:
+        raise GluetunConfigError("api_url %r must not have a query or fragment" % url)
+    return url.rstrip("/")
+
+
+def check_credentials(api_key=None, username=None, password=None, where=""):
+    """The combinations Gluetun can use: an API key, or a username and password, or nothing."""
+    prefix = "%s: " % where if where else ""
+    if api_key and (username or password):
+        raise GluetunConfigError(
+            prefix + "api_key cannot be used together with username/password: a Gluetun role authenticates with "
+            "either an API key (auth = \"apikey\") or basic auth (auth = \"basic\"); give only one of them")
+    if bool(username) != bool(password):
+        raise GluetunConfigError(prefix + "username and password must be given together (basic auth)")
+
+
+class Response(object):
+    """One HTTP answer after redirects: status, headers (lower-case names), body bytes, final route."""
+
+    def __init__(self, status, reason, headers, body, url, route):
+        self.status = status
+        self.reason = reason
+        self.headers = headers
+        self.body = body
+        self.url = url
+        self.route = route
+
+    def text(self, limit=200):
+        text = self.body.decode("utf-8", "replace").strip()
+        return text if len(text) <= limit else text[:limit] + "..."
+
+
+class GluetunClient(object):
+    """Talks to one Gluetun control server.
+
+    ``name`` (the container name, for messages), ``api_port`` (the internal port, for messages) and ``hints``
+    (extra likely causes found by the caller, e.g. a HTTP_CONTROL_SERVER_ADDRESS that does not match) only
+    shape error messages. ``timeout`` bounds each request from connect to the last body byte.
+    """
+
+    def __init__(self, base_url, api_key=None, username=None, password=None, timeout=DEFAULT_TIMEOUT,
+                 name=None, api_port=None, hints=None):
+        self.base_url = validate_api_url(base_url)
+        check_credentials(api_key, username, password)
+        self._api_key = api_key or None
+        self._basic = None
+        if username:
+            token = ("%s:%s" % (username, password)).encode("utf-8")
+            self._basic = "Basic " + base64.b64encode(token).decode("ascii")
+        self.timeout = float(timeout)
+        self.name = name
+        self.api_port = api_port
+        self.hints = list(hints or [])
+        self.release = None          # the /v1/version answer, once read
+        self.status_route = None     # the VPN status route that answered
+        self.port_route = None       # the port route that answered (after redirects)
+        self.last_route = None       # the route of the last answer (after redirects)
+
+    # ------------------------------------------------------------------------------------ messages
+    @property
+    def credentials_sent(self):
+        return "api_key" if self._api_key else "username/password" if self._basic else None
+
+    @property
+    def who(self):
+        return "Gluetun '%s' at %s" % (self.name, self.base_url) if self.name else "Gluetun at %s" % self.base_url
+
+    def _unreachable_message(self, url, detail):
+        port = self.api_port if self.api_port else DEFAULT_API_PORT
+        causes = list(self.hints) + [
+            "api_port (GLUETUN_API_PORT, here %s) must be the INTERNAL port of the container's "
+            "HTTP_CONTROL_SERVER_ADDRESS (the internal port, not the external one)" % port,
+            "the HTTP control server must be enabled: HTTP_CONTROL_SERVER_ADDRESS=:%s in the Gluetun environment" % port,
+            "the port must be exposed: publish it (e.g. \"%s:%s\") or give api_url" % (port, port),
+        ]
+        return "Cannot access Gluetun API%s at %s: %s. Check: %s." % (
+            " of '%s'" % self.name if self.name else "", url, detail,
+            "; ".join("%d) %s" % (i + 1, cause) for i, cause in enumerate(causes)))
+
+    def unauthorized_message(self, method, route, also=None):
+        """The 401 explanation: which route, which container, and how to allow it (no secret in it)."""
+        release = parse_version((self.release or {}).get("version"))
+        entry = "%s %s" % (method, route)
+        tried = entry + (" (and %s)" % also if also else "")
+        if self.credentials_sent:
+            what = "the %s sent was refused, or no role of the auth file lists this route" % self.credentials_sent
+        else:
+            what = "no credentials were sent, and no role without auth covers this route"
+        fix = "add \"%s\" to the routes of a role in %s" % (entry, AUTH_FILE)
+        if release is None or release >= FIRST_DEFAULT_ROLE_RELEASE:
+            fix += (", or (v3.41.0+) set HTTP_CONTROL_SERVER_AUTH_DEFAULT_ROLE="
+                    "'{\"auth\":\"apikey\",\"apikey\":\"<key>\"}' for every route the file does not list")
+        notes = ""
+        if route == ROUTE_PORTFORWARD and (release is None or release >= FIRST_PORTFORWARD_RELEASE):
+            notes = " (GET /v1/openvpn/portforwarded redirects here: this route needs its own entry)"
+        elif route == ROUTE_OPENVPN_PORTFORWARDED and release is not None and release < FIRST_PORTFORWARD_RELEASE:
+            notes = " (not GET /v1/portforward: this release does not know it, and listing it stops Gluetun)"
+        return "%s answered 401 Unauthorized for %s: %s. Fix: %s%s; then send that key as api_key (X-API-Key header), " \
+               "or username and password for a role with auth = \"basic\"." % (self.who, tried, what, fix, notes)
+
+    # ------------------------------------------------------------------------------------- HTTP
+    def _headers(self, body):
+        headers = {"User-Agent": USER_AGENT, "Accept": "application/json", "Connection": "close"}
+        if self._api_key:
+            headers["X-API-Key"] = self._api_key
+        if self._basic:
+            headers["Authorization"] = self._basic
+        if body is not None:
+            headers["Content-Type"] = "application/json"
+        return headers
+
+    def request(self, method, route, payload=None, timeout=None):
+        """Send one request (following same-server redirects with the same credentials); return a Response.
+
+        Raises GluetunUnreachable, GluetunTimeout or GluetunInvalidResponse; HTTP statuses are returned.
+        """
+        deadline = time.monotonic() + (self.timeout if timeout is None else float(timeout))
+        body = None if payload is None else json.dumps(payload).encode("utf-8")
+        url = self.base_url + route
+        origin = _origin(url)
+        for _hop in range(MAX_REDIRECTS + 1):
+            status, reason, headers, data = self._once(method, url, body, deadline, route)
+            location = headers.get("location")
+            if status in (301, 302, 303, 307, 308) and location:
+                target = urljoin(url, location)
+                if _origin(target) != origin:
+                    raise GluetunInvalidResponse(
+                        "%s redirected %s %s to another server (%s): not followed, credentials stay with %s" % (
+                            self.who, method, route, _origin(target), origin), route=route, url=url, status=status)
+                url = target
+                if status == 303:
+                    method, body = "GET", None
+                continue
+            return Response(status, reason, headers, data, url, _route_of(url, self.base_url))
+        raise GluetunInvalidResponse("%s redirected %s %s more than %d times" % (self.who, method, route, MAX_REDIRECTS),
+                                     route=route, url=url)
+
+    def _once(self, method, url, body, deadline, route):
+        parts = urlsplit(url)
+        remaining = _remaining(deadline)
+        path = parts.path or "/"
+        conn_class = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
+        conn = conn_class(parts.hostname, parts.port, timeout=remaining)
+        what = "%s %s" % (method, _route_of(url, self.base_url))
+        try:
+            conn.request(method, path, body=body, headers=self._headers(body))
+            conn.sock.settimeout(_remaining(deadline))
+            resp = conn.getresponse()
+            chunks, size = [], 0
+            while True:
+                if conn.sock is not None:
+                    conn.sock.settimeout(_remaining(deadline))
+                chunk = resp.read1(65536)
+                if not chunk:
+                    break
+                size += len(chunk)
+                if size > MAX_BODY_BYTES:
+                    raise GluetunInvalidResponse("%s sent more than %d bytes for %s: not a Gluetun control server?" % (
+                        self.who, MAX_BODY_BYTES, what), route=route, url=url)
+                chunks.append(chunk)
+                if time.monotonic() > deadline:
+                    raise socket.timeout()
+            headers = dict((k.lower(), v) for k, v in resp.getheaders())
+            return resp.status, resp.reason, headers, b"".join(chunks)
+        except GluetunError:
+            raise
+        except (socket.timeout, TimeoutError):
+            raise GluetunTimeout("%s did not answer %s within %gs (timeout): the control server hangs or is "
+                                 "overloaded" % (self.who, what, self.timeout), route=route, url=url)
+        except ConnectionRefusedError:
+            raise GluetunUnreachable(self._unreachable_message(url, "connection refused"), route=route, url=url)
+        except socket.gaierror as exc:
+            raise GluetunUnreachable(self._unreachable_message(url, "cannot resolve %s (%s)" % (
+                parts.hostname, exc.strerror or exc)), route=route, url=url)
+        except ssl.SSLError as exc:
+            raise GluetunUnreachable("%s: TLS failed for %s: %s" % (self.who, what, exc), route=route, url=url)
+        except (http.client.HTTPException, ConnectionError) as exc:
+            raise GluetunUnreachable(self._unreachable_message(
+                url, "the connection closed without an HTTP answer (%s)" % type(exc).__name__), route=route, url=url)
+        except OSError as exc:
+            raise GluetunUnreachable(self._unreachable_message(url, exc.strerror or str(exc)), route=route, url=url)
+        finally:
+            conn.close()
+
+    def get_json(self, route, method="GET", payload=None):
+        """200 + JSON body -> the parsed value; any other answer raises a GluetunError naming the route."""
+        resp = self.request(method, route, payload)
+        self.last_route = resp.route
+        if resp.status == 401:
+            raise GluetunUnauthorized(self.unauthorized_message(method, resp.route),
+                                      route=resp.route, url=resp.url, status=401, method=method)
+        if resp.status != 200:
+            raise GluetunHTTPError("%s answered HTTP %d %s for %s %s: %s" % (
+                self.who, resp.status, resp.reason, method, resp.route, resp.text() or "(empty body)"),
+                route=resp.route, url=resp.url, status=resp.status)
+        try:
+            return json.loads(resp.body.decode("utf-8"))
+        except ValueError:
+            raise GluetunInvalidResponse(
+                "%s answered %s %s with a body that is not JSON (HTTP 200, %d bytes: %r): is another service "
+                "listening on this port (the orchestrator's own API also uses 8000)?" % (
+                    self.who, method, resp.route, len(resp.body), resp.text(80)),
+                route=resp.route, url=resp.url, status=200)
+
+    def _field(self, data, field, route, types=(str,)):
+        if not isinstance(data, dict) or field not in data or not isinstance(data[field], types):
+            raise GluetunInvalidResponse("%s answered GET %s without a valid '%s' field: %s" % (
+                self.who, route, field, _short(data)), route=route)
+        return data[field]
+
+    # ---------------------------------------------------------------------------------- routes
+    def version(self):
+        """``{"version", "commit", "created"}`` from /v1/version (remembered for route choices)."""
+        data = self.get_json(ROUTE_VERSION)
+        self._field(data, "version", ROUTE_VERSION)
+        self.release = data
+        return data
+
+    @property
+    def release_tuple(self):
+        return parse_version((self.release or {}).get("version"))
+
+    def vpn_status(self):
+        """The VPN status string; /v1/openvpn/status where /v1/vpn/status is absent."""
+        routes = [self.status_route] if self.status_route else [ROUTE_VPN_STATUS, ROUTE_OPENVPN_STATUS]
+        last = None
+        for route in routes:
+            try:
+                data = self.get_json(route)
+            except GluetunHTTPError as exc:
+                if exc.status in ROUTE_ABSENT_STATUSES:
+                    last = exc
+                    continue
+                raise
+            status = self._field(data, "status", route)
+            self.status_route = route
+            return status
+        raise last
+
+    def set_vpn_status(self, status):
+        """PUT the VPN status (``running`` or ``stopped``); returns Gluetun's outcome text."""
+        if status not in ("running", "stopped"):
+            raise GluetunConfigError("vpn_status must be 'running' or 'stopped', not %r" % (status,))
+        route = self.status_route or ROUTE_VPN_STATUS
+        data = self.get_json(route, method="PUT", payload={"status": status})
+        if isinstance(data, dict) and isinstance(data.get("outcome"), str):
+            return data["outcome"]
+        return _short(data)
+
+    def public_ip(self):
+        """``{"public_ip": str|None, "country": ..., ...}``: empty strings become None."""
+        data = self.get_json(ROUTE_PUBLIC_IP)
+        if not isinstance(data, dict) or "public_ip" not in data:
+            raise GluetunInvalidResponse("%s answered GET %s without a 'public_ip' field: %s" % (
+                self.who, ROUTE_PUBLIC_IP, _short(data)), route=ROUTE_PUBLIC_IP)
+        result = {"public_ip": data.get("public_ip") or None}
+        for field in PUBLIC_IP_FIELDS:
+            value = data.get(field)
+            result[field] = value if value not in ("", None) else None
+        return result
+
+    def forwarded_ports(self):
+        """The forwarded ports ([] when none yet), from /v1/portforward or, where absent, the old route."""
+        if self.port_route:
+            routes = [self.port_route]
+        elif self.release_tuple is not None and self.release_tuple < FIRST_PORTFORWARD_RELEASE:
+            routes = [ROUTE_OPENVPN_PORTFORWARDED]
+        else:
+            routes = [ROUTE_PORTFORWARD, ROUTE_OPENVPN_PORTFORWARDED]
+        first_error = None
+        for index, route in enumerate(routes):
+            fallback_left = index + 1 < len(routes)
+            try:
+                data = self.get_json(route)
+            except GluetunUnauthorized as exc:
+                # Up to v3.41.1 an unknown route is 401 as well: try the old route before concluding.
+                if fallback_left and self.release_tuple is None:
+                    first_error = exc
+                    continue
+                if first_error is not None and exc.route == first_error.route:
+                    raise first_error
+                if first_error is not None:
+                    raise GluetunUnauthorized(self.unauthorized_message("GET", first_error.route, also=exc.entry),
+                                              route=first_error.route, url=first_error.url, status=401)
+                raise
+            except GluetunHTTPError as exc:
+                if fallback_left and exc.status in ROUTE_ABSENT_STATUSES:
+                    first_error = exc
+                    continue
+                if isinstance(first_error, GluetunUnauthorized) and exc.status in ROUTE_ABSENT_STATUSES:
+                    raise first_error
+                raise
+            try:
+                ports = ports_from_answer(data)
+            except ValueError as exc:
+                raise GluetunInvalidResponse("%s answered GET %s with an unexpected port answer (%s): %s" % (
+                    self.who, route, exc, _short(data)), route=route)
+            self.port_route = self.last_route or route
+            return ports
+        raise first_error  # pragma: no cover - the loop always returns or raises
+
+
+def _remaining(deadline):
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise socket.timeout()
+    return left
+
+
+def _origin(url):
+    parts = urlsplit(url)
+    return "%s://%s" % (parts.scheme, parts.netloc.lower())
+
+
+def _route_of(url, base_url):
+    base_path = urlsplit(base_url).path.rstrip("/")
+    path = urlsplit(url).path
+    return path[len(base_path):] if base_path and path.startswith(base_path) else path
+
+
+def _short(data, limit=120):
+    text = json.dumps(data, sort_keys=True) if not isinstance(data, str) else data
+    return text if len(text) <= limit else text[:limit] + "..."
