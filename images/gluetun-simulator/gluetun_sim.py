@@ -1,4 +1,3 @@
-#!/usr/bin/python3
 """Gluetun control server SIMULATOR (a test and demo fixture, not a VPN).
 
 Simulates what a client of Gluetun sees: the HTTP control server (routes, JSON shapes, authentication and
