@@ -434,12 +434,13 @@ class _InstanceProbe(object):
                 result, satisfied, fatal = _blank(self.instance), False, True
                 result["error"] = "Unexpected error probing Gluetun '%s': %s: %s" % (
                     self.instance["name"], type(exc).__name__, exc)
-            if satisfied or fatal or time.monotonic() + POLL_INTERVAL > deadline:
+            left = deadline - time.monotonic()
+            if satisfied or fatal or left <= 0:
                 if not satisfied and waited and result["error"]:
                     result["error"] = "after waiting %gs: %s" % (self.options["wait_timeout"], result["error"])
                 return result
             waited = True
-            time.sleep(POLL_INTERVAL)
+            time.sleep(min(POLL_INTERVAL, left))
 
 
 def _satisfies(status, target):

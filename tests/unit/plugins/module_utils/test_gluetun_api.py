@@ -1,0 +1,424 @@
+# Copyright (c) acestream.orchestrator contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The Gluetun control-server client against real local HTTP servers, one per release behaviour."""
+
+from __future__ import annotations
+
+import json
+import pathlib
+import socket
+import sys
+import time
+
+import pytest
+
+_HERE = pathlib.Path(__file__).resolve().parent
+_COLLECTIONS = str(_HERE.parents[3] / "build" / "collections")
+for _path in (_COLLECTIONS, str(_HERE)):
+    if _path not in sys.path:
+        sys.path.insert(0, _path)
+
+from gluetun_fake import RELEASES, FakeGluetun  # noqa: E402
+
+from ansible_collections.acestream.orchestrator.plugins.module_utils._gluetun_api import (  # noqa: E402
+    GluetunClient,
+    GluetunConfigError,
+    GluetunHTTPError,
+    GluetunInvalidResponse,
+    GluetunTimeout,
+    GluetunUnauthorized,
+    GluetunUnreachable,
+    check_credentials,
+    parse_version,
+    ports_from_answer,
+    validate_api_url,
+)
+
+KEY = "S3cretKeyValue22chars0"
+PASSWORD = "hunter2-very-secret"
+
+
+@pytest.fixture
+def fake():
+    servers = []
+
+    def start(**kwargs):
+        server = FakeGluetun(**kwargs)
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.close()
+
+
+def refused_url():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return "http://127.0.0.1:%d" % port
+
+
+# ------------------------------------------------------------------------------------------ pure helpers
+@pytest.mark.parametrize("text, expected", [
+    ("v3.41.1", (3, 41, 1)), ("3.40.0", (3, 40, 0)), ("v3.39", (3, 39, 0)), ("latest", None), (None, None),
+    ("abcdef0", None),
+])
+def test_parse_version(text, expected):
+    assert parse_version(text) == expected
+
+
+@pytest.mark.parametrize("answer, ports", [
+    ({"port": 41234}, [41234]),
+    ({"port": 0}, []),
+    ({"ports": [1001, 1002, 1003]}, [1001, 1002, 1003]),
+    ({"port": 1001, "ports": [1001, 1002]}, [1001, 1002]),
+    ({"port": 0, "ports": None}, []),
+    ({"port": 0, "ports": []}, []),
+    ({"ports": []}, []),
+    ({"port": 5000, "ports": None}, [5000]),
+])
+def test_ports_from_every_answer_shape(answer, ports):
+    assert ports_from_answer(answer) == ports
+
+
+@pytest.mark.parametrize("answer, message", [
+    ({}, "no 'port' or 'ports'"),
+    ([], "no 'port' or 'ports'"),
+    ({"port": "41234"}, "'port' holds '41234'"),
+    ({"port": True}, "'port' holds True"),
+    ({"ports": 5}, "'ports' is not a list"),
+    ({"ports": [70000]}, "'ports' holds 70000"),
+])
+def test_ports_from_answer_rejects_other_shapes(answer, message):
+    with pytest.raises(ValueError, match=message):
+        ports_from_answer(answer)
+
+
+def test_validate_api_url_normalises_and_rejects():
+    assert validate_api_url(" http://127.0.0.1:8001/ ") == "http://127.0.0.1:8001"
+    assert validate_api_url("https://vpn.example.com/gluetun/") == "https://vpn.example.com/gluetun"
+    with pytest.raises(GluetunConfigError) as err:
+        validate_api_url("http://admin:%s@127.0.0.1:8001" % PASSWORD)
+    assert "must not carry credentials" in str(err.value) and PASSWORD not in str(err.value)
+    with pytest.raises(GluetunConfigError, match="not an http:// or https:// URL"):
+        validate_api_url("ftp://127.0.0.1")
+    with pytest.raises(GluetunConfigError, match="not an http:// or https:// URL"):
+        validate_api_url("127.0.0.1:8001")
+    with pytest.raises(GluetunConfigError, match="invalid port"):
+        validate_api_url("http://127.0.0.1:99999")
+    with pytest.raises(GluetunConfigError, match="query or fragment"):
+        validate_api_url("http://127.0.0.1:8001/?api_key=x")
+    with pytest.raises(GluetunConfigError, match="non-empty URL"):
+        validate_api_url("")
+
+
+def test_check_credentials_names_the_fields():
+    with pytest.raises(GluetunConfigError) as err:
+        check_credentials(KEY, "admin", PASSWORD, where="instances[0] (gluetun1)")
+    text = str(err.value)
+    assert "instances[0] (gluetun1): api_key cannot be used together with username/password" in text
+    assert KEY not in text and PASSWORD not in text
+    with pytest.raises(GluetunConfigError, match="username and password must be given together"):
+        check_credentials(None, "admin", None)
+    with pytest.raises(GluetunConfigError, match="username and password must be given together"):
+        check_credentials(None, None, PASSWORD)
+    check_credentials(KEY)
+    check_credentials(None, "admin", PASSWORD)
+    check_credentials()
+
+
+# ------------------------------------------------------------------------------------------ every release
+@pytest.mark.parametrize("version", RELEASES)
+def test_every_release_without_auth_file(fake, version):
+    """No auth file: the public role (v3.39.1..v3.41.3) or no auth layer (v3.39.0) answers; latest says 401."""
+    server = fake(version=version)
+    client = GluetunClient(server.url, name="gluetun1")
+    if version == "latest":
+        with pytest.raises(GluetunUnauthorized) as err:
+            client.vpn_status()
+        assert "GET /v1/vpn/status" in str(err.value)
+        return
+    assert client.version()["version"] == version
+    assert client.vpn_status() == "running"
+    assert client.forwarded_ports() == [41234]
+    expected = "/v1/portforward" if version >= "v3.41" else "/v1/openvpn/portforwarded"
+    assert client.port_route == expected
+    port_paths = [p for p in server.paths() if "portforward" in p]
+    assert port_paths == [expected]  # the release read first decided the route: no failed attempt
+    ip = client.public_ip()
+    assert ip["public_ip"] == "203.0.113.7" and ip["country"] == "Netherlands" and ip["city"] == "Amsterdam"
+    assert ip["hostname"] is None  # empty strings become None
+
+
+@pytest.mark.parametrize("version", RELEASES)
+def test_every_release_with_api_key_default_role_or_file(fake, version):
+    """A role in the auth file listing the routes this release knows, with an API key."""
+    new = version == "latest" or version >= "v3.41"
+    port_route = "GET /v1/portforward" if new else "GET /v1/openvpn/portforwarded"
+    roles = [{"name": "acestream", "auth": "apikey", "apikey": KEY,
+              "routes": ["GET /v1/version", "GET /v1/vpn/status", port_route, "GET /v1/publicip/ip"]}]
+    server = fake(version=version, roles=roles, ports=[40001, 40002])
+    client = GluetunClient(server.url, api_key=KEY, name="gluetun1")
+    client.version()
+    assert client.vpn_status() == "running"
+    assert client.forwarded_ports() == ([40001, 40002] if new else [40001])
+    if version != "v3.39.0":
+        assert all(r["headers"].get("X-API-Key") == KEY for r in server.requests)
+        with pytest.raises(GluetunUnauthorized):
+            GluetunClient(server.url, name="gluetun1").vpn_status()
+    else:
+        assert GluetunClient(server.url).vpn_status() == "running"  # no auth layer in v3.39.0
+
+
+def test_multi_port_answer_without_port_field_v3_41_1(fake):
+    server = fake(version="v3.41.1", ports=[1001, 1002, 1003])
+    assert GluetunClient(server.url).forwarded_ports() == [1001, 1002, 1003]
+
+
+def test_null_ports_answer_latest_means_none(fake):
+    server = fake(version="latest", default_role={"auth": "apikey", "apikey": KEY}, ports=[])
+    assert GluetunClient(server.url, api_key=KEY).forwarded_ports() == []
+    assert json.loads(GluetunClient(server.url, api_key=KEY).request("GET", "/v1/portforward").body) == {
+        "port": 0, "ports": None}
+
+
+def test_old_route_redirect_followed_with_the_same_credentials(fake):
+    server = fake(version="v3.41.3", default_role={"auth": "apikey", "apikey": KEY})
+    client = GluetunClient(server.url, api_key=KEY)
+    client.port_route = "/v1/openvpn/portforwarded"
+    assert client.forwarded_ports() == [41234]
+    assert server.paths() == ["/v1/openvpn/portforwarded", "/v1/portforward"]
+    assert [r["headers"].get("X-API-Key") for r in server.requests] == [KEY, KEY]
+    assert client.port_route == "/v1/portforward"  # remembered after the redirect
+
+
+def test_redirect_with_basic_auth_keeps_authorization(fake):
+    roles = [{"name": "m", "auth": "basic", "username": "monitor", "password": PASSWORD,
+              "routes": ["GET /v1/openvpn/portforwarded", "GET /v1/portforward"]}]
+    server = fake(version="v3.41.1", roles=roles)
+    resp = GluetunClient(server.url, username="monitor", password=PASSWORD).request("GET", "/v1/openvpn/portforwarded")
+    assert resp.status == 200 and resp.route == "/v1/portforward"
+    assert all(r["headers"].get("Authorization", "").startswith("Basic ") for r in server.requests)
+
+
+def test_redirect_to_another_server_is_not_followed(fake):
+    server = fake(version="v3.41.3")
+    server.fault = "offsite"
+    client = GluetunClient(server.url, api_key=KEY, name="gluetun1")
+    with pytest.raises(GluetunInvalidResponse) as err:
+        client.request("GET", "/v1/openvpn/portforwarded")
+    assert "redirected GET /v1/openvpn/portforwarded to another server" in str(err.value)
+    assert len(server.requests) == 1 and KEY not in str(err.value)
+
+
+def test_unknown_version_falls_back_to_the_old_route_after_401(fake):
+    """v3.40 with a role that allows neither /v1/version nor (unknown to it) /v1/portforward: 401, then old route."""
+    roles = [{"name": "a", "auth": "apikey", "apikey": KEY,
+              "routes": ["GET /v1/vpn/status", "GET /v1/openvpn/portforwarded"]}]
+    server = fake(version="v3.40.0", roles=roles)
+    client = GluetunClient(server.url, api_key=KEY)
+    with pytest.raises(GluetunUnauthorized):
+        client.version()
+    assert client.forwarded_ports() == [41234]
+    assert server.paths()[-2:] == ["/v1/portforward", "/v1/openvpn/portforwarded"]
+    assert client.port_route == "/v1/openvpn/portforwarded"
+
+
+def test_v3_39_0_answers_400_to_the_new_route_and_the_client_falls_back(fake):
+    server = fake(version="v3.39.0")
+    client = GluetunClient(server.url)  # release not read first
+    assert client.forwarded_ports() == [41234]
+    assert server.paths() == ["/v1/portforward", "/v1/openvpn/portforwarded"]
+
+
+def test_vpn_status_falls_back_to_openvpn_status_where_absent(fake):
+    server = fake(version="v3.39.0")
+    server.absent = {"/v1/vpn/status"}
+    client = GluetunClient(server.url)
+    assert client.vpn_status() == "running"
+    assert server.paths() == ["/v1/vpn/status", "/v1/openvpn/status"]
+    assert client.status_route == "/v1/openvpn/status"
+    client.vpn_status()
+    assert server.paths()[-1] == "/v1/openvpn/status"  # remembered
+
+
+def test_vpn_status_401_is_not_hidden_by_the_openvpn_fallback(fake):
+    """/v1/openvpn/status says 'stopped' for WireGuard: never use it to hide a refused /v1/vpn/status."""
+    roles = [{"name": "a", "auth": "apikey", "apikey": KEY, "routes": ["GET /v1/openvpn/status"]}]
+    server = fake(version="v3.41.3", roles=roles)
+    with pytest.raises(GluetunUnauthorized, match="GET /v1/vpn/status"):
+        GluetunClient(server.url, api_key=KEY).vpn_status()
+    assert server.paths() == ["/v1/vpn/status"]
+
+
+# ------------------------------------------------------------------------------------------------ 401
+def test_401_names_route_container_and_fix_without_the_key(fake):
+    roles = [{"name": "a", "auth": "apikey", "apikey": "other-key", "routes": ["GET /v1/vpn/status"]}]
+    server = fake(version="v3.41.3", roles=roles)
+    client = GluetunClient(server.url, api_key=KEY, name="gluetun2")
+    with pytest.raises(GluetunUnauthorized) as err:
+        client.vpn_status()
+    text = str(err.value)
+    assert "Gluetun 'gluetun2' at %s answered 401 Unauthorized for GET /v1/vpn/status" % server.url in text
+    assert "the api_key sent was refused, or no role of the auth file lists this route" in text
+    assert 'add "GET /v1/vpn/status" to the routes of a role in /gluetun/auth/config.toml' in text
+    assert "HTTP_CONTROL_SERVER_AUTH_DEFAULT_ROLE" in text and "X-API-Key" in text
+    assert KEY not in text and err.value.retriable is False
+
+
+def test_401_without_credentials_says_none_were_sent(fake):
+    server = fake(version="latest")
+    with pytest.raises(GluetunUnauthorized) as err:
+        GluetunClient(server.url, name="g").public_ip()
+    assert "no credentials were sent" in str(err.value) and "GET /v1/publicip/ip" in str(err.value)
+
+
+def test_401_on_both_port_routes_latest_names_the_new_route(fake):
+    roles = [{"name": "a", "auth": "apikey", "apikey": KEY, "routes": ["GET /v1/vpn/status"]}]
+    server = fake(version="latest", roles=roles)
+    client = GluetunClient(server.url, api_key=KEY, name="g")
+    with pytest.raises(GluetunUnauthorized) as err:
+        client.forwarded_ports()
+    text = str(err.value)
+    assert "401 Unauthorized for GET /v1/portforward (and GET /v1/openvpn/portforwarded)" in text
+    assert "redirects here: this route needs its own entry" in text
+
+
+def test_401_after_redirect_names_the_target_route(fake):
+    """The old route is allowed but its 301 target is not: the message names GET /v1/portforward."""
+    roles = [{"name": "a", "auth": "apikey", "apikey": KEY, "routes": ["GET /v1/version", "GET /v1/openvpn/portforwarded"]}]
+    server = fake(version="v3.41.3", roles=roles)
+    client = GluetunClient(server.url, api_key=KEY)
+    client.version()
+    client.port_route = "/v1/openvpn/portforwarded"
+    with pytest.raises(GluetunUnauthorized) as err:
+        client.forwarded_ports()
+    assert "401 Unauthorized for GET /v1/portforward:" in str(err.value)
+
+
+def test_401_on_v3_40_old_route_advises_against_the_new_route(fake):
+    roles = [{"name": "a", "auth": "apikey", "apikey": KEY, "routes": ["GET /v1/version"]}]
+    server = fake(version="v3.40.0", roles=roles)
+    client = GluetunClient(server.url, api_key=KEY)
+    client.version()
+    with pytest.raises(GluetunUnauthorized) as err:
+        client.forwarded_ports()
+    text = str(err.value)
+    assert "GET /v1/openvpn/portforwarded" in text and "listing it stops Gluetun" in text
+    assert "HTTP_CONTROL_SERVER_AUTH_DEFAULT_ROLE" not in text  # v3.41.0+ only
+    assert server.paths() == ["/v1/version", "/v1/openvpn/portforwarded"]  # the release decided the route
+
+
+def test_basic_auth_refused_mentions_username_password(fake):
+    roles = [{"name": "m", "auth": "basic", "username": "monitor", "password": "right", "routes": ["GET /v1/vpn/status"]}]
+    server = fake(version="v3.41.1", roles=roles)
+    assert GluetunClient(server.url, username="monitor", password="right").vpn_status() == "running"
+    with pytest.raises(GluetunUnauthorized) as err:
+        GluetunClient(server.url, username="monitor", password=PASSWORD).vpn_status()
+    assert "the username/password sent was refused" in str(err.value) and PASSWORD not in str(err.value)
+
+
+# ------------------------------------------------------------------------------------------------ faults
+def test_connection_refused_keeps_the_seed_wording():
+    url = refused_url()
+    client = GluetunClient(url, name="gluetun1", api_port=8001, hints=["a caller hint"])
+    with pytest.raises(GluetunUnreachable) as err:
+        client.vpn_status()
+    text = str(err.value)
+    assert text.startswith("Cannot access Gluetun API of 'gluetun1' at %s/v1/vpn/status: connection refused" % url)
+    assert "1) a caller hint" in text
+    assert "GLUETUN_API_PORT, here 8001" in text and "HTTP_CONTROL_SERVER_ADDRESS=:8001" in text
+    assert 'publish it (e.g. "8001:8001")' in text
+
+
+def test_unresolvable_host():
+    with pytest.raises(GluetunUnreachable, match="Cannot access Gluetun API at http://gluetun.invalid:8000.*cannot resolve"):
+        GluetunClient("http://gluetun.invalid:8000", timeout=2).vpn_status()
+
+
+def test_hung_server_is_bounded_by_the_timeout(fake):
+    server = fake()
+    server.fault = "hang"
+    client = GluetunClient(server.url, name="g", timeout=0.5)
+    start = time.monotonic()
+    with pytest.raises(GluetunTimeout) as err:
+        client.vpn_status()
+    elapsed = time.monotonic() - start
+    assert 0.4 < elapsed < 1.5
+    assert "did not answer GET /v1/vpn/status within 0.5s (timeout)" in str(err.value)
+
+
+def test_trickling_body_is_bounded_by_the_timeout(fake):
+    server = fake()
+    server.fault = "trickle"
+    start = time.monotonic()
+    with pytest.raises(GluetunTimeout):
+        GluetunClient(server.url, timeout=0.6).vpn_status()
+    assert time.monotonic() - start < 1.6
+
+
+def test_non_json_answer_is_a_clear_error(fake):
+    server = fake()
+    server.fault = "nonjson"
+    with pytest.raises(GluetunInvalidResponse) as err:
+        GluetunClient(server.url, name="g").vpn_status()
+    text = str(err.value)
+    assert "answered GET /v1/vpn/status with a body that is not JSON (HTTP 200" in text
+    assert "<html>not gluetun</html>" in text and "another service" in text
+
+
+def test_non_http_service_is_unreachable_not_a_crash(fake):
+    server = fake()
+    server.fault = "garbage"
+    with pytest.raises(GluetunUnreachable, match="the connection closed without an HTTP answer"):
+        GluetunClient(server.url, name="g").vpn_status()
+
+
+def test_http_500_names_status_and_route(fake):
+    server = fake()
+    server.fault = "500"
+    with pytest.raises(GluetunHTTPError) as err:
+        GluetunClient(server.url, name="g").forwarded_ports()
+    assert "answered HTTP 500 Internal Server Error for GET /v1/portforward: internal error: simulated" in str(err.value)
+
+
+def test_wrong_shapes_are_invalid_responses(fake):
+    server = fake(version="v3.41.3")
+    server.fault, server.fault_routes = "nonjson", {"/v1/version"}
+    client = GluetunClient(server.url)
+    with pytest.raises(GluetunInvalidResponse):
+        client.version()
+    assert client.vpn_status() == "running"
+
+
+# ------------------------------------------------------------------------------------------------ PUT
+def test_put_vpn_status_sends_json_and_returns_the_outcome(fake):
+    server = fake(version="v3.41.3", vpn_status="stopped")
+    client = GluetunClient(server.url)
+    assert client.set_vpn_status("running") == "running"
+    assert server.requests[-1]["method"] == "PUT" and json.loads(server.requests[-1]["body"]) == {"status": "running"}
+    assert client.set_vpn_status("running") == "already running"
+    with pytest.raises(GluetunConfigError, match="vpn_status must be 'running' or 'stopped'"):
+        client.set_vpn_status("paused")
+
+
+def test_put_refused_names_the_put_route(fake):
+    roles = [{"name": "r", "auth": "apikey", "apikey": KEY, "routes": ["GET /v1/vpn/status"]}]
+    server = fake(version="v3.41.1", roles=roles)
+    with pytest.raises(GluetunUnauthorized, match='401 Unauthorized for PUT /v1/vpn/status.*add "PUT /v1/vpn/status"'):
+        GluetunClient(server.url, api_key=KEY).set_vpn_status("stopped")
+
+
+def test_base_path_prefix_is_kept(fake):
+    """A control server behind a reverse proxy path: routes are appended to it (the fake ignores the prefix)."""
+    server = fake(version="v3.41.3")
+    client = GluetunClient(server.url + "/gluetun")
+    with pytest.raises(GluetunHTTPError) as err:
+        client.vpn_status()
+    assert err.value.status == 404 and server.paths()[0] == "/gluetun/v1/vpn/status"
+
+
+def test_constructor_rejects_conflicting_credentials():
+    with pytest.raises(GluetunConfigError, match="api_key cannot be used together with username/password"):
+        GluetunClient("http://127.0.0.1:8000", api_key=KEY, username="u", password=PASSWORD)
