@@ -1,0 +1,631 @@
+# Copyright (c) acestream.orchestrator contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The engine pool's pure core: what the engines should be, and what to do to get there.
+
+Private to this collection. No I/O: the module observes Docker (one container list call, one inspect per
+VPN container, the control servers) and hands the observations in; this core decides. See docs/engine_pool.md.
+
+* ``variant_run(variant, http, https, p2p)``: how an engine variant receives its ports (env, command).
+* ``engine_name(pool, vpn, port)``: an engine's identity is its slot (VPN, HTTP port), and so is its name.
+* ``observed_engine(container)``: an engine as read from the labels of one ``containers()`` list entry.
+* ``vpn_state(name, inspect, ...)``: a VPN container as read from its inspect (health, ports it publishes).
+* ``preflight(...)``: the checks that must pass before anything is touched.
+* ``place(...)``: which slots each VPN's engines take (balanced, lowest free port, existing slots kept).
+* ``converge(...)``: desired engines, actions with reasons, the engines after the run, and the diff.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+from ansible_collections.acestream.orchestrator.plugins.module_utils._portplan import (
+    PortPlanError,
+    ranges_text,
+    share_replicas,
+)
+
+MANAGER = "acestream.orchestrator.engine_pool"
+LABEL_MANAGED_BY = "acestream.managed-by"
+LABEL_POOL = "acestream.pool"
+LABEL_VPN = "acestream.vpn"
+LABEL_HTTP_PORT = "acestream.http-port"
+LABEL_HTTPS_PORT = "acestream.https-port"
+LABEL_FORWARDED = "acestream.forwarded"
+LABEL_P2P_PORT = "acestream.p2p-port"
+LABEL_VARIANT = "acestream.variant"
+LABEL_SPEC_HASH = "acestream.spec-hash"
+LABEL_VPN_ID = "acestream.vpn-id"
+LABEL_VPN_STARTED_AT = "acestream.vpn-started-at"
+OWN_LABELS = (LABEL_MANAGED_BY, LABEL_POOL, LABEL_VPN, LABEL_HTTP_PORT, LABEL_HTTPS_PORT, LABEL_FORWARDED,
+              LABEL_P2P_PORT, LABEL_VARIANT, LABEL_SPEC_HASH, LABEL_VPN_ID, LABEL_VPN_STARTED_AT)
+
+VARIANTS = {
+    "krinkuto11-amd64": {"image": "ghcr.io/krinkuto11/acestream-http-proxy:latest", "ports_via": "env CONF"},
+    "jopsis-amd64": {"image": "jopsis/acestream:x64", "ports_via": "env ACESTREAM_ARGS"},
+    "jopsis-arm32": {"image": "jopsis/acestream:arm32-v3.2.13", "ports_via": "command"},
+    "jopsis-arm64": {"image": "jopsis/acestream:arm64-v3.2.13", "ports_via": "command"},
+}
+DEFAULT_VARIANT = "krinkuto11-amd64"
+# Environment variables through which the variants receive their ports: the user's env may not set them.
+PORT_ENV = ("CONF", "HTTP_PORT", "HTTPS_PORT", "BIND_ALL", "P2P_PORT", "ACESTREAM_ARGS")
+# Ports Gluetun itself listens on inside its network namespace (besides the control server's api_port).
+GLUETUN_HEALTH_PORT = 9999
+RUNNING = "running"
+
+
+class PreflightError(Exception):
+    """A VPN container is not in a state engines can be placed on; nothing has been touched."""
+
+
+# --------------------------------------------------------------------------------------- variants
+def variant_run(variant, http_port, https_port, p2p_port=None):
+    """``(env, command)`` through which ``variant`` gets its ports (command None: the image's own)."""
+    if variant not in VARIANTS:
+        raise PortPlanError("engine_variant", "unknown variant %r; use one of %s" % (variant, ", ".join(sorted(VARIANTS))))
+    if variant == "krinkuto11-amd64":
+        conf = ["--http-port=%d" % http_port, "--https-port=%d" % https_port, "--bind-all"]
+        env = {"HTTP_PORT": str(http_port), "HTTPS_PORT": str(https_port), "BIND_ALL": "true"}
+        if p2p_port:
+            conf.append("--port=%d" % p2p_port)
+            env["P2P_PORT"] = str(p2p_port)
+        env["CONF"] = "\n".join(conf)
+        return env, None
+    args = ["--http-port", str(http_port), "--https-port", str(https_port)]
+    if p2p_port:
+        args += ["--port", str(p2p_port)]
+    if variant == "jopsis-amd64":
+        return {"ACESTREAM_ARGS": " ".join(args)}, None
+    return {}, ["python", "main.py", "--bind-all"] + args
+
+
+def default_image(variant):
+    if variant not in VARIANTS:
+        raise PortPlanError("engine_variant", "unknown variant %r; use one of %s" % (variant, ", ".join(sorted(VARIANTS))))
+    return VARIANTS[variant]["image"]
+
+
+def validate_env(env, field="env"):
+    """User environment: string keys and values, none of the variables that carry the ports."""
+    result = {}
+    for key, value in (env or {}).items():
+        key = str(key)
+        if key in PORT_ENV:
+            raise PortPlanError(field, "%s is set by the pool from the engine's slot (its ports); remove it from env "
+                                       "(the pool sets %s)" % (key, ", ".join(PORT_ENV)))
+        if not key or "=" in key:
+            raise PortPlanError(field, "%r is not a valid environment variable name" % (key,))
+        if isinstance(value, bool):
+            value = "true" if value else "false"
+        result[key] = "" if value is None else str(value)
+    return result
+
+
+def validate_labels(labels, field="labels"):
+    result = {}
+    for key, value in (labels or {}).items():
+        key = str(key)
+        if key in OWN_LABELS:
+            raise PortPlanError(field, "%s is a label the pool manages; remove it from labels" % key)
+        result[key] = "" if value is None else str(value)
+    return result
+
+
+# ----------------------------------------------------------------------------------- identity
+def engine_name(pool, vpn, port):
+    """The container name of the slot (VPN, port): Docker's name uniqueness makes a port impossible to hand out
+    twice, even by two concurrent runs."""
+    return "%s-%s-%d" % (pool, vpn, port)
+
+
+def spec_hash(spec):
+    """A short, stable digest of everything that defines an engine except where it attaches (checked apart)."""
+    text = json.dumps(spec, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:20]
+
+
+def engine_spec(pool, vpn, port, https_port, p2p_port, variant, image, env, labels, restart_policy):
+    """The desired engine in one slot: container parameters, labels and the spec hash."""
+    port_env, command = variant_run(variant, port, https_port, p2p_port)
+    environment = dict(env)
+    environment.update(port_env)
+    forwarded = p2p_port is not None
+    hashed = {
+        "pool": pool, "vpn": vpn, "http_port": port, "https_port": https_port, "p2p_port": p2p_port,
+        "variant": variant, "image": image, "env": environment, "command": command, "labels": labels,
+        "restart_policy": restart_policy,
+    }
+    digest = spec_hash(hashed)
+    all_labels = dict(labels)
+    all_labels.update({
+        LABEL_MANAGED_BY: MANAGER,
+        LABEL_POOL: pool,
+        LABEL_VPN: vpn,
+        LABEL_HTTP_PORT: str(port),
+        LABEL_HTTPS_PORT: str(https_port),
+        LABEL_FORWARDED: "true" if forwarded else "false",
+        LABEL_P2P_PORT: str(p2p_port) if forwarded else "",
+        LABEL_VARIANT: variant,
+        LABEL_SPEC_HASH: digest,
+    })
+    return {
+        "name": engine_name(pool, vpn, port), "vpn": vpn, "port": port, "https_port": https_port,
+        "forwarded": forwarded, "p2p_port": p2p_port, "variant": variant, "image": image,
+        "env": environment, "command": command, "labels": all_labels, "restart_policy": restart_policy,
+        "hash": digest,
+    }
+
+
+def attach(spec, vpn):
+    """Where the engine joins: the VPN container's current ID, and its start time recorded in a label (the
+    dead-namespace check compares it with the VPN's StartedAt on later runs). Not part of the spec hash."""
+    spec["network_mode"] = "container:%s" % vpn["id"]
+    spec["labels"][LABEL_VPN_ID] = vpn["id"]
+    spec["labels"][LABEL_VPN_STARTED_AT] = vpn["started_at"] or ""
+    return spec
+
+
+def pool_label_filters(pool):
+    """The label filters of one list call that returns exactly this pool's engines."""
+    return ["%s=%s" % (LABEL_MANAGED_BY, MANAGER), "%s=%s" % (LABEL_POOL, pool)]
+
+
+# ---------------------------------------------------------------------------------- observing
+def _int(text):
+    try:
+        value = int(str(text))
+    except (TypeError, ValueError):
+        return None
+    return value if 1 <= value <= 65535 else None
+
+
+def observed_engine(container):
+    """An engine from one entry of ``containers(all=True)`` (no inspect): labels, state, image, network mode."""
+    labels = container.get("Labels") or {}
+    names = container.get("Names") or []
+    name = names[0].lstrip("/") if names else container.get("Id", "")[:12]
+    return {
+        "id": container.get("Id"),
+        "name": name,
+        "vpn": labels.get(LABEL_VPN),
+        "port": _int(labels.get(LABEL_HTTP_PORT)),
+        "https_port": _int(labels.get(LABEL_HTTPS_PORT)),
+        "forwarded": labels.get(LABEL_FORWARDED) == "true",
+        "p2p_port": _int(labels.get(LABEL_P2P_PORT)),
+        "variant": labels.get(LABEL_VARIANT),
+        "hash": labels.get(LABEL_SPEC_HASH),
+        "vpn_id": labels.get(LABEL_VPN_ID),
+        "vpn_started_at": labels.get(LABEL_VPN_STARTED_AT),
+        "state": (container.get("State") or "unknown").lower(),
+        "status": container.get("Status"),
+        "image": container.get("Image"),
+        "image_id": container.get("ImageID"),
+        "network_mode": (container.get("HostConfig") or {}).get("NetworkMode"),
+    }
+
+
+def published_ports(inspect):
+    """``(ports, other)``: container TCP ports published on the same host port (port -> host IP), and text for the
+    other bindings.
+
+    A running container's ``NetworkSettings.Ports`` is what Docker really publishes (a binding in
+    ``HostConfig.PortBindings`` for a port that was not exposed is silently dropped); a stopped container only has
+    its configuration.
+    """
+    inspect = inspect or {}
+    running = ((inspect.get("State") or {}).get("Status")) == RUNNING
+    bindings = (inspect.get("NetworkSettings") or {}).get("Ports") if running else None
+    if bindings is None:
+        bindings = (inspect.get("HostConfig") or {}).get("PortBindings") or {}
+    same, other = {}, []
+    for key, entries in bindings.items():
+        port_text, _sep, proto = key.partition("/")
+        if (proto or "tcp") != "tcp" or not port_text.isdigit():
+            continue
+        port = int(port_text)
+        for entry in entries or []:
+            host_port = str((entry or {}).get("HostPort") or "")
+            host_ip = (entry or {}).get("HostIp") or ""
+            if host_port == str(port):
+                same.setdefault(port, host_ip)
+            else:
+                other.append("%s->%d" % (host_port or "random", port))
+    return same, sorted(other)
+
+
+def forwarding_enabled(inspect):
+    """True when the Gluetun container's environment turns port forwarding on."""
+    for item in (((inspect or {}).get("Config") or {}).get("Env") or []):
+        key, _sep, value = item.partition("=")
+        if key in ("VPN_PORT_FORWARDING", "PORT_FORWARDING", "PRIVATE_INTERNET_ACCESS_VPN_PORT_FORWARDING"):
+            if value.strip().lower() in ("on", "yes", "true", "1"):
+                return True
+    return False
+
+
+def vpn_state(name, inspect, control=None):
+    """A VPN container as the core needs it, from its inspect (None: no such container) and, when the control
+    server was asked, ``control`` = ``{"vpn_status", "forwarded_port", "error"}``."""
+    control = control or {}
+    state = {
+        "name": name, "exists": inspect is not None, "id": None, "status": None, "health": None, "started_at": None,
+        "published": {}, "published_other": [], "healthy": False, "problem": None,
+        "forwarded_port": control.get("forwarded_port"), "forwarding_on": forwarding_enabled(inspect),
+        "vpn_status": control.get("vpn_status"), "control_error": control.get("error"),
+    }
+    if inspect is None:
+        state["problem"] = "no container named '%s' exists" % name
+        return state
+    docker_state = inspect.get("State") or {}
+    state["id"] = inspect.get("Id")
+    state["status"] = docker_state.get("Status")
+    state["health"] = (docker_state.get("Health") or {}).get("Status") or "none"
+    state["started_at"] = docker_state.get("StartedAt")
+    state["published"], state["published_other"] = published_ports(inspect)
+    if state["status"] != RUNNING:
+        state["problem"] = "the container is %s" % state["status"]
+    elif state["health"] == "healthy":
+        state["healthy"] = True
+    elif state["health"] == "none":
+        if state["vpn_status"] == RUNNING:
+            state["healthy"] = True
+        elif state["control_error"]:
+            state["problem"] = "it has no healthcheck and its control server did not answer: %s" % state["control_error"]
+        else:
+            state["problem"] = "it has no healthcheck and its control server reports the VPN %r, not 'running'" % (
+                state["vpn_status"],)
+    else:
+        state["problem"] = "Docker health is '%s'" % state["health"]
+    return state
+
+
+def unhealthy_message(state):
+    return "VPN container '%s' is not healthy - cannot start AceStream engine (%s)" % (state["name"], state["problem"])
+
+
+# ---------------------------------------------------------------------------------- preflight
+def check_reserved_ports(plan, api_port):
+    """Gluetun listens on api_port and on its health port inside the namespace: no engine port may be one."""
+    reserved = {api_port: "the Gluetun control server's api_port", GLUETUN_HEALTH_PORT: "Gluetun's health server"}
+    for port, what in sorted(reserved.items()):
+        for vpn in plan.vpns:
+            if port in vpn.range:
+                raise PortPlanError(vpn.range_field, "%s (VPN '%s') includes port %d, %s inside the VPN's namespace; "
+                                                     "choose engine ports without it" % (vpn.range, vpn.name, port, what))
+        if port in plan.https_range:
+            raise PortPlanError("https_port_range", "%s includes port %d, %s inside the VPN's namespace; choose HTTPS "
+                                                    "ports without it" % (plan.https_range, port, what))
+
+
+def range_mismatch(vpn, state):
+    """The seed's "Port Range Mismatch" message when the VPN container does not publish its plan range, else None."""
+    missing = [port for port in vpn.range if port not in state["published"]]
+    if not missing:
+        return None
+    published = ranges_text(state["published"])
+    other = ""
+    if state["published_other"]:
+        shown = state["published_other"][:5]
+        other = "; other bindings (host->container): %s%s" % (", ".join(shown), ", ..." if len(state["published_other"]) > 5
+                                                                 else "")
+    return ("Port Range Mismatch: VPN container '%s' must publish its engine range %s (from %s) on the same host ports, "
+            "but it publishes %s (missing: %s)%s. Publish \"%s:%s\" on the Gluetun container, or make %s match what it "
+            "publishes" % (vpn.name, vpn.range, vpn.range_field, published, ranges_text(missing), other, vpn.range,
+                           vpn.range, vpn.range_field))
+
+
+def preflight(plan, states, on_unhealthy="fail"):
+    """Check every VPN before anything is touched. Returns ``(active, frozen)`` VPN names.
+
+    Raises PreflightError with the seed's messages: "Port Range Mismatch" (always) and "VPN container '<name>'
+    is not healthy - cannot start AceStream engine" (unless ``on_unhealthy`` is ``failover`` and at least one
+    VPN is healthy).
+    """
+    mismatches = []
+    for vpn in plan.vpns:
+        state = states[vpn.name]
+        if state["exists"]:
+            message = range_mismatch(vpn, state)
+            if message:
+                mismatches.append(message)
+    if mismatches:
+        raise PreflightError("; ".join(mismatches))
+    unhealthy = [states[vpn.name] for vpn in plan.vpns if not states[vpn.name]["healthy"]]
+    if unhealthy and (on_unhealthy != "failover" or len(unhealthy) == len(plan.vpns)):
+        raise PreflightError("; ".join(unhealthy_message(state) for state in unhealthy))
+    frozen = [state["name"] for state in unhealthy]
+    active = [vpn.name for vpn in plan.vpns if vpn.name not in frozen]
+    return active, frozen
+
+
+# ---------------------------------------------------------------------------------- placement
+def targets_for(plan, active, allowed):
+    """How many engines each active VPN runs: its share, or with some VPNs out (failover), the replicas shared
+    between the active ones, capped by what each can hold. Returns ``(targets, unplaced)``."""
+    if len(active) == len(plan.vpns):
+        return dict((vpn.name, vpn.share) for vpn in plan.vpns), 0
+    room = dict((name, len(allowed[name])) for name in active)
+    targets = dict(zip(active, share_replicas(plan.replicas, len(active))))
+    overflow = 0
+    for name in active:
+        if targets[name] > room[name]:
+            overflow += targets[name] - room[name]
+            targets[name] = room[name]
+    for name in active:
+        extra = min(overflow, room[name] - targets[name])
+        targets[name] += extra
+        overflow -= extra
+    return targets, overflow
+
+
+def place(allowed, targets, existing):
+    """The HTTP ports of each VPN's engines.
+
+    ``allowed``: VPN -> ports an engine may take (ascending); ``targets``: VPN -> count; ``existing``: VPN ->
+    ports of the pool's engines there now. Existing slots inside ``allowed`` are kept (the lowest ones when there
+    are more than the target: surplus goes from the highest slot), the rest is filled from the lowest free port.
+    """
+    placement = {}
+    for vpn, count in targets.items():
+        ports = list(allowed[vpn])
+        permitted = set(ports)
+        kept = sorted(port for port in set(existing.get(vpn, ())) if port in permitted)[:count]
+        taken = set(kept)
+        for port in ports:
+            if len(kept) >= count:
+                break
+            if port not in taken:
+                kept.append(port)
+                taken.add(port)
+        placement[vpn] = sorted(kept)
+    return placement
+
+
+def forwarded_slot(ports, current_forwarded):
+    """The slot of a VPN's forwarded engine: the engine that is forwarded now if it stays, else the lowest slot."""
+    if not ports:
+        return None
+    staying = sorted(port for port in current_forwarded if port in ports)
+    return staying[0] if staying else min(ports)
+
+
+# ------------------------------------------------------------------------------------ converge
+def _summary(engine):
+    return {
+        "vpn": engine.get("vpn"), "port": engine.get("port"), "https_port": engine.get("https_port"),
+        "forwarded": engine.get("forwarded"), "p2p_port": engine.get("p2p_port"), "image": engine.get("image"),
+        "state": engine.get("state"),
+    }
+
+
+def _spec_change_reason(observed, desired):
+    changes = []
+    if observed["image"] != desired["image"] and observed["image"] not in (None, "") and \
+            not str(observed["image"]).startswith("sha256:"):
+        changes.append("image %s -> %s" % (observed["image"], desired["image"]))
+    if observed["variant"] != desired["variant"]:
+        changes.append("variant %s -> %s" % (observed["variant"], desired["variant"]))
+    if observed["https_port"] != desired["https_port"]:
+        changes.append("HTTPS port %s -> %s" % (observed["https_port"], desired["https_port"]))
+    if observed["forwarded"] and desired["forwarded"] and observed["p2p_port"] != desired["p2p_port"]:
+        changes.append("forwarded port moved: P2P %s -> %s" % (observed["p2p_port"], desired["p2p_port"]))
+    elif desired["forwarded"] and not observed["forwarded"]:
+        changes.append("becomes the forwarded engine of '%s' (P2P %s)" % (desired["vpn"], desired["p2p_port"]))
+    elif observed["forwarded"] and not desired["forwarded"]:
+        changes.append("no longer the forwarded engine of '%s'" % desired["vpn"])
+    if not changes:
+        changes.append("spec changed (env, command, labels or restart policy)" if observed["hash"]
+                       else "no spec hash label")
+    return "; ".join(changes)
+
+
+def engine_drift(observed, desired, vpn, image_id=None):
+    """``(action, reason)`` for an engine in its slot, ``(None, None)`` when it matches."""
+    if observed["hash"] != desired["hash"]:
+        return "recreate", _spec_change_reason(observed, desired)
+    wanted_mode = "container:%s" % vpn["id"]
+    if observed["network_mode"] != wanted_mode:
+        mode = observed["network_mode"] or "none"
+        old = mode.split(":", 1)[1][:12] if mode.startswith("container:") else mode
+        return "recreate", ("attached to VPN container %s, which no longer exists or was re-created ('%s' is now %s)"
+                            % (old, vpn["name"], vpn["id"][:12]))
+    if image_id and observed["image_id"] and observed["image_id"] != image_id:
+        return "recreate", "image %s was updated (engine runs %s, the image is now %s)" % (
+            desired["image"], observed["image_id"].split(":")[-1][:12], image_id.split(":")[-1][:12])
+    if observed["vpn_started_at"] != vpn["started_at"]:
+        return "recreate", ("left in a dead network namespace: VPN container '%s' (re)started at %s, after the engine "
+                            "joined it (VPN start then: %s)" % (vpn["name"], vpn["started_at"],
+                                                                observed["vpn_started_at"] or "unknown"))
+    state = observed["state"]
+    if state in ("created", "exited"):
+        return "start", "engine is %s (%s)" % (state, observed["status"] or state)
+    if state == "paused":
+        return "unpause", "engine is paused"
+    if state in ("dead", "removing", "unknown"):
+        return "recreate", "engine is %s" % state
+    return None, None
+
+
+def converge(plan, params, states, observed, image_id=None):
+    """Decide everything from the observations.
+
+    ``params``: ``pool``, ``variant``, ``image``, ``env``, ``labels``, ``restart_policy``, ``on_unhealthy``,
+    ``api_port``. ``states``: VPN name -> ``vpn_state()``. ``observed``: ``observed_engine()`` list of the
+    pool's engines. Raises PortPlanError / PreflightError before any action is decided.
+
+    Returns a dict: ``actions`` (ordered: removals, then recreations, starts and creations), ``desired`` (specs
+    by name), ``engines`` (the pool after the run), ``plan`` (per VPN), ``warnings``, ``frozen`` and the diff
+    parts ``before``/``after``.
+    """
+    pool = params["pool"]
+    check_reserved_ports(plan, params.get("api_port", 8000))
+    active, frozen = preflight(plan, states, params.get("on_unhealthy", "fail"))
+    warnings = []
+
+    by_vpn = {}
+    for engine in observed:
+        by_vpn.setdefault(engine["vpn"], []).append(engine)
+
+    # Forwarded port per active VPN, and the ports each VPN's engines may take.
+    forwarded, allowed = {}, {}
+    if params.get("forwarded_port", "auto") == "auto":
+        failed = [states[name] for name in active if states[name]["control_error"]]
+        if failed:
+            raise PreflightError("; ".join("Failed to get forwarded port from Gluetun '%s': %s" % (
+                state["name"], state["control_error"]) for state in failed))
+    for name in active:
+        vpn, state = plan.vpn(name), states[name]
+        port = state["forwarded_port"] or None
+        current = [e for e in by_vpn.get(name, ()) if e["forwarded"] and e["p2p_port"]]
+        if port is None and state["forwarding_on"] and current:
+            port = min(current, key=lambda e: e["port"] or 0)["p2p_port"]
+            warnings.append("VPN '%s' forwards a port but reports none right now (it is cleared on every VPN "
+                            "restart): its forwarded engine keeps P2P port %d until the next run" % (name, port))
+        elif port is None and state["forwarding_on"]:
+            warnings.append("VPN '%s' forwards a port but reports none yet: no forwarded engine this run" % name)
+        forwarded[name] = port
+        ports = []
+        for candidate in vpn.slot_ports():
+            if port is not None and port in (candidate, vpn.https_port(candidate, plan.https_range)):
+                warnings.append("forwarded port %d of VPN '%s' collides with slot %d (HTTP %d / HTTPS %d): that slot "
+                                "is skipped" % (port, name, candidate, candidate,
+                                                vpn.https_port(candidate, plan.https_range)))
+                continue
+            ports.append(candidate)
+        allowed[name] = ports
+
+    targets, unplaced = targets_for(plan, active, allowed)
+    for name in active:
+        if targets[name] > len(allowed[name]):
+            raise PortPlanError("replicas", "VPN '%s' must hold %d engines but only %d of its slots are usable; widen %s"
+                                % (name, targets[name], len(allowed[name]), plan.vpn(name).range_field))
+    if unplaced:
+        warnings.append("%d of %d engines could not be placed: the healthy VPNs are full (failover)" % (
+            unplaced, plan.replicas))
+    if frozen:
+        warnings.append("failover: %s not healthy; %s engines left in place, their share placed on %s" % (
+            ", ".join(frozen), "its" if len(frozen) == 1 else "their", ", ".join(active)))
+
+    existing_slots = {}
+    for name in active:
+        existing_slots[name] = [e["port"] for e in by_vpn.get(name, ()) if e["port"] is not None
+                                and e["name"] == engine_name(pool, name, e["port"])]
+    placement = place(allowed, targets, existing_slots)
+
+    desired = {}
+    for name in active:
+        vpn = plan.vpn(name)
+        current = [e["port"] for e in by_vpn.get(name, ()) if e["forwarded"] and e["p2p_port"] == forwarded[name]]
+        fwd_slot = forwarded_slot(placement[name], current) if forwarded[name] else None
+        for port in placement[name]:
+            spec = engine_spec(pool, name, port, vpn.https_port(port, plan.https_range),
+                               forwarded[name] if port == fwd_slot else None, params["variant"], params["image"],
+                               params["env"], params["labels"], params["restart_policy"])
+            attach(spec, states[name])
+            desired[spec["name"]] = spec
+
+    # Observed engines: in a desired slot (keep / repair), or not (remove, unless its VPN is frozen).
+    actions, removals, repairs, creations = [], [], [], []
+    matched = {}
+    for engine in sorted(observed, key=lambda e: (e["vpn"] or "", e["port"] or 0, e["name"])):
+        spec = desired.get(engine["name"])
+        if spec is not None and engine["vpn"] == spec["vpn"] and engine["port"] == spec["port"]:
+            matched[engine["name"]] = engine
+            continue
+        if engine["vpn"] in frozen:
+            continue
+        if engine["vpn"] not in [vpn.name for vpn in plan.vpns]:
+            reason = "its VPN '%s' is no longer in vpn_containers" % engine["vpn"]
+        elif engine["port"] is None or engine["name"] != engine_name(pool, engine["vpn"], engine["port"]):
+            reason = "labels do not match its name (not a slot of this pool)"
+        elif engine["port"] not in plan.vpn(engine["vpn"]).range or engine["port"] not in allowed[engine["vpn"]]:
+            reason = "port %d is outside VPN '%s''s usable range %s" % (engine["port"], engine["vpn"],
+                                                                         plan.vpn(engine["vpn"]).range)
+        else:
+            reason = "surplus: VPN '%s' runs %d engine(s) (replicas %d)" % (engine["vpn"], targets[engine["vpn"]],
+                                                                             plan.replicas)
+        removals.append(_action("remove", engine, reason, engine["id"]))
+
+    for name in sorted(desired, key=lambda n: (plan.vpn(desired[n]["vpn"]).index, desired[n]["port"])):
+        spec = desired[name]
+        engine = matched.get(name)
+        if engine is None:
+            creations.append(_action("create", spec, "missing"
+                                     + (" (forwarded engine, P2P %d)" % spec["p2p_port"] if spec["forwarded"] else "")))
+            continue
+        action, reason = engine_drift(engine, spec, states[spec["vpn"]], image_id)
+        if action is not None:
+            repairs.append(_action(action, spec, reason, engine["id"]))
+    actions = removals + repairs + creations
+
+    # The pool after the run, and the diff.
+    done = dict((a["name"], a["action"]) for a in actions)
+    engines = []
+    for name, spec in sorted(desired.items(), key=lambda kv: (plan.vpn(kv[1]["vpn"]).index, kv[1]["port"])):
+        engine = matched.get(name)
+        keep_id = engine is not None and done.get(name) in (None, "start", "unpause")
+        engines.append({
+            "name": name, "id": engine["id"] if keep_id else None, "vpn": spec["vpn"], "host": spec["vpn"],
+            "port": spec["port"], "https_port": spec["https_port"], "forwarded": spec["forwarded"],
+            "p2p_port": spec["p2p_port"], "status": RUNNING if done.get(name) or engine is None else engine["state"],
+            "vpn_healthy": True,
+        })
+    for engine in sorted(observed, key=lambda e: (e["vpn"] or "", e["port"] or 0)):
+        if engine["vpn"] in frozen:
+            engines.append({
+                "name": engine["name"], "id": engine["id"], "vpn": engine["vpn"], "host": engine["vpn"],
+                "port": engine["port"], "https_port": engine["https_port"], "forwarded": engine["forwarded"],
+                "p2p_port": engine["p2p_port"], "status": engine["state"], "vpn_healthy": False,
+            })
+
+    before = dict((e["name"], _summary(e)) for e in observed)
+    after = dict((e["name"], _summary(e)) for e in observed if e["vpn"] in frozen)
+    for name, spec in desired.items():
+        summary = _summary(spec)
+        summary["state"] = RUNNING if done.get(name) or name not in matched else matched[name]["state"]
+        after[name] = summary
+
+    plan_out = []
+    for vpn in plan.vpns:
+        state = states[vpn.name]
+        plan_out.append({
+            "name": vpn.name, "container_id": state["id"], "range": str(vpn.range), "start": vpn.range.start,
+            "end": vpn.range.end, "capacity": vpn.capacity, "share": vpn.share,
+            "engines": targets.get(vpn.name, 0), "published": ranges_text(state["published"]),
+            "healthy": state["healthy"], "forwarded_port": forwarded.get(vpn.name, state["forwarded_port"]),
+            "https_range": "%d-%d" % (plan.https_range.start, plan.https_range.start + vpn.capacity - 1),
+        })
+    return {
+        "actions": actions, "desired": desired, "engines": engines, "plan": plan_out, "warnings": warnings,
+        "frozen": frozen, "active": active, "before": {"engines": before}, "after": {"engines": after},
+    }
+
+
+def _action(kind, engine, reason, container_id=None):
+    return {"action": kind, "name": engine["name"], "vpn": engine.get("vpn"), "port": engine.get("port"),
+            "reason": reason, "id": container_id}
+
+
+def name_clashes(actions, taken, pool):
+    """Fail before any change when a container the pool must create has a name used by a container that is not
+    this pool's engine. ``taken``: name -> list entry of the containers that carry those names."""
+    problems = []
+    for action in actions:
+        if action["action"] != "create" or action["name"] not in taken:
+            continue
+        container = taken[action["name"]]
+        labels = container.get("Labels") or {}
+        owner = ("engine pool '%s'" % labels.get(LABEL_POOL) if labels.get(LABEL_MANAGED_BY) == MANAGER
+                 else "not managed by acestream.orchestrator")
+        problems.append("container '%s' (%s, image %s) already exists and is %s; engine pool '%s' needs this name "
+                        "for its engine on VPN '%s' port %d: remove or rename that container, or choose another pool "
+                        "name" % (action["name"], (container.get("Id") or "")[:12], container.get("Image"), owner, pool,
+                                  action["vpn"], action["port"]))
+    if problems:
+        raise PreflightError("Name clash: " + "; ".join(problems))
+
+
+def absent_actions(observed):
+    """state=absent: remove every engine of the pool."""
+    return [_action("remove", engine, "state is absent", engine["id"])
+            for engine in sorted(observed, key=lambda e: (e["vpn"] or "", e["port"] or 0, e["name"]))]

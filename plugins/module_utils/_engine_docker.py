@@ -1,0 +1,332 @@
+# Copyright (c) acestream.orchestrator contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The engine pool's I/O edge: observe Docker and the Gluetun control servers, then carry out the actions.
+
+Private to this collection. Everything here is thin; the decisions live in ``_engine_core``.
+
+Observation cost of a run that changes nothing: one ``containers(all=True, filters=label...)`` call (labels,
+state, image and network mode are all in the list output, so no engine is inspected), one inspect per VPN
+container and one image inspect, all in parallel, plus the control-server reads the options ask for.
+Changes run in a bounded thread pool: removals first (they free ports and names), then creations and starts.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from urllib.error import URLError
+from urllib.parse import urlsplit
+from urllib.request import Request, urlopen
+
+from ansible_collections.acestream.orchestrator.plugins.module_utils._docker_common import (
+    APIError,
+    DockerException,
+    NotFound,
+)
+from ansible_collections.acestream.orchestrator.plugins.module_utils._engine_core import (
+    LABEL_MANAGED_BY,
+    LABEL_POOL,
+    LABEL_SPEC_HASH,
+    MANAGER,
+    pool_label_filters,
+)
+
+STATUS_PATH = "/server/api?api_version=3&method=get_status"
+
+
+class EngineActionError(Exception):
+    """One or more Docker actions failed; ``done`` lists the actions that were carried out."""
+
+    def __init__(self, message, done):
+        super().__init__(message)
+        self.done = done
+
+
+def _host_of(docker_host):
+    """The address engines' published ports are reached at: the daemon's host for tcp://, else loopback."""
+    if docker_host and docker_host.startswith(("tcp://", "http://", "https://", "ssh://")):
+        host = urlsplit(docker_host).hostname
+        if host:
+            return host
+    return "127.0.0.1"
+
+
+class DockerEngines:
+    """Docker calls of one engine_pool run. ``client`` is a ``docker.APIClient``; worker threads get their own."""
+
+    def __init__(self, client, workers=8, docker_host=None):
+        self.client = client
+        self.workers = max(1, int(workers))
+        self.docker_host = docker_host
+        self._local = threading.local()
+        self.calls = {"list": 0, "inspect": 0, "inspect_image": 0, "create": 0, "start": 0, "remove": 0}
+        self._calls_lock = threading.Lock()
+
+    def _count(self, what):
+        with self._calls_lock:
+            self.calls[what] = self.calls.get(what, 0) + 1
+
+    # ------------------------------------------------------------------------------ threading
+    def _api(self):
+        """A client for the current thread (requests sessions are not meant to be shared between threads)."""
+        if threading.current_thread() is threading.main_thread():
+            return self.client
+        api = getattr(self._local, "api", None)
+        if api is None:
+            import docker as sdk
+
+            api = sdk.APIClient(base_url=self.docker_host, version=self.client.api_version,
+                                timeout=self.client.timeout)
+            self._local.api = api
+        return api
+
+    def parallel(self, func, items):
+        """``[func(item) ...]`` in input order, in the bounded pool (inline for one item)."""
+        items = list(items)
+        if len(items) <= 1 or self.workers == 1:
+            return [func(item) for item in items]
+        with ThreadPoolExecutor(max_workers=min(self.workers, len(items))) as pool:
+            return list(pool.map(func, items))
+
+    # ------------------------------------------------------------------------------ observing
+    def list_pool(self, pool):
+        """The pool's engines: ONE list call, filtered by the pool's labels (list output, no inspect)."""
+        self._count("list")
+        return self.client.containers(all=True, filters={"label": pool_label_filters(pool)})
+
+    def inspect_container(self, name):
+        self._count("inspect")
+        try:
+            return self._api().inspect_container(name)
+        except NotFound:
+            return None
+
+    def inspect_vpns(self, names):
+        """VPN name -> inspect (None when there is no such container), inspected in parallel."""
+        return dict(zip(names, self.parallel(self.inspect_container, names)))
+
+    def image_id(self, image):
+        """The local ID of ``image``, or None when it is not on the Docker host."""
+        self._count("inspect_image")
+        try:
+            return self._api().inspect_image(image).get("Id")
+        except NotFound:
+            return None
+
+    def containers_named(self, names):
+        """name -> list entry of the containers that carry exactly these names (any owner)."""
+        if not names:
+            return {}
+        self._count("list")
+        found = self.client.containers(all=True, filters={"name": ["^/%s$" % name for name in names]})
+        wanted, result = set(names), {}
+        for container in found:
+            for name in container.get("Names") or []:
+                if name.lstrip("/") in wanted:
+                    result[name.lstrip("/")] = container
+        return result
+
+    def pull(self, image):
+        repository, _sep, tag = image.rpartition(":")
+        if not repository or "/" in tag:
+            repository, tag = image, "latest"
+        self._api().pull(repository, tag=tag)
+
+    # ------------------------------------------------------------------------------ acting
+    def execute(self, actions, desired, pool):
+        """Carry out the actions: pull, then removals (remove + the remove half of recreate) in parallel, then
+        creations, starts and unpauses in parallel. Returns the created/started engines' IDs by name; raises
+        EngineActionError listing what failed (what succeeded stays done: the next run converges the rest)."""
+        done, errors, ids = [], [], {}
+        lock = threading.Lock()
+
+        def record(action, error=None, container_id=None):
+            with lock:
+                if error is None:
+                    done.append(action)
+                    if container_id:
+                        ids[action["name"]] = container_id
+                else:
+                    errors.append("%s %s: %s" % (action["action"], action["name"], error))
+
+        for action in [a for a in actions if a["action"] == "pull"]:
+            try:
+                self.pull(action["name"])
+                record(action)
+            except DockerException as exc:
+                raise EngineActionError("pull %s: %s" % (action["name"], _docker_message(exc)), done)
+
+        def remove(action):
+            try:
+                self._count("remove")
+                self._api().remove_container(action["id"], force=True, v=True)
+            except NotFound:
+                pass
+            except DockerException as exc:
+                record(action, _docker_message(exc))
+                return False
+            if action["action"] == "remove":
+                record(action)
+            return True
+
+        first = [a for a in actions if a["action"] in ("remove", "recreate")]
+        removed = dict(zip([a["name"] for a in first], self.parallel(remove, first)))
+
+        def bring_up(action):
+            try:
+                if action["action"] in ("create", "recreate"):
+                    if action["action"] == "recreate" and not removed.get(action["name"]):
+                        return
+                    container_id = self._create(desired[action["name"]], pool)
+                    self._start(container_id)
+                elif action["action"] == "start":
+                    container_id = action["id"]
+                    self._start(container_id)
+                elif action["action"] == "unpause":
+                    container_id = action["id"]
+                    self._api().unpause(container_id)
+                else:
+                    return
+                record(action, container_id=container_id)
+            except DockerException as exc:
+                record(action, _docker_message(exc))
+            except NameClash as exc:
+                record(action, str(exc))
+
+        self.parallel(bring_up, [a for a in actions if a["action"] in ("create", "recreate", "start", "unpause")])
+        if errors:
+            raise EngineActionError("; ".join(errors), done)
+        return ids, done
+
+    def _start(self, container_id):
+        self._count("start")
+        self._api().start(container_id)
+
+    def _create(self, spec, pool):
+        api = self._api()
+        restart = None if spec["restart_policy"] in (None, "no") else {"Name": spec["restart_policy"]}
+        host_config = api.create_host_config(network_mode=spec["network_mode"], restart_policy=restart)
+        self._count("create")
+        try:
+            created = api.create_container(spec["image"], name=spec["name"], environment=spec["env"],
+                                           command=spec["command"], labels=spec["labels"], host_config=host_config,
+                                           detach=True)
+            return created["Id"]
+        except APIError as exc:
+            if getattr(exc, "status_code", None) != 409:
+                raise
+        # 409: the name is taken. Another run placing the same slot at the same time made the same engine:
+        # adopt it. Anything else holding the name is a clash.
+        other = self.inspect_container(spec["name"])
+        labels = ((other or {}).get("Config") or {}).get("Labels") or {}
+        if (labels.get(LABEL_MANAGED_BY) == MANAGER and labels.get(LABEL_POOL) == pool
+                and labels.get(LABEL_SPEC_HASH) == spec["labels"][LABEL_SPEC_HASH]):
+            return other["Id"]
+        raise NameClash("container '%s' already exists and is not this pool's engine for that slot (labels %s); "
+                        "remove or rename it, or choose another pool name" % (
+                            spec["name"], json.dumps(dict((k, v) for k, v in labels.items()
+                                                          if k.startswith("acestream.")), sort_keys=True)))
+
+    # ------------------------------------------------------------------------------ readiness
+    def engine_url(self, engine, host_ip):
+        host = _host_of(self.docker_host)
+        if host == "127.0.0.1" and host_ip not in ("", "0.0.0.0", "::", None):
+            host = host_ip
+        if ":" in host and not host.startswith("["):
+            host = "[%s]" % host
+        return "http://%s:%d%s" % (host, engine["port"], STATUS_PATH)
+
+    def wait_ready(self, engines, host_ips, timeout):
+        """Poll each engine's status API (through its VPN container's published port) until it answers with JSON
+        or ``timeout`` seconds pass. Returns the names that never answered, with what was last seen."""
+        deadline = time.monotonic() + float(timeout)
+
+        def wait_one(engine):
+            url = self.engine_url(engine, host_ips.get(engine["name"]))
+            last = "no answer"
+            while True:
+                try:
+                    with urlopen(Request(url, headers={"Connection": "close"}), timeout=2) as resp:  # nosec B310
+                        body = resp.read(65536)
+                        if resp.status == 200:
+                            json.loads(body.decode("utf-8"))
+                            return None
+                        last = "HTTP %d" % resp.status
+                except (URLError, OSError, ValueError) as exc:
+                    last = str(getattr(exc, "reason", exc))
+                if time.monotonic() + 0.5 > deadline:
+                    return "%s (%s: %s)" % (engine["name"], url, last)
+                time.sleep(0.5)
+
+        failures = [f for f in self.parallel(wait_one, engines) if f]
+        return failures
+
+    def explain(self, container_id):
+        """State and the last log lines of a container, for messages about an engine that did not come up."""
+        try:
+            inspect = self._api().inspect_container(container_id)
+            state = inspect.get("State") or {}
+            logs = self._api().logs(container_id, tail=5).decode("utf-8", "replace").strip().replace("\n", " | ")
+            return "state %s, exit code %s%s" % (state.get("Status"), state.get("ExitCode"),
+                                                 ", last log lines: %s" % logs[-600:] if logs else "")
+        except DockerException as exc:
+            return "cannot inspect it: %s" % _docker_message(exc)
+
+
+def read_control(inspect, name, api_port, credentials, timeout, need_status, need_ports, port_wait=0.0,
+                 docker_host=None):
+    """Ask one running Gluetun container's control server what the options need, through the collection's client.
+
+    Returns ``{"vpn_status", "forwarded_port", "error"}``. ``need_status``: the container has no healthcheck, so
+    its health is the VPN status. ``need_ports``: forwarded_port is auto. ``port_wait``: when the container turns
+    port forwarding on and reports no port yet, ask again for up to that many seconds.
+    """
+    from ansible_collections.acestream.orchestrator.plugins.module_utils._gluetun_api import (
+        GluetunClient,
+        GluetunError,
+    )
+    from ansible_collections.acestream.orchestrator.plugins.module_utils._gluetun_probe import resolve_api_url
+    from ansible_collections.acestream.orchestrator.plugins.module_utils._engine_core import forwarding_enabled
+
+    result = {"vpn_status": None, "forwarded_port": None, "error": None}
+    if inspect is None or ((inspect.get("State") or {}).get("Status") != "running") or not (need_status or need_ports):
+        return result
+    host = _host_of(docker_host)
+    url = resolve_api_url(inspect, api_port, None if host == "127.0.0.1" else host)
+    if url is None:
+        result["error"] = ("Cannot access Gluetun API of '%s': port %d/tcp is not published and the container has no "
+                           "address reachable from here; publish it (e.g. \"127.0.0.1:%d:%d\") or check api_port"
+                           % (name, api_port, api_port, api_port))
+        return result
+    client = GluetunClient(url, timeout=timeout, name=name, api_port=api_port, **credentials)
+    try:
+        if need_status:
+            result["vpn_status"] = client.vpn_status()
+        if need_ports:
+            try:
+                client.version()
+            except GluetunError:
+                pass  # the release is only a hint for the port route
+            deadline = time.monotonic() + float(port_wait or 0)
+            while True:
+                ports = client.forwarded_ports()
+                if ports or not forwarding_enabled(inspect) or time.monotonic() + 1 > deadline:
+                    break
+                time.sleep(1)
+            result["forwarded_port"] = ports[0] if ports else None
+    except GluetunError as exc:
+        result["error"] = str(exc)
+    return result
+
+
+class NameClash(Exception):
+    """A container that is not this pool's engine holds the name of a slot."""
+
+
+def _docker_message(exc):
+    explanation = getattr(exc, "explanation", None)
+    if explanation:
+        return explanation if isinstance(explanation, str) else explanation.decode("utf-8", "replace")
+    return str(exc)

@@ -1,0 +1,522 @@
+#!/usr/bin/python
+# Copyright (c) acestream.orchestrator contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: engine_pool
+short_description: Converge a pool of AceStream engines onto the port ranges of Gluetun VPN containers
+version_added: 0.1.0
+author: acestream.orchestrator maintainers
+description:
+  - Runs O(replicas) AceStream engine containers inside the network namespaces of one or more Gluetun VPN containers
+    (C(network_mode=container:<Gluetun ID>)). Each VPN gets its own slice of the host port range (the seed's
+    C(PORT_RANGE_HOST), split evenly in order) or an explicit range, and its engines get HTTP ports inside that
+    slice, the ports the VPN container publishes.
+  - An engine's identity is its slot, the pair (VPN, HTTP port); its container name is derived from it
+    (C(<name>-<vpn>-<port>)), so two runs can never hand out one port twice. Labels carry the VPN, the ports, the
+    forwarded flag, the P2P port and a hash of the desired spec, so a run that changes nothing decides from one
+    container list call.
+  - Repairs drift - missing, stopped, exited or paused engines; a changed image or spec; engines attached to a Gluetun
+    container that was re-created or removed; engines left in a dead network namespace by a Gluetun restart; engines
+    on a VPN no longer listed; surplus engines (highest slots first); a forwarded port that moved (only that VPN's
+    forwarded engine is re-created). Engines that already match keep their slot, on every rerun and on scale-up.
+  - Before any change, checks that the ranges are valid and do not overlap, that every VPN can hold its share, that
+    each VPN container publishes its range on the same host ports (else the seed's C(Port Range Mismatch)), and that
+    each VPN container exists, runs and is C(healthy) (else
+    C(VPN container '<name>' is not healthy - cannot start AceStream engine)).
+  - With O(forwarded_port=auto), reads each VPN's forwarded port from its control server; exactly one engine per VPN
+    that has a forwarded port uses it as its P2P port.
+  - See the collection's C(docs/engine_pool.md) for the decisions behind identity, labels and drift detection.
+extends_documentation_fragment: []
+attributes:
+  check_mode:
+    support: full
+    description: Reports the same RV(actions) and C(changed) that the real run then performs, without any change.
+  diff_mode:
+    support: full
+    description: The engines before and after, by container name.
+  idempotent:
+    support: full
+    description: A second run with the same options reports C(changed=false).
+options:
+  name:
+    description:
+      - Pool name. Prefix of the engines' container names and value of their C(acestream.pool) label.
+      - Several pools may share VPN containers if their port ranges do not overlap.
+    type: str
+    required: true
+  state:
+    description:
+      - V(present) converges the pool; V(absent) removes every engine of the pool (VPN containers are not needed).
+    type: str
+    choices: [present, absent]
+    default: present
+  replicas:
+    description: Number of engines, shared evenly between the VPNs in order (remainder to the first ones).
+    type: int
+    default: 1
+  vpn_containers:
+    description:
+      - Gluetun container names, in order. One is the seed's single mode, two its redundant mode; more are allowed.
+      - Required with O(state=present).
+    type: list
+    elements: str
+  port_range:
+    description:
+      - The engine port range published by the VPN containers together (the seed's C(PORT_RANGE_HOST)), C(START-END).
+        Split evenly between the VPNs that have no entry in O(vpn_port_ranges), in order; the remainder goes to the
+        first VPNs.
+      - When every VPN has an explicit range, only checked to contain them.
+    type: str
+  vpn_port_ranges:
+    description:
+      - Explicit engine port ranges, VPN container name to C(START-END) (the orchestrator's C(GLUETUN_PORT_RANGE_1),
+        C(GLUETUN_PORT_RANGE_2)).
+    type: dict
+    default: {}
+  https_port_range:
+    description:
+      - Engine HTTPS ports (not published; unique inside each VPN's namespace). An engine's HTTPS port is the start of
+        this range plus its HTTP port's offset in its VPN's range.
+    type: str
+    default: 45000-49999
+  engine_variant:
+    description:
+      - The engine image family, which also decides how ports reach the engine.
+      - V(krinkuto11-amd64) - C(ghcr.io/krinkuto11/acestream-http-proxy:latest), env C(CONF), C(HTTP_PORT),
+        C(HTTPS_PORT), C(BIND_ALL), and C(P2P_PORT) for the forwarded engine.
+      - V(jopsis-amd64) - C(jopsis/acestream:x64), env C(ACESTREAM_ARGS).
+      - V(jopsis-arm32), V(jopsis-arm64) - C(jopsis/acestream:arm32-v3.2.13) / C(arm64-v3.2.13), flags appended to
+        the command C(python main.py --bind-all).
+    type: str
+    choices: [krinkuto11-amd64, jopsis-amd64, jopsis-arm32, jopsis-arm64]
+    default: krinkuto11-amd64
+  image:
+    description: Image to run instead of the variant's (the variant still decides how ports are passed).
+    type: str
+  pull:
+    description:
+      - V(missing) pulls the image when it is not on the Docker host and an engine must be created; V(never) fails then.
+    type: str
+    choices: [missing, never]
+    default: missing
+  env:
+    description:
+      - Extra environment variables for every engine. The variables that carry the ports (C(CONF), C(HTTP_PORT),
+        C(HTTPS_PORT), C(BIND_ALL), C(P2P_PORT), C(ACESTREAM_ARGS)) are set by the pool and refused here.
+      - Part of the spec hash. Do not put secrets here; they would be visible to anyone who can inspect containers.
+    type: dict
+    default: {}
+  labels:
+    description: Extra labels for every engine (part of the spec hash). The C(acestream.*) labels of the pool are refused.
+    type: dict
+    default: {}
+  restart_policy:
+    description: Docker restart policy of the engines.
+    type: str
+    choices: ['no', on-failure, always, unless-stopped]
+    default: unless-stopped
+  forwarded_port:
+    description:
+      - V(auto) reads each VPN's forwarded port from its control server (C(/v1/portforward), or
+        C(/v1/openvpn/portforwarded) on releases before v3.41) and makes one engine per VPN that has one the forwarded
+        engine, with that port as its P2P port. A VPN that forwards no port gets no forwarded engine.
+      - A control server that cannot be read fails the run with C(Failed to get forwarded port from Gluetun).
+      - V(off) does not ask; no engine is forwarded.
+    type: str
+    choices: [auto, 'off']
+    default: auto
+  forwarded_port_timeout:
+    description:
+      - When a VPN container turns port forwarding on (C(VPN_PORT_FORWARDING=on)) but reports no port yet (it is cleared
+        on every VPN restart), ask again for up to this many seconds. With 0, such a VPN keeps its current forwarded
+        engine as it is until a run sees the new port.
+    type: float
+    default: 0
+  api_port:
+    description:
+      - The INTERNAL control-server port of the Gluetun containers (C(HTTP_CONTROL_SERVER_ADDRESS), the seed's
+        C(GLUETUN_API_PORT)). Reached through the port the container publishes for it.
+      - No engine port may be this port or Gluetun's health port 9999 (they share the namespace).
+    type: int
+    default: 8000
+  api_key:
+    description: Control-server API key (sent as C(X-API-Key)).
+    type: str
+  username:
+    description: Control-server user for C(auth = "basic") roles.
+    type: str
+  password:
+    description: Password of O(username).
+    type: str
+  api_timeout:
+    description: Seconds for each control-server request.
+    type: float
+    default: 5
+  on_unhealthy_vpn:
+    description:
+      - V(fail) refuses to change anything when a VPN container is missing, not running or not C(healthy).
+      - V(failover) places an unhealthy VPN's share on the healthy VPNs (as far as their capacity allows), leaves the
+        unhealthy VPN's engines in place, and a later run with every VPN healthy rebalances. Fails when no VPN is
+        healthy.
+    type: str
+    choices: [fail, failover]
+    default: fail
+  wait_ready:
+    description:
+      - Seconds to wait for new, re-created and restarted engines to answer their status API
+        (C(/server/api?api_version=3&method=get_status)) through their VPN's published port. V(0) does not wait.
+    type: int
+    default: 0
+  parallelism:
+    description: Docker calls (inspects, removals, creations, starts) run at the same time at most.
+    type: int
+    default: 8
+  docker_host:
+    description: Docker daemon address; defaults to E(DOCKER_HOST), then C(unix:///var/run/docker.sock).
+    type: str
+    aliases: [docker_url]
+  docker_timeout:
+    description: Seconds for each Docker API call.
+    type: int
+    default: 60
+requirements:
+  - Docker SDK for Python >= 5.0
+notes:
+  - Engines publish no ports; the Gluetun containers publish the ranges. Containers without the pool's labels are
+    never touched; one holding the name of a slot fails the run before any change.
+seealso:
+  - name: Gluetun port configuration guide
+    description: The seed document whose rules this module enforces.
+    link: https://github.com/krinkuto11/acestream-orchestrator
+"""
+
+EXAMPLES = r"""
+- name: The seed's redundant mode - two VPNs split 19000-19999, four engines
+  acestream.orchestrator.engine_pool:
+    name: acestream
+    vpn_containers: [gluetun1, gluetun2]
+    port_range: 19000-19999
+    replicas: 4
+    api_port: 8001
+    api_key: "{{ vault_gluetun_api_key }}"
+    wait_ready: 60
+
+- name: Single VPN, jopsis engines, no forwarded port, keep going on a sick VPN is impossible with one, so fail
+  acestream.orchestrator.engine_pool:
+    name: acestream
+    vpn_containers: [gluetun]
+    port_range: 19000-19019
+    replicas: 2
+    engine_variant: jopsis-amd64
+    forwarded_port: "off"
+
+- name: Three VPNs with explicit ranges, failing over when one is unhealthy
+  acestream.orchestrator.engine_pool:
+    name: acestream
+    vpn_containers: [vpn-a, vpn-b, vpn-c]
+    vpn_port_ranges:
+      vpn-a: 19000-19009
+      vpn-b: 19100-19109
+      vpn-c: 19200-19209
+    replicas: 6
+    on_unhealthy_vpn: failover
+
+- name: Show drift without touching anything
+  acestream.orchestrator.engine_pool:
+    name: acestream
+    vpn_containers: [gluetun1, gluetun2]
+    port_range: 19000-19999
+    replicas: 4
+  check_mode: true
+  diff: true
+  register: drift
+
+- name: Remove the pool
+  acestream.orchestrator.engine_pool:
+    name: acestream
+    state: absent
+"""
+
+RETURN = r"""
+engines:
+  description: The pool's engines after the run (in check mode, what the run would leave), by VPN then port.
+  returned: success
+  type: list
+  elements: dict
+  contains:
+    name: {description: Container name (C(<pool>-<vpn>-<port>)).,
+           type: str, sample: acestream-gluetun1-19000}
+    id: {description: Container ID; V(null) for an engine that is yet to be created (check mode)., type: str}
+    vpn: {description: The VPN container name., type: str, sample: gluetun1}
+    host: {description: Where the engine is reached - the VPN container's name (as the orchestrator reports it).,
+           type: str, sample: gluetun1}
+    port: {description: HTTP port, inside the VPN's range and published by the VPN container., type: int, sample: 19000}
+    https_port: {description: HTTPS port (not published)., type: int, sample: 45000}
+    forwarded: {description: Whether this is its VPN's forwarded engine., type: bool}
+    p2p_port: {description: The P2P port of the forwarded engine (the VPN's forwarded port), else V(null)., type: int}
+    status: {description: Container state, V(running) for engines this run creates or starts., type: str}
+    vpn_healthy: {description: V(false) for engines left in place on an unhealthy VPN (failover)., type: bool}
+  sample:
+    - {name: acestream-gluetun1-19000, id: 3f2c..., vpn: gluetun1, host: gluetun1, port: 19000, https_port: 45000,
+       forwarded: true, p2p_port: 51234, status: running, vpn_healthy: true}
+plan:
+  description: The port plan, one entry per VPN in order.
+  returned: when O(state=present)
+  type: list
+  elements: dict
+  contains:
+    name: {description: VPN container name., type: str}
+    container_id: {description: Its container ID (V(null) when missing)., type: str}
+    range: {description: Its engine port range., type: str, sample: 19000-19499}
+    start: {description: First port., type: int}
+    end: {description: Last port., type: int}
+    capacity: {description: How many engines it can hold., type: int}
+    share: {description: Its share of O(replicas)., type: int}
+    engines: {description: How many engines it runs after this run (its share, more under failover)., type: int}
+    published: {description: The TCP ports the container publishes on the same host ports., type: str,
+                sample: 19000-19499, 8001}
+    healthy: {description: Whether it counts as healthy., type: bool}
+    forwarded_port: {description: Its forwarded port, V(null) when none or O(forwarded_port=off)., type: int}
+    https_range: {description: HTTPS ports its engines may use., type: str}
+actions:
+  description: What the run did (check mode - would do), in order, each with its reason.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    action: {description: One of V(pull), V(remove), V(recreate), V(start), V(unpause), V(create)., type: str}
+    name: {description: Engine container name (the image for V(pull))., type: str}
+    vpn: {description: The engine's VPN., type: str}
+    port: {description: The engine's HTTP port., type: int}
+    reason: {description: Why., type: str, sample: "left in a dead network namespace: VPN container 'gluetun1' ..."}
+    id: {description: ID of the container acted on (V(null) for a creation)., type: str}
+"""
+
+import re
+import traceback
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.acestream.orchestrator.plugins.module_utils._docker_common import (
+    DOCKER_ARGUMENT_SPEC,
+    DockerException,
+    docker_client,
+    docker_host_from,
+    require_docker_sdk,
+)
+from ansible_collections.acestream.orchestrator.plugins.module_utils._engine_core import (
+    DEFAULT_VARIANT,
+    VARIANTS,
+    PreflightError,
+    absent_actions,
+    check_reserved_ports,
+    converge,
+    default_image,
+    name_clashes,
+    observed_engine,
+    validate_env,
+    validate_labels,
+    vpn_state,
+)
+from ansible_collections.acestream.orchestrator.plugins.module_utils._engine_docker import (
+    DockerEngines,
+    EngineActionError,
+    read_control,
+)
+from ansible_collections.acestream.orchestrator.plugins.module_utils._portplan import (
+    DEFAULT_HTTPS_PORT_RANGE,
+    PortPlanError,
+    build_plan,
+)
+
+POOL_NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
+
+
+def argument_spec():
+    spec = dict(
+        name=dict(type="str", required=True),
+        state=dict(type="str", default="present", choices=["present", "absent"]),
+        replicas=dict(type="int", default=1),
+        vpn_containers=dict(type="list", elements="str"),
+        port_range=dict(type="str"),
+        vpn_port_ranges=dict(type="dict", default={}),
+        https_port_range=dict(type="str", default=DEFAULT_HTTPS_PORT_RANGE),
+        engine_variant=dict(type="str", default=DEFAULT_VARIANT, choices=sorted(VARIANTS)),
+        image=dict(type="str"),
+        pull=dict(type="str", default="missing", choices=["missing", "never"]),
+        env=dict(type="dict", default={}),
+        labels=dict(type="dict", default={}),
+        restart_policy=dict(type="str", default="unless-stopped", choices=["no", "on-failure", "always", "unless-stopped"]),
+        forwarded_port=dict(type="str", default="auto", choices=["auto", "off"]),
+        forwarded_port_timeout=dict(type="float", default=0),
+        api_port=dict(type="int", default=8000),
+        api_key=dict(type="str", no_log=True),
+        username=dict(type="str"),
+        password=dict(type="str", no_log=True),
+        api_timeout=dict(type="float", default=5),
+        on_unhealthy_vpn=dict(type="str", default="fail", choices=["fail", "failover"]),
+        wait_ready=dict(type="int", default=0),
+        parallelism=dict(type="int", default=8),
+    )
+    spec.update(DOCKER_ARGUMENT_SPEC)
+    return spec
+
+
+def validate(params):
+    """Everything that can be checked without I/O. Returns (plan, core params); raises PortPlanError."""
+    if not POOL_NAME_RE.match(params["name"] or ""):
+        raise PortPlanError("name", "%r is not usable as a container name prefix; use letters, digits, '_', '.', '-'"
+                            % (params["name"],))
+    for field in ("parallelism",):
+        if params[field] < 1:
+            raise PortPlanError(field, "%d is below 1; use 1 or more" % params[field])
+    for field in ("wait_ready", "forwarded_port_timeout"):
+        if params[field] < 0:
+            raise PortPlanError(field, "%s is negative; use 0 (do not wait) or more seconds" % params[field])
+    if params["api_timeout"] <= 0:
+        raise PortPlanError("api_timeout", "%s is not above 0; use a number of seconds" % params["api_timeout"])
+    if not 1 <= params["api_port"] <= 65535:
+        raise PortPlanError("api_port", "%d is outside 1-65535; give the INTERNAL port of HTTP_CONTROL_SERVER_ADDRESS"
+                            % params["api_port"])
+    if params["state"] == "absent":
+        return None, None
+    if not params["vpn_containers"]:
+        raise PortPlanError("vpn_containers", "at least one Gluetun container name is required with state=present")
+    if params["username"] and not params["password"] or params["password"] and not params["username"]:
+        raise PortPlanError("username" if not params["username"] else "password",
+                            "username and password go together (basic auth); give both or neither")
+    if params["api_key"] and params["username"]:
+        raise PortPlanError("api_key", "give api_key or username/password, not both")
+    plan = build_plan(params["vpn_containers"], port_range=params["port_range"],
+                      vpn_port_ranges=params["vpn_port_ranges"], replicas=params["replicas"],
+                      https_port_range=params["https_port_range"])
+    check_reserved_ports(plan, params["api_port"])
+    core = {
+        "pool": params["name"],
+        "variant": params["engine_variant"],
+        "image": params["image"] or default_image(params["engine_variant"]),
+        "env": validate_env(params["env"]),
+        "labels": validate_labels(params["labels"]),
+        "restart_policy": params["restart_policy"],
+        "on_unhealthy": params["on_unhealthy_vpn"],
+        "api_port": params["api_port"],
+        "forwarded_port": params["forwarded_port"],
+    }
+    return plan, core
+
+
+def observe(ops, plan, core, params):
+    """The run's observations: one list call, the VPN inspects and the image, in parallel; then the control servers."""
+    names = [vpn.name for vpn in plan.vpns]
+    jobs = [("list", None)] + [("vpn", name) for name in names] + [("image", core["image"])]
+
+    def run(job):
+        kind, arg = job
+        if kind == "list":
+            return ops.list_pool(core["pool"])
+        if kind == "vpn":
+            return ops.inspect_container(arg)
+        return ops.image_id(arg)
+
+    results = ops.parallel(run, jobs)
+    containers, inspects, image_id = results[0], dict(zip(names, results[1:-1])), results[-1]
+    credentials = {"api_key": params["api_key"], "username": params["username"], "password": params["password"]}
+
+    def control(name):
+        inspect = inspects[name]
+        health = (((inspect or {}).get("State") or {}).get("Health") or {}).get("Status")
+        return read_control(inspect, name, params["api_port"], credentials, params["api_timeout"],
+                            need_status=health is None, need_ports=params["forwarded_port"] == "auto",
+                            port_wait=params["forwarded_port_timeout"], docker_host=ops.docker_host)
+
+    controls = dict(zip(names, ops.parallel(control, names)))
+    states = dict((name, vpn_state(name, inspects[name], controls[name])) for name in names)
+    return [observed_engine(c) for c in containers], states, image_id
+
+
+def main():
+    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
+    require_docker_sdk(module)
+    params = module.params
+    try:
+        plan, core = validate(params)
+    except PortPlanError as exc:
+        module.fail_json(msg=str(exc), field=exc.field, changed=False, actions=[])
+
+    docker_host = docker_host_from(params["docker_host"])
+    try:
+        ops = DockerEngines(docker_client(docker_host, params["docker_timeout"]), params["parallelism"], docker_host)
+        if params["state"] == "absent":
+            observed = [observed_engine(c) for c in ops.list_pool(params["name"])]
+            actions = absent_actions(observed)
+            before = dict((e["name"], {"vpn": e["vpn"], "port": e["port"], "state": e["state"]}) for e in observed)
+            result = dict(changed=bool(actions), actions=actions, engines=[])
+            if module._diff:
+                result["diff"] = {"before": {"engines": before}, "after": {"engines": {}}}
+            if actions and not module.check_mode:
+                try:
+                    ops.execute(actions, {}, params["name"])
+                except EngineActionError as exc:
+                    module.fail_json(msg="Removing the pool's engines failed: %s" % exc, changed=bool(exc.done),
+                                     actions=exc.done)
+            module.exit_json(**result)
+
+        observed, states, image_id = observe(ops, plan, core, params)
+        try:
+            decided = converge(plan, core, states, observed, image_id)
+        except PortPlanError as exc:
+            module.fail_json(msg=str(exc), field=exc.field, changed=False, actions=[])
+        except PreflightError as exc:
+            module.fail_json(msg=str(exc), changed=False, actions=[])
+        actions = decided["actions"]
+        if image_id is None and any(a["action"] in ("create", "recreate") for a in actions):
+            if params["pull"] == "never":
+                module.fail_json(msg="image %s is not on the Docker host and pull is never: load or pull it first"
+                                 % core["image"], changed=False, actions=[])
+            actions.insert(0, {"action": "pull", "name": core["image"], "vpn": None, "port": None,
+                               "reason": "image not on the Docker host", "id": None})
+        own = set(e["id"] for e in observed)
+        creates = [a["name"] for a in actions if a["action"] == "create"]
+        taken = dict((name, c) for name, c in ops.containers_named(creates).items() if c.get("Id") not in own)
+        try:
+            name_clashes(actions, taken, core["pool"])
+        except PreflightError as exc:
+            module.fail_json(msg=str(exc), changed=False, actions=[])
+
+        engines = decided["engines"]
+        for warning in decided["warnings"]:
+            module.warn(warning)
+        if actions and not module.check_mode:
+            try:
+                ids, _done = ops.execute(actions, decided["desired"], core["pool"])
+            except EngineActionError as exc:
+                module.fail_json(msg="Converging engine pool '%s' failed midway (the next run converges the rest): %s"
+                                 % (core["pool"], exc), changed=bool(exc.done), actions=exc.done)
+            for engine in engines:
+                if engine["name"] in ids:
+                    engine["id"] = ids[engine["name"]]
+            touched = [e for e in engines if e["name"] in ids]
+            if params["wait_ready"] and touched:
+                host_ips = dict((e["name"], states[e["vpn"]]["published"].get(e["port"])) for e in touched)
+                failures = ops.wait_ready(touched, host_ips, params["wait_ready"])
+                if failures:
+                    details = []
+                    for failure in failures:
+                        name = failure.split(" ", 1)[0]
+                        details.append("%s - %s" % (failure, ops.explain(ids[name])))
+                    module.fail_json(msg="%d engine(s) did not answer their status API within %ds: %s" % (
+                        len(failures), params["wait_ready"], "; ".join(details)), changed=True, actions=actions,
+                        engines=engines)
+        result = dict(changed=bool(actions), actions=actions, engines=engines, plan=decided["plan"])
+        if module._diff:
+            result["diff"] = {"before": decided["before"], "after": decided["after"]}
+        module.exit_json(**result)
+    except DockerException as exc:
+        module.fail_json(msg="Docker error: %s" % exc, exception=traceback.format_exc())
+
+
+if __name__ == "__main__":
+    main()
