@@ -475,13 +475,14 @@ def converge(plan, params, states, observed, image_id=None):
                 state["name"], state["control_error"]) for state in failed))
     for name in active:
         vpn, state = plan.vpn(name), states[name]
-        port = state["forwarded_port"] or None
+        auto = params.get("forwarded_port", "auto") == "auto"
+        port = (state["forwarded_port"] or None) if auto else None
         current = [e for e in by_vpn.get(name, ()) if e["forwarded"] and e["p2p_port"]]
-        if port is None and state["forwarding_on"] and current:
+        if port is None and auto and state["forwarding_on"] and current:
             port = min(current, key=lambda e: e["port"] or 0)["p2p_port"]
             warnings.append("VPN '%s' forwards a port but reports none right now (it is cleared on every VPN "
                             "restart): its forwarded engine keeps P2P port %d until the next run" % (name, port))
-        elif port is None and state["forwarding_on"]:
+        elif port is None and auto and state["forwarding_on"]:
             warnings.append("VPN '%s' forwards a port but reports none yet: no forwarded engine this run" % name)
         forwarded[name] = port
         ports = []
@@ -515,7 +516,9 @@ def converge(plan, params, states, observed, image_id=None):
     desired = {}
     for name in active:
         vpn = plan.vpn(name)
-        current = [e["port"] for e in by_vpn.get(name, ()) if e["forwarded"] and e["p2p_port"] == forwarded[name]]
+        # The engine that is forwarded now stays the forwarded one (a moved port re-creates only that engine).
+        current = [e["port"] for e in by_vpn.get(name, ()) if e["forwarded"]
+                   and e["name"] == engine_name(pool, name, e["port"] or 0)]
         fwd_slot = forwarded_slot(placement[name], current) if forwarded[name] else None
         for port in placement[name]:
             spec = engine_spec(pool, name, port, vpn.https_port(port, plan.https_range),
@@ -556,6 +559,9 @@ def converge(plan, params, states, observed, image_id=None):
         action, reason = engine_drift(engine, spec, states[spec["vpn"]], image_id)
         if action is not None:
             repairs.append(_action(action, spec, reason, engine["id"]))
+        elif engine["state"] == "restarting":
+            warnings.append("engine %s is restarting (%s): Docker keeps restarting it; see its logs" % (
+                name, engine["status"] or "restarting"))
     actions = removals + repairs + creations
 
     # The pool after the run, and the diff.

@@ -1,0 +1,685 @@
+# Copyright (c) acestream.orchestrator contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The engine pool's pure core: variants, identity, labels, VPN states, preflight, placement, reconcile."""
+
+from __future__ import annotations
+
+import copy
+import pathlib
+import sys
+
+import pytest
+from hypothesis import given, settings, strategies as st
+
+_COLLECTIONS = str(pathlib.Path(__file__).resolve().parents[4] / "build" / "collections")
+if _COLLECTIONS not in sys.path:
+    sys.path.insert(0, _COLLECTIONS)
+
+from ansible_collections.acestream.orchestrator.plugins.module_utils import _engine_core as core  # noqa: E402
+from ansible_collections.acestream.orchestrator.plugins.module_utils._portplan import (  # noqa: E402
+    PortPlanError,
+    build_plan,
+)
+
+POOL = "ace"
+IMAGE = "engine:sim"
+STARTED = "2026-01-01T00:00:00.000000001Z"
+
+
+# ---------------------------------------------------------------------------------------- fixtures
+def vpn_inspect(name, cid=None, ports=(), health="healthy", status="running", started=STARTED, env=(),
+                bindings=None):
+    """A Gluetun container inspect as Docker returns it (only the fields the core reads)."""
+    cid = cid or ("id-" + name) * 4
+    published = bindings if bindings is not None else dict(
+        ("%d/tcp" % p, [{"HostIp": "127.0.0.1", "HostPort": str(p)}]) for p in ports)
+    published["8000/tcp"] = [{"HostIp": "127.0.0.1", "HostPort": "40000"}]
+    state = {"Status": status, "StartedAt": started}
+    if health is not None:
+        state["Health"] = {"Status": health}
+    return {"Id": cid, "State": state, "HostConfig": {"PortBindings": copy.deepcopy(published)},
+            "NetworkSettings": {"Ports": published}, "Config": {"Env": list(env)}}
+
+
+def states_for(plan, **overrides):
+    """Healthy, correctly publishing VPN states for the plan; overrides: name -> dict of vpn_inspect kwargs
+    (or None: no such container) plus ``control``."""
+    states = {}
+    for vpn in plan.vpns:
+        kwargs = {"ports": list(vpn.range)}
+        control = None
+        if vpn.name in overrides:
+            if overrides[vpn.name] is None:
+                states[vpn.name] = core.vpn_state(vpn.name, None)
+                continue
+            kwargs.update(overrides[vpn.name])
+            control = kwargs.pop("control", None)
+        states[vpn.name] = core.vpn_state(vpn.name, vpn_inspect(vpn.name, **kwargs), control)
+    return states
+
+
+def params(**extra):
+    base = {"pool": POOL, "variant": "krinkuto11-amd64", "image": IMAGE, "env": {}, "labels": {},
+            "restart_policy": "unless-stopped", "on_unhealthy": "fail", "api_port": 8000, "forwarded_port": "off"}
+    base.update(extra)
+    return base
+
+
+def as_listed(spec, state="running", status="Up 1 minute", image_id="sha256:img", network_mode=None, **labels):
+    """The list-output entry of a container created from ``spec`` (what Docker returns from containers())."""
+    all_labels = dict(spec["labels"])
+    all_labels.update(labels)
+    return {"Id": "cid-" + spec["name"], "Names": ["/" + spec["name"]], "Image": spec["image"], "ImageID": image_id,
+            "Labels": all_labels, "State": state, "Status": status,
+            "HostConfig": {"NetworkMode": network_mode or spec["network_mode"]}}
+
+
+def run(plan, states, observed=(), image_id="sha256:img", **extra):
+    return core.converge(plan, params(**extra), states, [core.observed_engine(c) for c in observed], image_id)
+
+
+def apply(plan, states, decided, **kw):
+    """What Docker holds after the actions: list entries for every desired engine, plus frozen ones kept."""
+    listed = [as_listed(spec, **kw) for spec in decided["desired"].values()]
+    return listed
+
+
+def acts(decided):
+    return [(a["action"], a["name"]) for a in decided["actions"]]
+
+
+def name(vpn, port):
+    return core.engine_name(POOL, vpn, port)
+
+
+# ---------------------------------------------------------------------------------------- variants
+def test_variant_krinkuto_env():
+    env, command = core.variant_run("krinkuto11-amd64", 19000, 45000)
+    assert command is None
+    assert env == {"HTTP_PORT": "19000", "HTTPS_PORT": "45000", "BIND_ALL": "true",
+                   "CONF": "--http-port=19000\n--https-port=45000\n--bind-all"}
+    env, _ = core.variant_run("krinkuto11-amd64", 19000, 45000, 51234)
+    assert env["P2P_PORT"] == "51234" and env["CONF"].endswith("\n--port=51234")
+
+
+def test_variant_jopsis_amd64_args():
+    assert core.variant_run("jopsis-amd64", 1, 2) == ({"ACESTREAM_ARGS": "--http-port 1 --https-port 2"}, None)
+    assert core.variant_run("jopsis-amd64", 1, 2, 3)[0]["ACESTREAM_ARGS"] == "--http-port 1 --https-port 2 --port 3"
+
+
+@pytest.mark.parametrize("variant", ["jopsis-arm32", "jopsis-arm64"])
+def test_variant_jopsis_arm_command(variant):
+    env, command = core.variant_run(variant, 19000, 45000, 7)
+    assert env == {}
+    assert command == ["python", "main.py", "--bind-all", "--http-port", "19000", "--https-port", "45000", "--port", "7"]
+
+
+def test_unknown_variant():
+    with pytest.raises(PortPlanError, match="engine_variant: unknown variant 'x86'; use one of jopsis-amd64"):
+        core.variant_run("x86", 1, 2)
+    with pytest.raises(PortPlanError, match="engine_variant: unknown variant"):
+        core.default_image("x86")
+    assert core.default_image("jopsis-arm64") == "jopsis/acestream:arm64-v3.2.13"
+    assert core.default_image("krinkuto11-amd64") == "ghcr.io/krinkuto11/acestream-http-proxy:latest"
+
+
+def test_env_and_labels_validation():
+    assert core.validate_env({"TZ": "UTC", "N": 3, "B": True, "E": None}) == {"TZ": "UTC", "N": "3", "B": "true", "E": ""}
+    with pytest.raises(PortPlanError, match="env: HTTP_PORT is set by the pool from the engine's slot"):
+        core.validate_env({"HTTP_PORT": "1"})
+    with pytest.raises(PortPlanError, match="env: 'A=B' is not a valid environment variable name"):
+        core.validate_env({"A=B": "1"})
+    assert core.validate_labels({"x": 1}) == {"x": "1"}
+    with pytest.raises(PortPlanError, match="labels: acestream.pool is a label the pool manages"):
+        core.validate_labels({"acestream.pool": "x"})
+
+
+# ---------------------------------------------------------------------------------------- identity
+def test_name_and_hash():
+    assert core.engine_name("ace", "gluetun1", 19000) == "ace-gluetun1-19000"
+    a = core.engine_spec("ace", "g", 1, 2, None, "jopsis-amd64", IMAGE, {}, {}, "no")
+    b = core.engine_spec("ace", "g", 1, 2, None, "jopsis-amd64", IMAGE, {}, {}, "no")
+    c = core.engine_spec("ace", "g", 1, 2, 9, "jopsis-amd64", IMAGE, {}, {}, "no")
+    d = core.engine_spec("ace", "g", 1, 2, None, "jopsis-amd64", IMAGE, {"X": "1"}, {}, "no")
+    assert a["hash"] == b["hash"] and len({a["hash"], c["hash"], d["hash"]}) == 3
+    assert a["labels"][core.LABEL_FORWARDED] == "false" and a["labels"][core.LABEL_P2P_PORT] == ""
+    assert c["labels"][core.LABEL_FORWARDED] == "true" and c["labels"][core.LABEL_P2P_PORT] == "9"
+    assert c["labels"][core.LABEL_MANAGED_BY] == core.MANAGER and c["labels"][core.LABEL_SPEC_HASH] == c["hash"]
+    assert core.pool_label_filters("ace") == ["acestream.managed-by=acestream.orchestrator.engine_pool",
+                                              "acestream.pool=ace"]
+
+
+def test_observed_engine_reads_list_output():
+    spec = core.attach(core.engine_spec("ace", "g", 19000, 45000, 5, "krinkuto11-amd64", IMAGE, {}, {}, "no"),
+                       {"id": "gid", "started_at": STARTED})
+    engine = core.observed_engine(as_listed(spec, state="exited", status="Exited (1)"))
+    assert engine == {
+        "id": "cid-ace-g-19000", "name": "ace-g-19000", "vpn": "g", "port": 19000, "https_port": 45000,
+        "forwarded": True, "p2p_port": 5, "variant": "krinkuto11-amd64", "hash": spec["hash"], "vpn_id": "gid",
+        "vpn_started_at": STARTED, "state": "exited", "status": "Exited (1)", "image": IMAGE,
+        "image_id": "sha256:img", "network_mode": "container:gid",
+    }
+    broken = core.observed_engine({"Id": "abcdef0123456789", "Labels": {core.LABEL_HTTP_PORT: "x"}})
+    assert broken["port"] is None and broken["name"] == "abcdef012345" and broken["state"] == "unknown"
+
+
+# -------------------------------------------------------------------------------------- VPN state
+def test_vpn_state_healthy_and_published():
+    state = core.vpn_state("g", vpn_inspect("g", ports=[10, 11], env=["VPN_PORT_FORWARDING=on"]))
+    assert state["healthy"] and state["problem"] is None and state["forwarding_on"]
+    assert state["published"] == {10: "127.0.0.1", 11: "127.0.0.1"}
+    assert state["started_at"] == STARTED
+
+
+@pytest.mark.parametrize("kwargs, control, problem", [
+    (dict(health="starting"), None, "Docker health is 'starting'"),
+    (dict(health="unhealthy"), None, "Docker health is 'unhealthy'"),
+    (dict(status="exited"), None, "the container is exited"),
+    (dict(health=None), {"vpn_status": "stopped"}, "it has no healthcheck and its control server reports the VPN "
+                                                   "'stopped', not 'running'"),
+    (dict(health=None), {"error": "refused"}, "it has no healthcheck and its control server did not answer: refused"),
+])
+def test_vpn_state_unhealthy(kwargs, control, problem):
+    state = core.vpn_state("g", vpn_inspect("g", **kwargs), control)
+    assert not state["healthy"]
+    assert state["problem"] == problem
+    assert core.unhealthy_message(state) == (
+        "VPN container 'g' is not healthy - cannot start AceStream engine (%s)" % problem)
+
+
+def test_vpn_without_healthcheck_running_counts():
+    assert core.vpn_state("g", vpn_inspect("g", health=None), {"vpn_status": "running"})["healthy"]
+    missing = core.vpn_state("g", None)
+    assert not missing["exists"] and missing["problem"] == "no container named 'g' exists"
+
+
+def test_published_ports_runtime_wins_and_other_bindings():
+    inspect = vpn_inspect("g", ports=[5])
+    inspect["HostConfig"]["PortBindings"]["6/tcp"] = [{"HostIp": "", "HostPort": "6"}]  # configured, not published
+    inspect["NetworkSettings"]["Ports"]["7/tcp"] = [{"HostIp": "0.0.0.0", "HostPort": "17"}]
+    inspect["NetworkSettings"]["Ports"]["9/tcp"] = None
+    inspect["NetworkSettings"]["Ports"]["5/udp"] = [{"HostIp": "", "HostPort": "5"}]
+    same, other = core.published_ports(inspect)
+    assert same == {5: "127.0.0.1"} and other == ["17->7", "40000->8000"]
+    inspect["State"]["Status"] = "exited"
+    assert 6 in core.published_ports(inspect)[0]
+
+
+def test_forwarding_enabled():
+    assert core.forwarding_enabled(vpn_inspect("g", env=["VPN_PORT_FORWARDING=on"]))
+    assert core.forwarding_enabled(vpn_inspect("g", env=["PORT_FORWARDING=yes"]))
+    assert not core.forwarding_enabled(vpn_inspect("g", env=["VPN_PORT_FORWARDING=off"]))
+    assert not core.forwarding_enabled(None)
+
+
+# -------------------------------------------------------------------------------------- preflight
+def test_reserved_ports():
+    with pytest.raises(PortPlanError) as info:
+        core.check_reserved_ports(build_plan(["g"], port_range="7990-8010"), 8000)
+    assert info.value.field == "port_range"
+    assert "7990-8010 (VPN 'g') includes port 8000, the Gluetun control server's api_port" in str(info.value)
+    with pytest.raises(PortPlanError, match="vpn_port_ranges.g: 9990-9999 .* port 9999, Gluetun's health server"):
+        core.check_reserved_ports(build_plan(["g"], vpn_port_ranges={"g": "9990-9999"}), 8000)
+    with pytest.raises(PortPlanError, match="https_port_range: 7000-8999 includes port 8000"):
+        core.check_reserved_ports(build_plan(["g"], port_range="100-200", https_port_range="7000-8999"), 8000)
+    core.check_reserved_ports(build_plan(["g"], port_range="7990-8010"), 8011)
+
+
+def test_port_range_mismatch_message():
+    plan = build_plan(["g1", "g2"], port_range="19000-19009")
+    states = states_for(plan, g2={"ports": [19005, 19006, 19007]})
+    with pytest.raises(core.PreflightError) as info:
+        run(plan, states)
+    text = str(info.value)
+    assert text.startswith("Port Range Mismatch: VPN container 'g2' must publish its engine range 19005-19009 "
+                           "(from port_range) on the same host ports, but it publishes 19005-19007 (missing: "
+                           "19008-19009)")
+    assert "Publish \"19005-19009:19005-19009\" on the Gluetun container, or make port_range match" in text
+
+
+def test_port_range_mismatch_other_host_ports():
+    plan = build_plan(["g"], port_range="100-101")
+    bindings = {"100/tcp": [{"HostIp": "", "HostPort": "200"}], "101/tcp": [{"HostIp": "", "HostPort": "201"}]}
+    states = {"g": core.vpn_state("g", vpn_inspect("g", bindings=bindings))}
+    with pytest.raises(core.PreflightError, match=r"publishes none \(missing: 100-101\); other bindings "
+                                                  r"\(host->container\): 200->100, 201->101, 40000->8000"):
+        run(plan, states)
+
+
+def test_unhealthy_vpn_fails_with_seed_message():
+    plan = build_plan(["g1", "g2"], port_range="100-109", replicas=2)
+    with pytest.raises(core.PreflightError) as info:
+        run(plan, states_for(plan, g2={"health": "starting"}))
+    assert str(info.value) == ("VPN container 'g2' is not healthy - cannot start AceStream engine (Docker health is "
+                               "'starting')")
+    with pytest.raises(core.PreflightError, match="VPN container 'g1' is not healthy - cannot start AceStream engine "
+                                                  r"\(no container named 'g1' exists\)"):
+        run(plan, states_for(plan, g1=None))
+
+
+def test_failover_needs_one_healthy():
+    plan = build_plan(["g1", "g2"], port_range="100-109", replicas=2)
+    with pytest.raises(core.PreflightError, match="VPN container 'g1' is not healthy.*; VPN container 'g2' is not"):
+        run(plan, states_for(plan, g1={"health": "unhealthy"}, g2={"status": "exited"}), on_unhealthy="failover")
+
+
+def test_forwarded_port_read_failure():
+    plan = build_plan(["g"], port_range="100-109", replicas=1)
+    states = states_for(plan, g={"control": {"error": "answered 401 Unauthorized"}})
+    with pytest.raises(core.PreflightError, match="^Failed to get forwarded port from Gluetun 'g': answered 401"):
+        run(plan, states, forwarded_port="auto")
+    assert run(plan, states, forwarded_port="off")["actions"]
+
+
+# -------------------------------------------------------------------------------------- placement
+def test_place_fills_lowest_and_keeps_existing():
+    allowed = {"a": list(range(10, 20))}
+    assert core.place(allowed, {"a": 3}, {}) == {"a": [10, 11, 12]}
+    assert core.place(allowed, {"a": 3}, {"a": [15, 11]}) == {"a": [10, 11, 15]}
+    assert core.place(allowed, {"a": 2}, {"a": [15, 11, 18]}) == {"a": [11, 15]}
+    assert core.place(allowed, {"a": 2}, {"a": [25, 11]}) == {"a": [10, 11]}  # 25 is outside
+    assert core.place(allowed, {"a": 0}, {"a": [11]}) == {"a": []}
+
+
+def test_targets_for_failover():
+    plan = build_plan(["a", "b", "c"], vpn_port_ranges={"a": "1-2", "b": "11-20", "c": "21-30"}, replicas=6)
+    allowed = dict((v.name, list(v.slot_ports())) for v in plan.vpns)
+    assert core.targets_for(plan, ["a", "b", "c"], allowed) == ({"a": 2, "b": 2, "c": 2}, 0)
+    assert core.targets_for(plan, ["a", "c"], allowed) == ({"a": 2, "c": 4}, 0)
+    assert core.targets_for(plan, ["a"], allowed) == ({"a": 2}, 4)
+
+
+def test_forwarded_slot():
+    assert core.forwarded_slot([], [1]) is None
+    assert core.forwarded_slot([3, 5], []) == 3
+    assert core.forwarded_slot([3, 5], [5, 9]) == 5
+    assert core.forwarded_slot([3, 5], [9]) == 3
+
+
+@st.composite
+def placement_case(draw):
+    vpns = draw(st.integers(1, 4))
+    allowed, targets, existing = {}, {}, {}
+    for index in range(vpns):
+        name = "v%d" % index
+        start = 1000 * (index + 1)
+        size = draw(st.integers(1, 30))
+        allowed[name] = list(range(start, start + size))
+        targets[name] = draw(st.integers(0, size))
+        existing[name] = draw(st.lists(st.integers(start - 5, start + size + 5), max_size=40, unique=True))
+    return allowed, targets, existing
+
+
+@settings(max_examples=400)
+@given(case=placement_case(), scale=st.integers(-10, 10))
+def test_place_properties(case, scale):
+    allowed, targets, existing = case
+    placement = core.place(allowed, targets, existing)
+    for vpn, ports in placement.items():
+        assert len(ports) == targets[vpn]  # exactly the target: balanced as the shares are
+        assert len(set(ports)) == len(ports)  # no port twice
+        assert set(ports) <= set(allowed[vpn])  # inside the VPN's range
+        kept = [p for p in existing[vpn] if p in allowed[vpn]]
+        # Existing engines inside the range keep their slot, up to the target (surplus: highest first).
+        assert set(sorted(kept)[:targets[vpn]]) <= set(ports)
+        # New engines take the lowest free ports.
+        new = sorted(set(ports) - set(kept))
+        free = [p for p in allowed[vpn] if p not in kept]
+        assert new == free[:len(new)]
+    # Stable under rerun: placing again with the result as the existing state changes nothing.
+    assert core.place(allowed, targets, placement) == placement
+    # Scale up or down: the engines that stay keep their ports.
+    scaled = dict((vpn, max(0, min(len(allowed[vpn]), count + scale))) for vpn, count in targets.items())
+    rescaled = core.place(allowed, scaled, placement)
+    for vpn in placement:
+        if scaled[vpn] >= targets[vpn]:
+            assert set(placement[vpn]) <= set(rescaled[vpn])
+        else:
+            assert rescaled[vpn] == placement[vpn][:scaled[vpn]]
+
+
+@settings(max_examples=150, deadline=None)
+@given(vpns=st.integers(1, 3), size=st.integers(3, 12), replicas=st.integers(0, 9), steps=st.lists(
+    st.integers(0, 9), min_size=1, max_size=4))
+def test_converge_properties(vpns, size, replicas, steps):
+    """Whole runs: unique ports, inside ranges, balanced, a rerun is a no-op, scaling keeps the engines that stay."""
+    names = ["g%d" % i for i in range(vpns)]
+    docker = []
+    for count in [replicas] + steps:
+        count = min(count, vpns * size)
+        plan = build_plan(names, port_range="20000-%d" % (20000 + vpns * size - 1), replicas=count)
+        states = states_for(plan)
+        before = dict((c["Names"][0], c) for c in docker)
+        decided = run(plan, states, docker)
+        ports = [(e["vpn"], e["port"]) for e in decided["engines"]]
+        assert len(set(ports)) == len(ports) == count
+        https = [(e["vpn"], e["https_port"]) for e in decided["engines"]]
+        assert len(set(https)) == len(https)
+        for engine in decided["engines"]:
+            assert engine["port"] in plan.vpn(engine["vpn"]).range
+        per_vpn = [sum(1 for e in decided["engines"] if e["vpn"] == n) for n in names]
+        assert max(per_vpn) - min(per_vpn) <= 1
+        assert all(a["action"] in ("create", "remove") for a in decided["actions"])
+        docker = apply(plan, states, decided)
+        # Engines that stay are untouched.
+        for listed in docker:
+            if listed["Names"][0] in before:
+                assert listed["Labels"] == before[listed["Names"][0]]["Labels"]
+        again = run(plan, states, docker)
+        assert again["actions"] == [] and again["before"] == again["after"]
+
+
+# ---------------------------------------------------------------------------------------- reconcile
+@pytest.fixture
+def two():
+    plan = build_plan(["g1", "g2"], port_range="100-109", replicas=4)
+    states = states_for(plan)
+    decided = run(plan, states)
+    return plan, states, decided
+
+
+def test_first_run_creates_balanced(two):
+    plan, states, decided = two
+    assert acts(decided) == [("create", name("g1", 100)), ("create", name("g1", 101)), ("create", name("g2", 105)),
+                             ("create", name("g2", 106))]
+    assert all(a["reason"] == "missing" for a in decided["actions"])
+    engine = decided["engines"][2]
+    assert engine == {"name": name("g2", 105), "id": None, "vpn": "g2", "host": "g2", "port": 105, "https_port": 45000,
+                      "forwarded": False, "p2p_port": None, "status": "running", "vpn_healthy": True}
+    spec = decided["desired"][name("g2", 105)]
+    assert spec["network_mode"] == "container:" + states["g2"]["id"]
+    assert spec["labels"][core.LABEL_VPN_STARTED_AT] == STARTED
+    assert [p["range"] for p in decided["plan"]] == ["100-104", "105-109"]
+    assert decided["plan"][0]["published"] == "100-104"
+
+
+def test_noop_rerun(two):
+    plan, states, decided = two
+    again = run(plan, states, apply(plan, states, decided))
+    assert again["actions"] == [] and again["warnings"] == []
+    assert [e["id"] for e in again["engines"]] == ["cid-" + n for n in sorted(decided["desired"])]
+
+
+def test_missing_engine_recreated_alone(two):
+    plan, states, decided = two
+    docker = [c for c in apply(plan, states, decided) if c["Names"][0] != "/" + name("g1", 101)]
+    assert acts(run(plan, states, docker)) == [("create", name("g1", 101))]
+
+
+@pytest.mark.parametrize("state, action", [("exited", "start"), ("created", "start"), ("paused", "unpause"),
+                                           ("dead", "recreate")])
+def test_stopped_engines(two, state, action):
+    plan, states, decided = two
+    docker = apply(plan, states, decided)
+    docker[0]["State"], docker[0]["Status"] = state, "whatever"
+    again = run(plan, states, docker)
+    assert acts(again) == [(action, name("g1", 100))]
+    assert again["actions"][0]["id"] == docker[0]["Id"]
+    assert state in again["actions"][0]["reason"]
+
+
+def test_restarting_engine_is_left_with_a_warning(two):
+    plan, states, decided = two
+    docker = apply(plan, states, decided)
+    docker[0]["State"] = "restarting"
+    again = run(plan, states, docker)
+    assert again["actions"] == []
+    assert again["warnings"] == ["engine %s is restarting (Up 1 minute): Docker keeps restarting it; see its logs"
+                                 % name("g1", 100)]
+
+
+def test_image_changed(two):
+    plan, states, decided = two
+    again = run(plan, states, apply(plan, states, decided), image="engine:v2")
+    assert [a for a, _ in acts(again)] == ["recreate"] * 4
+    assert again["actions"][0]["reason"] == "image engine:sim -> engine:v2"
+
+
+def test_image_updated_under_same_tag(two):
+    plan, states, decided = two
+    again = run(plan, states, apply(plan, states, decided), image_id="sha256:newer")
+    assert [a for a, _ in acts(again)] == ["recreate"] * 4
+    assert again["actions"][0]["reason"] == "image engine:sim was updated (engine runs img, the image is now newer)"
+    # An unknown local image (to be pulled) is not a reason by itself.
+    assert run(plan, states, apply(plan, states, decided), image_id=None)["actions"] == []
+
+
+def test_spec_changed(two):
+    plan, states, decided = two
+    again = run(plan, states, apply(plan, states, decided), env={"TZ": "UTC"})
+    assert [a for a, _ in acts(again)] == ["recreate"] * 4
+    assert again["actions"][0]["reason"] == "spec changed (env, command, labels or restart policy)"
+    again = run(plan, states, apply(plan, states, decided), variant="jopsis-amd64")
+    assert again["actions"][0]["reason"] == "variant krinkuto11-amd64 -> jopsis-amd64"
+    docker = apply(plan, states, decided)
+    del docker[0]["Labels"][core.LABEL_SPEC_HASH]
+    assert run(plan, states, docker)["actions"][0]["reason"] == "no spec hash label"
+
+
+def test_https_range_changed(two):
+    plan, states, decided = two
+    plan2 = build_plan(["g1", "g2"], port_range="100-109", replicas=4, https_port_range="46000-46999")
+    again = run(plan2, states_for(plan2), apply(plan, states, decided))
+    assert again["actions"][0]["reason"] == "HTTPS port 45000 -> 46000"
+
+
+def test_vpn_recreated(two):
+    plan, states, decided = two
+    states2 = states_for(plan, g1={"cid": "newid" * 8})
+    again = run(plan, states2, apply(plan, states, decided))
+    assert acts(again) == [("recreate", name("g1", 100)), ("recreate", name("g1", 101))]
+    assert again["actions"][0]["reason"] == ("attached to VPN container id-g1id-g1id, which no longer exists or was "
+                                             "re-created ('g1' is now newidnewidne)")
+    assert again["desired"][name("g1", 100)]["network_mode"] == "container:" + "newid" * 8
+
+
+def test_dead_namespace_after_vpn_restart(two):
+    plan, states, decided = two
+    states2 = states_for(plan, g2={"started": "2026-01-02T00:00:00Z"})
+    again = run(plan, states2, apply(plan, states, decided))
+    assert acts(again) == [("recreate", name("g2", 105)), ("recreate", name("g2", 106))]
+    assert again["actions"][0]["reason"] == (
+        "left in a dead network namespace: VPN container 'g2' (re)started at 2026-01-02T00:00:00Z, after the engine "
+        "joined it (VPN start then: %s)" % STARTED)
+    assert again["desired"][name("g2", 105)]["labels"][core.LABEL_VPN_STARTED_AT] == "2026-01-02T00:00:00Z"
+
+
+def test_vpn_left_the_plan(two):
+    plan, states, decided = two
+    plan1 = build_plan(["g1"], vpn_port_ranges={"g1": "100-104"}, replicas=2)
+    again = run(plan1, states_for(plan1), apply(plan, states, decided))
+    assert acts(again) == [("remove", name("g2", 105)), ("remove", name("g2", 106))]
+    assert again["actions"][0]["reason"] == "its VPN 'g2' is no longer in vpn_containers"
+
+
+def test_scale_down_removes_highest_and_scale_up_keeps(two):
+    plan, states, decided = two
+    docker = apply(plan, states, decided)
+    plan3 = build_plan(["g1", "g2"], port_range="100-109", replicas=3)
+    down = run(plan3, states_for(plan3), docker)
+    assert acts(down) == [("remove", name("g2", 106))]
+    assert down["actions"][0]["reason"] == "surplus: VPN 'g2' runs 1 engine(s) (replicas 3)"
+    # An engine lost in the middle: scaling up refills the hole first, keeping the others.
+    docker = [c for c in docker if c["Names"][0] != "/" + name("g1", 100)]
+    plan6 = build_plan(["g1", "g2"], port_range="100-109", replicas=6)
+    up = run(plan6, states_for(plan6), docker)
+    assert acts(up) == [("create", name("g1", 100)), ("create", name("g1", 102)), ("create", name("g2", 107))]
+
+
+def test_range_moved_removes_outside(two):
+    plan, states, decided = two
+    plan2 = build_plan(["g1", "g2"], vpn_port_ranges={"g1": "101-104", "g2": "105-109"}, replicas=4)
+    again = run(plan2, states_for(plan2), apply(plan, states, decided))
+    assert ("remove", name("g1", 100)) in acts(again) and ("create", name("g1", 102)) in acts(again)
+    removal = [a for a in again["actions"] if a["action"] == "remove"][0]
+    assert removal["reason"] == "port 100 is outside VPN 'g1''s usable range 101-104"
+    # HTTPS ports follow the new range start: the kept engine is re-created with its new HTTPS port.
+    assert ("recreate", name("g1", 101)) in acts(again)
+
+
+def test_foreign_labels_on_our_name_removed(two):
+    plan, states, decided = two
+    docker = apply(plan, states, decided)
+    docker[0]["Labels"][core.LABEL_HTTP_PORT] = "103"  # labels disagree with the name
+    again = run(plan, states, docker)
+    assert acts(again)[0] == ("remove", name("g1", 100))
+    assert again["actions"][0]["reason"] == "labels do not match its name (not a slot of this pool)"
+    assert ("create", name("g1", 100)) in acts(again)
+    # Removals come before creations (the name and the ports are freed first).
+    kinds = [a for a, _ in acts(again)]
+    assert kinds == sorted(kinds, key=lambda k: k != "remove")
+
+
+# ------------------------------------------------------------------------------------- forwarding
+def fwd_states(plan, ports, forwarding_on=True):
+    overrides = {}
+    for vpn, port in ports.items():
+        overrides[vpn] = {"control": {"forwarded_port": port},
+                          "env": ["VPN_PORT_FORWARDING=on"] if forwarding_on else []}
+    return states_for(plan, **overrides)
+
+
+def test_one_forwarded_engine_per_vpn():
+    plan = build_plan(["g1", "g2"], port_range="100-109", replicas=4)
+    decided = run(plan, fwd_states(plan, {"g1": 51000, "g2": None}, forwarding_on=False), forwarded_port="auto")
+    forwarded = [e for e in decided["engines"] if e["forwarded"]]
+    assert [(e["name"], e["p2p_port"]) for e in forwarded] == [(name("g1", 100), 51000)]
+    spec = decided["desired"][name("g1", 100)]
+    assert spec["env"]["P2P_PORT"] == "51000"
+    assert decided["actions"][0]["reason"] == "missing (forwarded engine, P2P 51000)"
+    assert decided["plan"][0]["forwarded_port"] == 51000 and decided["plan"][1]["forwarded_port"] is None
+
+
+def test_forwarded_port_moved_recreates_only_that_engine():
+    plan = build_plan(["g1", "g2"], port_range="100-109", replicas=4)
+    states = fwd_states(plan, {"g1": 51000, "g2": 52000})
+    docker = apply(plan, states, run(plan, states, forwarded_port="auto"))
+    # The forwarded engine of g1 sits at 101 (e.g. 100 was lost and re-created later): it keeps the role.
+    moved = run(plan, fwd_states(plan, {"g1": 51001, "g2": 52000}), docker, forwarded_port="auto")
+    assert acts(moved) == [("recreate", name("g1", 100))]
+    assert moved["actions"][0]["reason"] == "forwarded port moved: P2P 51000 -> 51001"
+
+
+def test_forwarded_role_stays_with_its_engine():
+    plan = build_plan(["g"], port_range="100-109", replicas=3)
+    states = fwd_states(plan, {"g": 51000})
+    docker = apply(plan, states, run(plan, states, forwarded_port="auto"))
+    docker = [c for c in docker if c["Names"][0] != "/" + name("g", 100)]
+    # The forwarded engine (100) is gone and no other engine holds the role: the lowest slot, re-created, gets it.
+    again = run(plan, states, docker, forwarded_port="auto")
+    assert acts(again) == [("create", name("g", 100))]
+    assert again["desired"][name("g", 100)]["forwarded"]
+    # A forwarded engine at 102 keeps the role when the port moves; 100 and 101 are untouched.
+    spec = core.attach(core.engine_spec(POOL, "g", 102, 45002, 51000, "krinkuto11-amd64", IMAGE, {}, {},
+                                        "unless-stopped"), states["g"])
+    plain = [as_listed(core.attach(core.engine_spec(POOL, "g", p, 45000 + p - 100, None, "krinkuto11-amd64", IMAGE,
+                                                    {}, {}, "unless-stopped"), states["g"])) for p in (100, 101)]
+    moved = run(plan, fwd_states(plan, {"g": 51009}), plain + [as_listed(spec)], forwarded_port="auto")
+    assert acts(moved) == [("recreate", name("g", 102))]
+
+
+def test_forwarded_port_lost_keeps_engine_when_forwarding_is_on():
+    plan = build_plan(["g"], port_range="100-109", replicas=2)
+    states = fwd_states(plan, {"g": 51000})
+    docker = apply(plan, states, run(plan, states, forwarded_port="auto"))
+    again = run(plan, fwd_states(plan, {"g": None}), docker, forwarded_port="auto")
+    assert again["actions"] == []
+    assert again["warnings"] == ["VPN 'g' forwards a port but reports none right now (it is cleared on every VPN "
+                                 "restart): its forwarded engine keeps P2P port 51000 until the next run"]
+    # Forwarding turned off: the engine stops being the forwarded one.
+    off = run(plan, fwd_states(plan, {"g": None}, forwarding_on=False), docker, forwarded_port="auto")
+    assert acts(off) == [("recreate", name("g", 100))]
+    assert off["actions"][0]["reason"] == "no longer the forwarded engine of 'g'"
+    # forwarded_port: off does the same.
+    assert acts(run(plan, states, docker, forwarded_port="off")) == [("recreate", name("g", 100))]
+
+
+def test_no_port_yet_warns():
+    plan = build_plan(["g"], port_range="100-109", replicas=1)
+    decided = run(plan, fwd_states(plan, {"g": None}), forwarded_port="auto")
+    assert decided["warnings"] == ["VPN 'g' forwards a port but reports none yet: no forwarded engine this run"]
+    assert not decided["engines"][0]["forwarded"]
+
+
+def test_forwarded_port_inside_the_range_skips_that_slot():
+    plan = build_plan(["g"], port_range="100-109", replicas=2)
+    decided = run(plan, fwd_states(plan, {"g": 100}), forwarded_port="auto")
+    assert [e["port"] for e in decided["engines"]] == [101, 102]
+    assert "forwarded port 100 of VPN 'g' collides with slot 100 (HTTP 100 / HTTPS 45000)" in decided["warnings"][0]
+    full = build_plan(["g"], port_range="100-101", replicas=2)
+    with pytest.raises(PortPlanError, match="replicas: VPN 'g' must hold 2 engines but only 1 of its slots are usable"):
+        run(full, fwd_states(full, {"g": 45001}), forwarded_port="auto")
+
+
+# --------------------------------------------------------------------------------------- failover
+def test_failover_moves_share_and_rebalances_later():
+    plan = build_plan(["g1", "g2"], port_range="100-109", replicas=4)
+    healthy = states_for(plan)
+    docker = apply(plan, healthy, run(plan, healthy))
+    sick = states_for(plan, g2={"health": "unhealthy"})
+    failed = run(plan, sick, docker, on_unhealthy="failover")
+    assert acts(failed) == [("create", name("g1", 102)), ("create", name("g1", 103))]
+    assert failed["warnings"] == ["failover: g2 not healthy; its engines left in place, their share placed on g1"]
+    left = [e for e in failed["engines"] if not e["vpn_healthy"]]
+    assert [e["name"] for e in left] == [name("g2", 105), name("g2", 106)]
+    assert failed["frozen"] == ["g2"] and failed["plan"][1]["engines"] == 0 and failed["plan"][0]["engines"] == 4
+    # Run again while g2 is still sick: nothing to do.
+    docker = docker + [as_listed(failed["desired"][name("g1", p)]) for p in (102, 103)]
+    assert run(plan, sick, docker, on_unhealthy="failover")["actions"] == []
+    # g2 healthy again (same start): the surplus on g1 goes, g2's engines stay.
+    back = run(plan, healthy, docker, on_unhealthy="failover")
+    assert acts(back) == [("remove", name("g1", 102)), ("remove", name("g1", 103))]
+    # ... or restarted meanwhile: its engines are re-created too.
+    restarted = run(plan, states_for(plan, g2={"started": "2026-02-01T00:00:00Z"}), docker, on_unhealthy="failover")
+    assert sorted(acts(restarted)) == [("recreate", name("g2", 105)), ("recreate", name("g2", 106)),
+                                       ("remove", name("g1", 102)), ("remove", name("g1", 103))]
+
+
+def test_failover_capacity_limited():
+    plan = build_plan(["g1", "g2"], vpn_port_ranges={"g1": "100-102", "g2": "200-209"}, replicas=6)
+    decided = run(plan, states_for(plan, g2=None), on_unhealthy="failover")
+    assert [e["port"] for e in decided["engines"]] == [100, 101, 102]
+    assert "3 of 6 engines could not be placed: the healthy VPNs are full (failover)" in decided["warnings"]
+
+
+# ------------------------------------------------------------------------------------ name clashes
+def test_name_clash():
+    actions = [{"action": "create", "name": "ace-g-100", "vpn": "g", "port": 100},
+               {"action": "recreate", "name": "ace-g-101", "vpn": "g", "port": 101}]
+    core.name_clashes(actions, {}, "ace")
+    taken = {"ace-g-100": {"Id": "0123456789abcdef", "Image": "nginx", "Labels": {}},
+             "ace-g-101": {"Id": "x", "Image": "y", "Labels": {}}}
+    with pytest.raises(core.PreflightError) as info:
+        core.name_clashes(actions, taken, "ace")
+    assert str(info.value) == (
+        "Name clash: container 'ace-g-100' (0123456789ab, image nginx) already exists and is not managed by "
+        "acestream.orchestrator; engine pool 'ace' needs this name for its engine on VPN 'g' port 100: remove or "
+        "rename that container, or choose another pool name")
+    taken["ace-g-100"]["Labels"] = {core.LABEL_MANAGED_BY: core.MANAGER, core.LABEL_POOL: "other"}
+    with pytest.raises(core.PreflightError, match="already exists and is engine pool 'other'"):
+        core.name_clashes(actions, taken, "ace")
+
+
+def test_absent_actions(two):
+    plan, states, decided = two
+    observed = [core.observed_engine(c) for c in apply(plan, states, decided)]
+    actions = core.absent_actions(observed)
+    assert [a["action"] for a in actions] == ["remove"] * 4
+    assert actions[0] == {"action": "remove", "name": name("g1", 100), "vpn": "g1", "port": 100,
+                          "reason": "state is absent", "id": "cid-" + name("g1", 100)}
+
+
+def test_diff_before_after(two):
+    plan, states, decided = two
+    assert decided["before"] == {"engines": {}}
+    assert decided["after"]["engines"][name("g1", 100)] == {
+        "vpn": "g1", "port": 100, "https_port": 45000, "forwarded": False, "p2p_port": None, "image": IMAGE,
+        "state": "running"}
+    docker = apply(plan, states, decided)
+    docker[0]["State"] = "exited"
+    again = run(plan, states, docker)
+    assert again["before"]["engines"][name("g1", 100)]["state"] == "exited"
+    assert again["after"]["engines"][name("g1", 100)]["state"] == "running"
+    untouched = copy.deepcopy(again["after"]["engines"])
+    del untouched[name("g1", 100)]
+    assert all(v["state"] == "running" for v in untouched.values())
