@@ -7,6 +7,7 @@ share one Docker Engine: they pick free host ports and never touch containers of
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import random
@@ -16,8 +17,10 @@ import sys
 import tempfile
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import docker
 import pytest
@@ -49,7 +52,7 @@ def docker_api(run_id):
 def remove_test_containers(client, run_id):
     """Remove every container of this run: engines first (they live in the Gluetun namespaces)."""
     found = client.containers(all=True, filters={"label": f"{TEST_LABEL}={run_id}"})
-    found.sort(key=lambda c: "network_mode" not in json.dumps(c.get("HostConfig", {})).lower())
+    found.sort(key=lambda c: not (c.get("HostConfig") or {}).get("NetworkMode", "").startswith("container:"))
     for container in found:
         try:
             client.remove_container(container["Id"], force=True, v=True)
@@ -112,6 +115,97 @@ class GluetunSim:
         return f"{self.engine_range[0]}-{self.engine_range[1]}" if self.engine_range else None
 
 
+def _port_clash(exc):
+    text = str(exc).lower()
+    return "already allocated" in text or "address already in use" in text
+
+
+def create_gluetun_sim(client, run_id, version="latest", api_port=8000, publish_api=True, engine_range=None,
+                       env=None, auth_toml=None, healthy_after=1, name=None, labels=None):
+    """Create and start a Gluetun simulator container (not waiting for health); returns a GluetunSim.
+
+    ``engine_range`` is None, (start, end) or a size (a free range is picked). Host ports picked here are
+    picked again when Docker finds them taken by a concurrent run.
+    """
+    name = name or f"t{run_id}-gluetun-{uuid.uuid4().hex[:4]}"
+    environment = {
+        "GLUETUN_SIM_VERSION": version,
+        "HTTP_CONTROL_SERVER_ADDRESS": f":{api_port}",
+        "GLUETUN_SIM_HEALTHY_AFTER": str(healthy_after),
+    }
+    environment.update(env or {})
+    for attempt in range(5):
+        wanted = free_port_range(engine_range) if isinstance(engine_range, int) else engine_range
+        port_bindings = {}  # container port -> (host address, host port); docker-py appends "/tcp" itself
+        if publish_api:
+            port_bindings[api_port] = ("127.0.0.1", free_port())
+        if wanted:
+            for port in range(wanted[0], wanted[1] + 1):
+                port_bindings[port] = ("127.0.0.1", port)
+        host_config = client.create_host_config(port_bindings=port_bindings)
+        container = client.create_container(
+            GLUETUN_IMAGE, name=name, environment=environment, ports=list(port_bindings),
+            host_config=host_config, labels={TEST_LABEL: run_id, **(labels or {})})
+        try:
+            if auth_toml is not None:
+                put_file(client, container["Id"], "/gluetun/auth/config.toml", auth_toml)
+            client.start(container["Id"])
+        except docker.errors.APIError as exc:
+            client.remove_container(container["Id"], force=True, v=True)
+            if _port_clash(exc) and attempt < 4 and (engine_range is None or isinstance(engine_range, int)):
+                continue
+            raise
+        break
+    api_host_port = port_bindings[api_port][1] if publish_api else None
+    return GluetunSim(name=name, id=container["Id"], api_port=api_port, api_host_port=api_host_port,
+                      engine_range=wanted,
+                      api_url=f"http://127.0.0.1:{api_host_port}" if publish_api else None)
+
+
+def wait_until_healthy(client, name, timeout=60):
+    wait_for(lambda: health_of(client, name) == "healthy", timeout=timeout, interval=0.1, what=f"{name} healthy")
+
+
+def start_gluetun_sims(client, run_id, specs, created=None, wait=True):
+    """Start several simulators in parallel: ``specs`` maps a key to create_gluetun_sim keyword arguments
+    (plus ``wait_healthy``, default ``wait``); returns {key: GluetunSim} once the waited ones are healthy."""
+    specs = {key: dict(spec) for key, spec in specs.items()}
+    waits = {key: spec.pop("wait_healthy", wait) for key, spec in specs.items()}
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        futures = {key: pool.submit(create_gluetun_sim, client, run_id, **spec) for key, spec in specs.items()}
+        sims, errors = {}, []
+        for key, future in futures.items():
+            try:
+                sims[key] = future.result()
+            except Exception as exc:  # pylint: disable=broad-exception-caught
+                errors.append(f"{key}: {exc}")
+        if created is not None:
+            created.extend(sim.id for sim in sims.values())
+        if errors:
+            raise RuntimeError("starting Gluetun simulators failed: " + "; ".join(errors))
+        list(pool.map(lambda key: wait_until_healthy(client, sims[key].name), [k for k in sims if waits[k]]))
+    return sims
+
+
+def remove_with_dependents(client, run_id, container_ids):
+    """Remove containers and, first, the containers of this run joined to their network namespaces."""
+    ids = set(container_ids)
+    if not ids:
+        return
+    for dependent in client.containers(all=True, filters={"label": f"{TEST_LABEL}={run_id}"}):
+        mode = (dependent.get("HostConfig") or {}).get("NetworkMode", "")
+        if mode.startswith("container:") and mode.split(":", 1)[1] in ids:
+            try:
+                client.remove_container(dependent["Id"], force=True)
+            except docker.errors.NotFound:
+                pass
+    for cid in reversed(list(container_ids)):
+        try:
+            client.remove_container(cid, force=True, v=True)
+        except docker.errors.NotFound:
+            pass
+
+
 @pytest.fixture
 def gluetun_sim(docker_api, run_id):
     """Factory: start a Gluetun simulator container; removed at the end of the test.
@@ -123,47 +217,163 @@ def gluetun_sim(docker_api, run_id):
 
     def start(version="latest", api_port=8000, publish_api=True, engine_range=None, env=None,
               auth_toml=None, healthy_after=1, wait_healthy=True, name=None, labels=None):
-        name = name or f"t{run_id}-gluetun-{uuid.uuid4().hex[:4]}"
-        environment = {
-            "GLUETUN_SIM_VERSION": version,
-            "HTTP_CONTROL_SERVER_ADDRESS": f":{api_port}",
-            "GLUETUN_SIM_HEALTHY_AFTER": str(healthy_after),
-        }
-        environment.update(env or {})
-        if isinstance(engine_range, int):
-            engine_range = free_port_range(engine_range)
-        port_bindings = {}
-        if publish_api:
-            port_bindings[f"{api_port}/tcp"] = ("127.0.0.1", free_port())
-        if engine_range:
-            for port in range(engine_range[0], engine_range[1] + 1):
-                port_bindings[f"{port}/tcp"] = ("127.0.0.1", port)
-        host_config = docker_api.create_host_config(port_bindings=port_bindings)
-        container = docker_api.create_container(
-            GLUETUN_IMAGE, name=name, environment=environment, ports=list(port_bindings),
-            host_config=host_config, labels={TEST_LABEL: run_id, **(labels or {})})
-        created.append(container["Id"])
-        if auth_toml is not None:
-            put_file(docker_api, container["Id"], "/gluetun/auth/config.toml", auth_toml)
-        docker_api.start(container["Id"])
+        sim = create_gluetun_sim(docker_api, run_id, version=version, api_port=api_port, publish_api=publish_api,
+                                 engine_range=engine_range, env=env, auth_toml=auth_toml,
+                                 healthy_after=healthy_after, name=name, labels=labels)
+        created.append(sim.id)
         if wait_healthy:
-            wait_for(lambda: health_of(docker_api, name) == "healthy", timeout=60, what=f"{name} healthy")
-        api_host_port = port_bindings[f"{api_port}/tcp"][1] if publish_api else None
-        return GluetunSim(name=name, id=container["Id"], api_port=api_port, api_host_port=api_host_port,
-                          engine_range=engine_range,
-                          api_url=f"http://127.0.0.1:{api_host_port}" if publish_api else None)
+            wait_until_healthy(docker_api, sim.name)
+        return sim
 
     yield start
-    for cid in reversed(created):
-        # Engines joined to this namespace first, then the simulator itself.
-        for dependent in docker_api.containers(all=True, filters={"label": f"{TEST_LABEL}={run_id}"}):
-            mode = docker_api.inspect_container(dependent["Id"])["HostConfig"].get("NetworkMode", "")
-            if mode == f"container:{cid}":
-                docker_api.remove_container(dependent["Id"], force=True)
+    remove_with_dependents(docker_api, run_id, created)
+
+
+@pytest.fixture(scope="module")
+def gluetun_sims_module(docker_api, run_id):
+    """Module-scoped: start_gluetun_sims(specs) -> {key: GluetunSim}; everything is removed after the module."""
+    created = []
+
+    def start(specs, wait=True):
+        return start_gluetun_sims(docker_api, run_id, specs, created=created, wait=wait)
+
+    yield start
+    remove_with_dependents(docker_api, run_id, created)
+
+
+# ------------------------------------------------------------------------------------------ engine simulator
+ENGINE_VARIANTS = ("krinkuto11-amd64", "jopsis-amd64", "jopsis-arm32", "jopsis-arm64")
+
+
+def engine_run_spec(variant, http_port, https_port, p2p_port=None):
+    """(environment, command) passing the ports the way the orchestrator does for each engine variant."""
+    if variant == "krinkuto11-amd64":
+        conf = [f"--http-port={http_port}", f"--https-port={https_port}", "--bind-all"]
+        environment = {"CONF": "\n".join(conf), "HTTP_PORT": str(http_port), "HTTPS_PORT": str(https_port),
+                       "BIND_ALL": "true"}
+        if p2p_port:
+            environment["P2P_PORT"] = str(p2p_port)
+        return environment, None
+    args = ["--http-port", str(http_port), "--https-port", str(https_port)]
+    if p2p_port:
+        args += ["--port", str(p2p_port)]
+    if variant == "jopsis-amd64":
+        return {"ACESTREAM_ARGS": " ".join(args)}, None
+    if variant in ("jopsis-arm32", "jopsis-arm64"):
+        return {}, ["python", "main.py", "--bind-all", *args]
+    raise ValueError(f"unknown engine variant {variant!r} (one of {', '.join(ENGINE_VARIANTS)})")
+
+
+@dataclass
+class EngineSim:
+    name: str
+    id: str
+    variant: str
+    http_port: int
+    https_port: int
+    p2p_port: int | None
+
+
+def engine_ready(client, name):
+    """True once the engine simulator listens, False while it starts; raises when it has exited."""
+    state = client.inspect_container(name)["State"]
+    if not state["Running"]:
+        raise AssertionError(f"engine {name} exited with {state['ExitCode']}: {container_logs(client, name)}")
+    return "ready in" in container_logs(client, name)
+
+
+@pytest.fixture
+def engine_sim(docker_api, run_id):
+    """Factory: start an engine simulator in a Gluetun simulator's network namespace.
+
+    engine_sim(gluetun (GluetunSim or container id), variant, http_port, https_port, p2p_port=None,
+               env=None, name=None, wait=True) -> EngineSim; wait=True waits until it listens.
+    """
+    created = []
+
+    def start(gluetun, variant, http_port, https_port, p2p_port=None, env=None, name=None, wait=True):
+        target = gluetun.id if isinstance(gluetun, GluetunSim) else gluetun
+        environment, command = engine_run_spec(variant, http_port, https_port, p2p_port)
+        environment.update(env or {})
+        name = name or f"t{run_id}-engine-{http_port}-{uuid.uuid4().hex[:4]}"
+        container = docker_api.create_container(
+            ENGINE_IMAGE, name=name, environment=environment, command=command,
+            host_config=docker_api.create_host_config(network_mode=f"container:{target}"),
+            labels={TEST_LABEL: run_id, "org.acestream.test.engine-variant": variant})
+        created.append(container["Id"])
+        docker_api.start(container["Id"])
+        if wait:
+            wait_for(lambda: engine_ready(docker_api, name), timeout=30, interval=0.1, what=f"{name} listening")
+        return EngineSim(name=name, id=container["Id"], variant=variant, http_port=http_port,
+                         https_port=https_port, p2p_port=p2p_port)
+
+    yield start
+    for cid in created:
         try:
-            docker_api.remove_container(cid, force=True, v=True)
+            docker_api.remove_container(cid, force=True)
         except docker.errors.NotFound:
             pass
+
+
+# ------------------------------------------------------------------------------------ containers and HTTP
+def container_logs(client, name):
+    return client.logs(name, stdout=True, stderr=True).decode(errors="replace")
+
+
+def wait_exited(client, name, timeout=30):
+    """Wait until the container has stopped; returns its exit code."""
+    wait_for(lambda: not client.inspect_container(name)["State"]["Running"], timeout=timeout, interval=0.1,
+             what=f"{name} exited")
+    return client.inspect_container(name)["State"]["ExitCode"]
+
+
+def docker_exec(client, name, cmd):
+    """Run a command in a running container: (exit code, combined output)."""
+    exec_id = client.exec_create(name, cmd, stdout=True, stderr=True)["Id"]
+    output = client.exec_start(exec_id).decode(errors="replace")
+    return client.exec_inspect(exec_id)["ExitCode"], output
+
+
+def listening_tcp_ports(client, name):
+    """The TCP ports listened on in a container's network namespace (from /proc/net/tcp and tcp6)."""
+    _rc, output = docker_exec(client, name, ["cat", "/proc/net/tcp", "/proc/net/tcp6"])
+    ports = set()
+    for line in output.splitlines():
+        fields = line.split()
+        if len(fields) > 3 and fields[3] == "0A" and ":" in fields[1]:
+            ports.add(int(fields[1].rsplit(":", 1)[1], 16))
+    return ports
+
+
+@dataclass
+class HttpAnswer:
+    status: int
+    headers: dict
+    body: str
+
+    def json(self):
+        return json.loads(self.body)
+
+    def header(self, name):
+        return self.headers.get(name.lower())
+
+
+def http_request(method, url, body=None, headers=None, timeout=5.0):
+    """One HTTP request, redirects NOT followed; a dict body is sent as JSON. Returns an HttpAnswer."""
+    parts = urlsplit(url)
+    conn = http.client.HTTPConnection(parts.hostname, parts.port or 80, timeout=timeout)
+    try:
+        data = json.dumps(body) if isinstance(body, (dict, list)) else body
+        path = parts.path or "/"
+        if parts.query:
+            path += "?" + parts.query
+        conn.request(method, path, body=data, headers=headers or {})
+        response = conn.getresponse()
+        text = response.read().decode(errors="replace")
+        return HttpAnswer(status=response.status, headers={k.lower(): v for k, v in response.getheaders()},
+                          body=text)
+    finally:
+        conn.close()
 
 
 def put_file(client, container, path, content, mode=0o600):

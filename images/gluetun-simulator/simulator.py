@@ -1,16 +1,10 @@
-"""Gluetun control server SIMULATOR (a test and demo fixture, not a VPN).
+"""Gluetun control server SIMULATOR (a test and demo fixture, not a VPN): the server side.
 
 Simulates what a client of Gluetun sees: the HTTP control server (routes, JSON shapes, authentication and
 their differences between releases), the health server behind the image's HEALTHCHECK, the VPN loop status
 and forwarded ports that change on every VPN restart. Nothing is tunnelled, no firewall is set up.
 
-Usage:
-  gluetun-sim [serve]                         run the simulator (the container's default command)
-  gluetun-sim healthcheck                     GET the health server; exit 0 when healthy, 1 otherwise
-  gluetun-sim set-health healthy|unhealthy    force the health server to fail (unhealthy) or not (healthy)
-  gluetun-sim set-fault none|hang|500|nonjson make every control-server route hang, answer 500 or non-JSON
-  gluetun-sim status                          print the simulator's current state as JSON
-  gluetun-sim genkey                          print a random 22-character base58 API key
+The command line (serve, healthcheck, set-health, set-fault, status, genkey) is in cli.py.
 
 Environment: see docs/simulators.md in the acestream.orchestrator collection.
 Standard library only (python3 >= 3.11 for tomllib).
@@ -23,16 +17,12 @@ import hmac
 import json
 import os
 import random
-import secrets
 import signal
 import socket
 import socketserver
-import sys
 import threading
 import time
 import tomllib
-import urllib.error
-import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
@@ -945,60 +935,3 @@ def serve():
         server.server_close()
     log("INFO", "main", "Shutdown successful")
     return 0
-
-
-def healthcheck():
-    try:
-        _family, host, port = parse_address("HEALTH_SERVER_ADDRESS", env("HEALTH_SERVER_ADDRESS",
-                                                                          "127.0.0.1:9999"))
-    except ConfigError as exc:
-        print(exc, file=sys.stderr)
-        return 1
-    if host in ("0.0.0.0", "", "::"):
-        host = "127.0.0.1" if host != "::" else "::1"
-    url_host = f"[{host}]" if ":" in host else host
-    try:
-        with urllib.request.urlopen(f"http://{url_host}:{port}/", timeout=2) as response:
-            return 0 if response.status == 200 else 1
-    except urllib.error.HTTPError as exc:
-        print(f"unhealthy: {exc.read().decode(errors='replace').strip()}", file=sys.stderr)
-        print(f"unhealthy: {exc.code}")
-        return 1
-    except OSError as exc:
-        print(f"health server unreachable: {exc}")
-        return 1
-
-
-def set_state(path, value, allowed, what):
-    if value not in allowed:
-        print(f"usage: gluetun-sim {what} {'|'.join(allowed)}", file=sys.stderr)
-        return 2
-    write_atomic(path, value + "\n")
-    print(f"{what}: {value}")
-    return 0
-
-
-def main(argv):
-    command = argv[1] if len(argv) > 1 else "serve"
-    args = argv[2:]
-    if command == "serve":
-        return serve()
-    if command == "healthcheck":
-        return healthcheck()
-    if command == "set-health" and len(args) == 1:
-        return set_state(HEALTH_FILE, args[0], ("healthy", "unhealthy"), "set-health")
-    if command == "set-fault" and len(args) == 1:
-        return set_state(FAULT_FILE, args[0], FAULTS, "set-fault")
-    if command == "status":
-        print(read_text(STATE_FILE, "{}"))
-        return 0
-    if command == "genkey":
-        alphabet = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
-        print("".join(secrets.choice(alphabet) for _ in range(22)))
-        return 0
-    print(__doc__.split("Environment:")[0].strip(), file=sys.stderr)
-    return 2
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv))
