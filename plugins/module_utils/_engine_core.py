@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 
 from ansible_collections.acestream.orchestrator.plugins.module_utils._portplan import (
     PortPlanError,
@@ -438,7 +439,9 @@ def engine_drift(observed, desired, vpn, image_id=None):
                                                                 observed["vpn_started_at"] or "unknown"))
     state = observed["state"]
     if state in ("created", "exited"):
-        return "start", "engine is %s (%s)" % (state, observed["status"] or state)
+        # "Exited (137) 5 seconds ago": keep the exit code, not the time (check and apply must agree).
+        code = re.match(r"^\w+ \((-?\d+)\)", observed["status"] or "")
+        return "start", "engine is %s%s" % (state, " (exit code %s)" % code.group(1) if code else "")
     if state == "paused":
         return "unpause", "engine is paused"
     if state in ("dead", "removing", "unknown"):
@@ -530,7 +533,9 @@ def converge(plan, params, states, observed, image_id=None):
     # Observed engines: in a desired slot (keep / repair), or not (remove, unless its VPN is frozen).
     actions, removals, repairs, creations = [], [], [], []
     matched = {}
-    for engine in sorted(observed, key=lambda e: (e["vpn"] or "", e["port"] or 0, e["name"])):
+    order = dict((vpn.name, vpn.index) for vpn in plan.vpns)
+    for engine in sorted(observed, key=lambda e: (order.get(e["vpn"], len(order)), e["vpn"] or "", e["port"] or 0,
+                                                  e["name"])):
         spec = desired.get(engine["name"])
         if spec is not None and engine["vpn"] == spec["vpn"] and engine["port"] == spec["port"]:
             matched[engine["name"]] = engine

@@ -411,11 +411,12 @@ def test_missing_engine_recreated_alone(two):
 def test_stopped_engines(two, state, action):
     plan, states, decided = two
     docker = apply(plan, states, decided)
-    docker[0]["State"], docker[0]["Status"] = state, "whatever"
+    docker[0]["State"], docker[0]["Status"] = state, "Exited (137) 5 seconds ago" if state == "exited" else "x"
     again = run(plan, states, docker)
     assert acts(again) == [(action, name("g1", 100))]
     assert again["actions"][0]["id"] == docker[0]["Id"]
-    assert state in again["actions"][0]["reason"]
+    assert again["actions"][0]["reason"] == {"exited": "engine is exited (exit code 137)", "created": "engine is created",
+                                             "paused": "engine is paused", "dead": "engine is dead"}[state]
 
 
 def test_restarting_engine_is_left_with_a_warning(two):

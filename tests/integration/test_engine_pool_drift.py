@@ -1,0 +1,204 @@
+# Copyright (c) acestream.orchestrator contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""engine_pool drift repair on the real Docker Engine, each case in the check -> apply -> apply -> check discipline."""
+
+from __future__ import annotations
+
+import json
+
+from engine_pool_helpers import (  # noqa: F401  (vpn_sim is a fixture)
+    converge_discipline,
+    engine_info,
+    engine_status,
+    pool_args,
+    pool_containers,
+    run_failing,
+    set_health,
+    vpn_api,
+    vpn_sim,
+    wait_for,
+)
+from conftest import ENGINE_IMAGE, TEST_LABEL, health_of
+
+API_KEY = "sImUlAtEdKeY0123456789"
+AUTH_ENV = {"HTTP_CONTROL_SERVER_AUTH_DEFAULT_ROLE": json.dumps({"auth": "apikey", "apikey": API_KEY}),
+            "GLUETUN_SIM_PORT_FORWARD_RANGE": "60000-60999"}
+
+
+def two_vpns(vpn_sim, size=4, **kwargs):
+    return vpn_sim(size=size, **kwargs), vpn_sim(size=size, **kwargs)
+
+
+def ranges(*vpns):
+    return dict((v.name, v.engine_range_text) for v in vpns)
+
+
+def test_lifecycle_missing_stopped_scale_spec_clash_leave_absent(docker_api, run_id, vpn_sim):
+    g1, g2 = two_vpns(vpn_sim)
+    pool = "t%s-life" % run_id
+    name = lambda vpn, i: "%s-%s-%d" % (pool, vpn.name, vpn.engine_range[0] + i)  # noqa: E731
+    args = pool_args(run_id, pool, [g1, g2], vpn_port_ranges=ranges(g1, g2), replicas=4)
+
+    first = converge_discipline(args, [("create", name(v, i)) for v in (g1, g2) for i in (0, 1)])
+    assert first["check"]["diff"]["before"] == {"engines": {}}
+    assert sorted(first["apply"]["diff"]["after"]["engines"]) == sorted(name(v, i) for v in (g1, g2) for i in (0, 1))
+    # Every engine lives in its VPN's namespace, publishes nothing, carries the pool's labels.
+    for container in pool_containers(docker_api, pool).values():
+        vpn = g1 if container["Labels"]["acestream.vpn"] == g1.name else g2
+        assert container["HostConfig"]["NetworkMode"] == "container:%s" % vpn.id
+        assert container["Ports"] == []
+        assert container["Labels"]["acestream.managed-by"] == "acestream.orchestrator.engine_pool"
+    ids = dict((e["name"], e["id"]) for e in first["apply"]["engines"])
+
+    # Missing, exited and paused engines: only those are repaired.
+    docker_api.remove_container(ids[name(g1, 0)], force=True)
+    docker_api.stop(ids[name(g2, 1)], timeout=1)
+    docker_api.pause(ids[name(g1, 1)])
+    repaired = converge_discipline(args, [("create", name(g1, 0)), ("start", name(g2, 1)), ("unpause", name(g1, 1))])
+    reasons = dict((a["name"], a["reason"]) for a in repaired["apply"]["actions"])
+    assert reasons[name(g1, 0)] == "missing"
+    assert reasons[name(g2, 1)].startswith("engine is exited (exit code ")
+    assert reasons[name(g1, 1)] == "engine is paused"
+    assert dict((e["name"], e["id"]) for e in repaired["again"]["engines"])[name(g2, 1)] == ids[name(g2, 1)]
+    engine_status(g2.engine_range[0] + 1)
+
+    # Scale down: the highest slot of each VPN goes. Scale up: the others keep their containers.
+    down = converge_discipline(dict(args, replicas=2), [("remove", name(g1, 1)), ("remove", name(g2, 1))])
+    assert down["apply"]["actions"][0]["reason"] == "surplus: VPN '%s' runs 1 engine(s) (replicas 2)" % g1.name
+    kept = dict((e["name"], e["id"]) for e in down["again"]["engines"])
+
+    # A container that is not the pool's holds the name of a slot the pool needs: fail before any change.
+    foreign = docker_api.create_container(ENGINE_IMAGE, name=name(g1, 1), labels={TEST_LABEL: run_id})
+    results, _run = run_failing([dict(args, replicas=3), dict(args, replicas=3)][:1])
+    results_check, _run = run_failing([dict(args, replicas=3)], check=True)
+    for result in results + results_check:
+        assert result["failed"] and result["changed"] is False
+        assert result["msg"].startswith("Name clash: container '%s' (%s, image %s) already exists and is not managed "
+                                        "by acestream.orchestrator; engine pool '%s' needs this name for its engine on "
+                                        "VPN '%s' port %d: remove or rename that container"
+                                        % (name(g1, 1), foreign["Id"][:12], ENGINE_IMAGE, pool, g1.name,
+                                           g1.engine_range[0] + 1))
+    assert set(pool_containers(docker_api, pool)) == set(kept)
+    docker_api.remove_container(foreign["Id"], force=True)
+
+    up = converge_discipline(dict(args, replicas=5), [("create", name(g1, 1)), ("create", name(g1, 2)),
+                                                      ("create", name(g2, 1))])
+    for engine in up["again"]["engines"]:
+        if engine["name"] in kept:
+            assert engine["id"] == kept[engine["name"]]
+
+    # Spec changed (extra env): every engine is re-created, and the env reaches it.
+    spec = converge_discipline(dict(args, replicas=5, env={"TZ": "UTC"}),
+                               [("recreate", n) for n in names(up)])
+    assert {a["reason"] for a in spec["apply"]["actions"]} == {"spec changed (env, command, labels or restart policy)"}
+    some = spec["again"]["engines"][0]["id"]
+    assert "TZ=UTC" in docker_api.inspect_container(some)["Config"]["Env"]
+
+    # g2 leaves the plan: its engines go, g1's stay.
+    solo = dict(args, replicas=3, env={"TZ": "UTC"}, vpn_containers=[g1.name], vpn_port_ranges=ranges(g1))
+    left = converge_discipline(solo, [("remove", name(g2, 0)), ("remove", name(g2, 1))])
+    assert left["apply"]["actions"][0]["reason"] == "its VPN '%s' is no longer in vpn_containers" % g2.name
+
+    # state: absent removes the pool, nothing else.
+    gone = converge_discipline({"name": pool, "state": "absent"}, [("remove", name(g1, i)) for i in range(3)])
+    assert gone["apply"]["engines"] == []
+    assert pool_containers(docker_api, pool) == {}
+    assert health_of(docker_api, g1.name) == "healthy"
+
+
+def names(results):
+    return [e["name"] for e in results["again"]["engines"]]
+
+
+def test_dead_namespace_recreated_vpn_and_forwarded_port(docker_api, run_id, vpn_sim):
+    """Gluetun restarted (same ID, new namespace), Gluetun re-created (new ID), forwarded port moved."""
+    env = dict(AUTH_ENV, GLUETUN_SIM_FORWARDED_PORT="61001,61002,61003")
+    g1 = vpn_sim(size=3, env=env, forwarded_port=None)
+    g2 = vpn_sim(size=3, env=dict(AUTH_ENV))
+    for vpn in (g1, g2):  # forwarding on for g1 only (pinned ports), off for g2
+        assert vpn_api(vpn, "GET", "/v1/vpn/status", api_key=API_KEY)["status"] == "running"
+    pool = "t%s-ns" % run_id
+    name = lambda vpn, i: "%s-%s-%d" % (pool, vpn.name, vpn.engine_range[0] + i)  # noqa: E731
+    args = pool_args(run_id, pool, [g1, g2], vpn_port_ranges=ranges(g1, g2), replicas=4, forwarded_port="auto",
+                     api_key=API_KEY, forwarded_port_timeout=15, wait_ready=30)
+    first = converge_discipline(args)
+    by_name = dict((e["name"], e) for e in first["again"]["engines"])
+    assert sorted(by_name) == sorted(name(v, i) for v in (g1, g2) for i in (0, 1))
+    forwarded = [e for e in first["again"]["engines"] if e["forwarded"]]
+    # The simulator forwards a port only with VPN_PORT_FORWARDING=on; g1 pins it.
+    pf = vpn_api(g1, "GET", "/v1/portforward", api_key=API_KEY)
+    if pf.get("port"):
+        assert [(e["name"], e["p2p_port"]) for e in forwarded] == [(name(g1, 0), pf["port"])]
+        assert engine_info(g1.engine_range[0])["p2p_port"] == pf["port"]
+    else:
+        assert forwarded == []
+    plan = dict((p["name"], p) for p in first["again"]["plan"])
+    assert plan[g2.name]["forwarded_port"] is None
+    # The API key reaches neither engines nor labels.
+    for container in pool_containers(docker_api, pool).values():
+        inspect = docker_api.inspect_container(container["Id"])
+        assert API_KEY not in json.dumps(inspect)
+
+    # Gluetun restarted: same ID, new network namespace; the engines that joined the old one are cut off.
+    docker_api.restart(g2.id, timeout=1)
+    wait_for(lambda: health_of(docker_api, g2.name) == "healthy", timeout=60, what="g2 healthy again")
+    cut = docker_api.containers(all=True, filters={"name": name(g2, 0)})[0]
+    assert cut["State"] == "running"
+    try:
+        engine_status(g2.engine_range[0], timeout=2)
+        reachable = True
+    except OSError:
+        reachable = False
+    assert not reachable, "engine still reachable after its Gluetun restarted: no dead namespace on this engine"
+    dead = converge_discipline(args, [("recreate", name(g2, 0)), ("recreate", name(g2, 1))])
+    assert dead["apply"]["actions"][0]["reason"].startswith(
+        "left in a dead network namespace: VPN container '%s' (re)started at " % g2.name)
+    assert engine_status(g2.engine_range[0])["result"]["http_port"] == g2.engine_range[0]
+
+    # Gluetun re-created under the same name: new ID; its engines hold the old namespace by ID.
+    docker_api.remove_container(g2.id, force=True)
+    g2b = vpn_sim(engine_range=g2.engine_range, env=dict(AUTH_ENV), name=g2.name)
+    recreated = converge_discipline(args, [("recreate", name(g2, 0)), ("recreate", name(g2, 1))])
+    assert recreated["apply"]["actions"][0]["reason"] == (
+        "attached to VPN container %s, which no longer exists or was re-created ('%s' is now %s)"
+        % (g2.id[:12], g2.name, g2b.id[:12]))
+    assert engine_status(g2.engine_range[0] + 1)["result"]["http_port"] == g2.engine_range[0] + 1
+
+    # The forwarded port moves on a VPN reconnect: only g1's forwarded engine is re-created.
+    if pf.get("port"):
+        vpn_api(g1, "PUT", "/v1/vpn/status", {"status": "stopped"}, api_key=API_KEY)
+        vpn_api(g1, "PUT", "/v1/vpn/status", {"status": "running"}, api_key=API_KEY)
+        new_port = wait_for(lambda: vpn_api(g1, "GET", "/v1/portforward", api_key=API_KEY).get("port"), timeout=20,
+                            what="a new forwarded port")
+        assert new_port != pf["port"]
+        wait_for(lambda: health_of(docker_api, g1.name) == "healthy", timeout=60, what="g1 healthy")
+        moved = converge_discipline(args, [("recreate", name(g1, 0))])
+        assert moved["apply"]["actions"][0]["reason"] == "forwarded port moved: P2P %d -> %d" % (pf["port"], new_port)
+        assert engine_info(g1.engine_range[0])["p2p_port"] == new_port
+
+
+def test_unhealthy_vpn_fails_then_failover_then_rebalance(docker_api, run_id, vpn_sim):
+    g1, g2 = two_vpns(vpn_sim)
+    pool = "t%s-hl" % run_id
+    name = lambda vpn, i: "%s-%s-%d" % (pool, vpn.name, vpn.engine_range[0] + i)  # noqa: E731
+    args = pool_args(run_id, pool, [g1, g2], vpn_port_ranges=ranges(g1, g2), replicas=4)
+    converge_discipline(args)
+    set_health(docker_api, g2, "unhealthy")
+    before = pool_containers(docker_api, pool)
+
+    results, _run = run_failing([args])
+    checked, _run = run_failing([args], check=True)
+    for result in results + checked:
+        assert result["msg"] == ("VPN container '%s' is not healthy - cannot start AceStream engine (Docker health is "
+                                 "'unhealthy')" % g2.name)
+        assert result["changed"] is False
+    assert pool_containers(docker_api, pool).keys() == before.keys()
+
+    failover = dict(args, on_unhealthy_vpn="failover")
+    moved = converge_discipline(failover, [("create", name(g1, 2)), ("create", name(g1, 3))])
+    left = [e for e in moved["again"]["engines"] if not e["vpn_healthy"]]
+    assert sorted(e["name"] for e in left) == [name(g2, 0), name(g2, 1)]
+    assert any("failover: %s not healthy" % g2.name in w for w in moved["apply"].get("warnings", []))
+
+    set_health(docker_api, g2, "healthy")
+    converge_discipline(failover, [("remove", name(g1, 2)), ("remove", name(g1, 3))])
