@@ -81,7 +81,7 @@ def main(argv):
     if command == "genkey" and not args:
         import secrets  # pylint: disable=import-outside-toplevel
         alphabet = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
-        print("".join(secrets.choice(alphabet) for _ in range(22)))
+        print("".join(secrets.choice(alphabet) for _index in range(22)))
         return 0
     if command == "serve" and not args:
         sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))

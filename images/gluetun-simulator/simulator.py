@@ -174,7 +174,7 @@ class Settings:
             self.pf_pins = [int(p) for p in pins.replace(" ", "").split(",") if p]
         except ValueError as exc:
             raise ConfigError(f"GLUETUN_SIM_FORWARDED_PORT={pins!r}: expected port[,port...]") from exc
-        low, _, high = env("GLUETUN_SIM_PORT_FORWARD_RANGE", "40000-49999").partition("-")
+        low, _dash, high = env("GLUETUN_SIM_PORT_FORWARD_RANGE", "40000-49999").partition("-")
         try:
             self.pf_range = (int(low), int(high))
         except ValueError as exc:
@@ -277,7 +277,7 @@ class Role:
         ok = False
         if header[:6].lower() == "basic ":
             try:
-                user, _, password = base64.b64decode(header[6:].strip()).decode().partition(":")
+                user, _colon, password = base64.b64decode(header[6:].strip()).decode().partition(":")
                 ok = (hmac.compare_digest(user.encode(), self.username.encode())
                       and hmac.compare_digest(password.encode(), self.password.encode()))
             except (ValueError, UnicodeDecodeError):
@@ -739,7 +739,7 @@ class ControlHandler(BaseHandler):
             self.http_error(400, "EOF")
             return
         try:
-            data, _ = json.JSONDecoder().raw_decode(text)
+            data, _end = json.JSONDecoder().raw_decode(text)
         except ValueError as exc:
             self.http_error(400, f"invalid character: {exc}")
             return
@@ -824,7 +824,9 @@ class App:
                 with self.vpn.updater.lock:
                     if self.vpn.updater.status == "running":
                         self.vpn.updater.status = "completed"
-            threading.Timer(0.5, complete).start()
+            timer = threading.Timer(0.5, complete)
+            timer.daemon = True
+            timer.start()
         return outcome
 
     def public_ip(self):
