@@ -112,11 +112,12 @@ def names(results):
 
 def test_dead_namespace_recreated_vpn_and_forwarded_port(docker_api, run_id, vpn_sim):
     """Gluetun restarted (same ID, new namespace), Gluetun re-created (new ID), forwarded port moved."""
-    env = dict(AUTH_ENV, GLUETUN_SIM_FORWARDED_PORT="61001,61002,61003")
-    g1 = vpn_sim(size=3, env=env, forwarded_port=None)
-    g2 = vpn_sim(size=3, env=dict(AUTH_ENV))
-    for vpn in (g1, g2):  # forwarding on for g1 only (pinned ports), off for g2
-        assert vpn_api(vpn, "GET", "/v1/vpn/status", api_key=API_KEY)["status"] == "running"
+    g1 = vpn_sim(size=3, env=AUTH_ENV, forwarded_port="61001,61002,61003")  # forwarding on, pinned ports
+    g2 = vpn_sim(size=3, env=AUTH_ENV)  # forwarding off
+    pf = wait_for(lambda: vpn_api(g1, "GET", "/v1/portforward", api_key=API_KEY).get("port"), timeout=20,
+                  what="g1's forwarded port")
+    assert pf == 61001
+    assert vpn_api(g2, "GET", "/v1/portforward", api_key=API_KEY).get("port") in (0, None)
     pool = "t%s-ns" % run_id
     name = lambda vpn, i: "%s-%s-%d" % (pool, vpn.name, vpn.engine_range[0] + i)  # noqa: E731
     args = pool_args(run_id, pool, [g1, g2], vpn_port_ranges=ranges(g1, g2), replicas=4, forwarded_port="auto",
@@ -125,15 +126,12 @@ def test_dead_namespace_recreated_vpn_and_forwarded_port(docker_api, run_id, vpn
     by_name = dict((e["name"], e) for e in first["again"]["engines"])
     assert sorted(by_name) == sorted(name(v, i) for v in (g1, g2) for i in (0, 1))
     forwarded = [e for e in first["again"]["engines"] if e["forwarded"]]
-    # The simulator forwards a port only with VPN_PORT_FORWARDING=on; g1 pins it.
-    pf = vpn_api(g1, "GET", "/v1/portforward", api_key=API_KEY)
-    if pf.get("port"):
-        assert [(e["name"], e["p2p_port"]) for e in forwarded] == [(name(g1, 0), pf["port"])]
-        assert engine_info(g1.engine_range[0])["p2p_port"] == pf["port"]
-    else:
-        assert forwarded == []
+    # Exactly one forwarded engine on g1, whose P2P port is g1's forwarded port; none on g2.
+    assert [(e["name"], e["p2p_port"]) for e in forwarded] == [(name(g1, 0), pf)]
+    assert engine_info(g1.engine_range[0])["p2p_port"] == pf
+    assert engine_info(g1.engine_range[0] + 1)["p2p_port"] is None
     plan = dict((p["name"], p) for p in first["again"]["plan"])
-    assert plan[g2.name]["forwarded_port"] is None
+    assert plan[g1.name]["forwarded_port"] == pf and plan[g2.name]["forwarded_port"] is None
     # The API key reaches neither engines nor labels.
     for container in pool_containers(docker_api, pool).values():
         inspect = docker_api.inspect_container(container["Id"])
@@ -165,16 +163,15 @@ def test_dead_namespace_recreated_vpn_and_forwarded_port(docker_api, run_id, vpn
     assert engine_status(g2.engine_range[0] + 1)["result"]["http_port"] == g2.engine_range[0] + 1
 
     # The forwarded port moves on a VPN reconnect: only g1's forwarded engine is re-created.
-    if pf.get("port"):
-        vpn_api(g1, "PUT", "/v1/vpn/status", {"status": "stopped"}, api_key=API_KEY)
-        vpn_api(g1, "PUT", "/v1/vpn/status", {"status": "running"}, api_key=API_KEY)
-        new_port = wait_for(lambda: vpn_api(g1, "GET", "/v1/portforward", api_key=API_KEY).get("port"), timeout=20,
-                            what="a new forwarded port")
-        assert new_port != pf["port"]
-        wait_for(lambda: health_of(docker_api, g1.name) == "healthy", timeout=60, what="g1 healthy")
-        moved = converge_discipline(args, [("recreate", name(g1, 0))])
-        assert moved["apply"]["actions"][0]["reason"] == "forwarded port moved: P2P %d -> %d" % (pf["port"], new_port)
-        assert engine_info(g1.engine_range[0])["p2p_port"] == new_port
+    vpn_api(g1, "PUT", "/v1/vpn/status", {"status": "stopped"}, api_key=API_KEY)
+    vpn_api(g1, "PUT", "/v1/vpn/status", {"status": "running"}, api_key=API_KEY)
+    new_port = wait_for(lambda: vpn_api(g1, "GET", "/v1/portforward", api_key=API_KEY).get("port"), timeout=20,
+                        what="a new forwarded port")
+    assert new_port == 61002
+    wait_for(lambda: health_of(docker_api, g1.name) == "healthy", timeout=60, what="g1 healthy")
+    moved = converge_discipline(args, [("recreate", name(g1, 0))])
+    assert moved["apply"]["actions"][0]["reason"] == "forwarded port moved: P2P %d -> %d" % (pf, new_port)
+    assert engine_info(g1.engine_range[0])["p2p_port"] == new_port
 
 
 def test_unhealthy_vpn_fails_then_failover_then_rebalance(docker_api, run_id, vpn_sim):

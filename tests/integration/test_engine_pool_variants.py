@@ -1,0 +1,106 @@
+# Copyright (c) acestream.orchestrator contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""engine_pool: every variant's port passing, three VPNs, and bad input refused before anything is touched."""
+
+from __future__ import annotations
+
+from conftest import health_of, wait_for
+from engine_pool_helpers import (  # noqa: F401  (vpn_sim is a fixture)
+    converge_many,
+    engine_info,
+    pool_args,
+    pool_containers,
+    run_failing,
+    vpn_sim,
+)
+
+VARIANTS = {
+    # variant: (mechanisms the engine simulator reports, what the container carries)
+    "krinkuto11-amd64": ["CONF", "env"],
+    "jopsis-amd64": ["ACESTREAM_ARGS"],
+    "jopsis-arm32": ["command"],
+    "jopsis-arm64": ["command"],
+}
+
+
+def test_every_variant_and_three_vpns(docker_api, run_id, vpn_sim):
+    """One playbook: a pool per variant on its own VPN, and a pool of 5 engines over 3 VPNs (jopsis-amd64)."""
+    single = dict((variant, vpn_sim(size=2, wait_healthy=False)) for variant in VARIANTS)
+    three = [vpn_sim(size=3, wait_healthy=False) for _ in range(3)]
+    for vpn in list(single.values()) + three:
+        wait_for(lambda: health_of(docker_api, vpn.name) == "healthy", timeout=90, what="%s healthy" % vpn.name)
+    cases = []
+    for variant, vpn in single.items():
+        args = pool_args(run_id, "t%s-%s" % (run_id, variant), [vpn], port_range=vpn.engine_range_text, replicas=2,
+                         engine_variant=variant, wait_ready=60)
+        cases.append((args, [("create", "t%s-%s-%s-%d" % (run_id, variant, vpn.name, p))
+                             for p in range(vpn.engine_range[0], vpn.engine_range[1] + 1)]))
+    trio = "t%s-trio" % run_id
+    trio_args = pool_args(run_id, trio, three, vpn_port_ranges=dict((v.name, v.engine_range_text) for v in three),
+                          replicas=5, engine_variant="jopsis-amd64", wait_ready=60)
+    cases.append((trio_args, None))
+    results = converge_many(cases)
+
+    for (variant, vpn), result in zip(single.items(), results):
+        for index, engine in enumerate(result["again"]["engines"]):
+            assert engine["port"] == vpn.engine_range[0] + index and engine["https_port"] == 45000 + index
+            info = engine_info(engine["port"])
+            assert info["mechanisms"] == VARIANTS[variant], (variant, info)
+            assert (info["http_port"], info["https_port"], info["p2p_port"]) == (engine["port"], engine["https_port"],
+                                                                                 None)
+            inspect = docker_api.inspect_container(engine["id"])
+            if variant.startswith("jopsis-arm"):
+                assert inspect["Config"]["Cmd"] == ["python", "main.py", "--bind-all", "--http-port", str(engine["port"]),
+                                                    "--https-port", str(engine["https_port"])]
+            assert inspect["HostConfig"]["PortBindings"] in ({}, None)
+
+    trio_engines = results[-1]["again"]["engines"]
+    per_vpn = [[e["port"] for e in trio_engines if e["vpn"] == v.name] for v in three]
+    assert per_vpn == [[three[0].engine_range[0], three[0].engine_range[0] + 1],
+                       [three[1].engine_range[0], three[1].engine_range[0] + 1],
+                       [three[2].engine_range[0]]]
+    plan = results[-1]["again"]["plan"]
+    assert [(p["share"], p["capacity"], p["published"]) for p in plan] == [
+        (2, 3, three[0].engine_range_text), (2, 3, three[1].engine_range_text), (1, 3, three[2].engine_range_text)]
+    for engine in trio_engines:
+        assert engine_info(engine["port"])["mechanisms"] == ["ACESTREAM_ARGS"]
+    assert len(pool_containers(docker_api, trio)) == 5
+
+
+def test_bad_input_is_refused_before_anything_is_touched(docker_api, run_id, vpn_sim):
+    vpn = vpn_sim(size=2)
+    low, high = vpn.engine_range
+    base = pool_args(run_id, "t%s-bad" % run_id, [vpn], port_range=vpn.engine_range_text, replicas=1)
+    cases = [
+        (dict(base, port_range="%d-%d" % (high, low)), "port_range: '%d-%d' is reversed" % (high, low)),
+        (dict(base, port_range="abc-%d" % high), "port_range: 'abc-%d' is not a port range" % high),
+        (dict(base, port_range="0-%d" % high), "port_range: port 0 in '0-%d' is outside 1-65535" % high),
+        (dict(base, port_range="%d-65536" % low), "port_range: port 65536 in '%d-65536' is outside 1-65535" % low),
+        (dict(base, vpn_containers=[vpn.name, "other"], port_range=None,
+              vpn_port_ranges={vpn.name: "%d-%d" % (low, high), "other": "%d-%d" % (high, high + 5)}),
+         "vpn_port_ranges.other: the ranges of '%s' (%d-%d) and 'other' (%d-%d) overlap" % (vpn.name, low, high, high,
+                                                                                            high + 5)),
+        (dict(base, https_port_range="%d-%d" % (low, low)), "https_port_range: %d-%d overlaps the engine ports" % (low, low)),
+        (dict(base, replicas=3), "replicas: 3 engines exceed the capacity of the port ranges (2: %s %d-%d)"
+         % (vpn.name, low, high)),
+        (dict(base, replicas=-1), "replicas: -1 is negative; use 0 or more engines"),
+        (dict(base, vpn_containers=[vpn.name, vpn.name]), "vpn_containers: '%s' is listed twice" % vpn.name),
+        (dict(base, vpn_port_ranges={"ghost": "1000-1001"}),
+         "vpn_port_ranges: 'ghost' is not in vpn_containers ['%s']; add it there or remove its range" % vpn.name),
+        (dict(base, vpn_containers=["t%s-no-such-vpn" % run_id]),
+         "VPN container 't%s-no-such-vpn' is not healthy - cannot start AceStream engine (no container named "
+         "'t%s-no-such-vpn' exists)" % (run_id, run_id)),
+        (dict(base, engine_variant="x86"), "value of engine_variant must be one of: jopsis-amd64, jopsis-arm32, "
+                                           "jopsis-arm64, krinkuto11-amd64, got: x86"),
+        (dict(base, env={"HTTP_PORT": "1"}), "env: HTTP_PORT is set by the pool from the engine's slot"),
+        (dict(base, name="bad name"), "name: 'bad name' is not usable as a container name prefix"),
+        (dict(base, port_range="%d-%d" % (low, high + 1)),
+         "Port Range Mismatch: VPN container '%s' must publish its engine range %d-%d (from port_range) on the same "
+         "host ports, but it publishes %d-%d (missing: %d)" % (vpn.name, low, high + 1, low, high, high + 1)),
+    ]
+    results, _run = run_failing([args for args, _msg in cases])
+    for (args, message), result in zip(cases, results):
+        assert result.get("failed"), (args, result)
+        assert message in result["msg"], (message, result["msg"])
+        assert result.get("changed") is False
+    assert pool_containers(docker_api, "t%s-bad" % run_id) == {}

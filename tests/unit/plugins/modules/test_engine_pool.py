@@ -1,0 +1,350 @@
+# Copyright (c) acestream.orchestrator contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The engine_pool module against an in-memory Docker: calls made, check mode, failures, concurrency."""
+
+from __future__ import annotations
+
+import json
+import pathlib
+import re
+import sys
+import threading
+
+import pytest
+
+_COLLECTIONS = str(pathlib.Path(__file__).resolve().parents[4] / "build" / "collections")
+if _COLLECTIONS not in sys.path:
+    sys.path.insert(0, _COLLECTIONS)
+
+from ansible.module_utils.testing import patch_module_args  # noqa: E402
+from docker.errors import APIError, NotFound  # noqa: E402
+
+from ansible_collections.acestream.orchestrator.plugins.module_utils import _engine_docker  # noqa: E402
+from ansible_collections.acestream.orchestrator.plugins.modules import engine_pool  # noqa: E402
+
+IMAGE = "engine:sim"
+STARTED = "2026-01-01T00:00:00Z"
+
+
+class FakeDocker:
+    """The part of docker.APIClient that engine_pool uses, in memory, counting calls."""
+
+    base_url = "http+docker://localhost"
+    api_version = "1.41"
+    timeout = 60
+
+    def __init__(self):
+        self.containers_by_id = {}
+        self.images = {IMAGE: "sha256:img"}
+        self.calls = []
+        self.lock = threading.Lock()
+        self.fail_start = set()
+        self.race_names = set()
+        self.seq = 0
+
+    def _log(self, *call):
+        with self.lock:
+            self.calls.append(call)
+
+    def count(self, kind):
+        return sum(1 for call in self.calls if call[0] == kind)
+
+    def add_vpn(self, name, ports, health="healthy", started=STARTED, status="running"):
+        bindings = dict(("%d/tcp" % p, [{"HostIp": "127.0.0.1", "HostPort": str(p)}]) for p in ports)
+        cid = ("%s-id" % name).ljust(64, "0")
+        self.containers_by_id[cid] = {
+            "Id": cid, "Name": "/" + name, "Image": "gluetun", "ImageID": "sha256:g",
+            "State": {"Status": status, "StartedAt": started, "Health": {"Status": health}},
+            "Config": {"Env": [], "Labels": {}}, "HostConfig": {"PortBindings": bindings, "NetworkMode": "default"},
+            "NetworkSettings": {"Ports": bindings},
+        }
+        return cid
+
+    def _find(self, ref):
+        for cid, c in self.containers_by_id.items():
+            if cid == ref or c["Name"] == "/" + ref or cid.startswith(ref):
+                return c
+        raise NotFound("No such container: %s" % ref)
+
+    # --- API -----------------------------------------------------------------------------------
+    def containers(self, all=False, filters=None):  # noqa: A002 - the SDK's name
+        self._log("list", json.dumps(filters, sort_keys=True))
+        result = []
+        for c in list(self.containers_by_id.values()):
+            labels = c["Config"]["Labels"]
+            ok = True
+            for item in (filters or {}).get("label", []):
+                key, _sep, value = item.partition("=")
+                ok = ok and labels.get(key) == value
+            names = (filters or {}).get("name")
+            if names:
+                ok = ok and any(re.search(n, c["Name"]) for n in names)
+            if ok:
+                result.append({"Id": c["Id"], "Names": [c["Name"]], "Image": c["Image"], "ImageID": c["ImageID"],
+                               "Labels": dict(labels), "State": c["State"]["Status"],
+                               "Status": {"running": "Up 1 second", "created": "Created"}.get(
+                                   c["State"]["Status"], "Exited (0) 1 second ago"),
+                               "HostConfig": {"NetworkMode": c["HostConfig"]["NetworkMode"]}})
+        return result
+
+    def inspect_container(self, ref):
+        self._log("inspect", ref)
+        return json.loads(json.dumps(self._find(ref)))
+
+    def inspect_image(self, image):
+        self._log("inspect_image", image)
+        if image not in self.images:
+            raise NotFound("No such image: %s" % image)
+        return {"Id": self.images[image]}
+
+    def pull(self, repository, tag=None):
+        self._log("pull", repository, tag)
+        self.images["%s:%s" % (repository, tag)] = "sha256:pulled"
+
+    def create_host_config(self, network_mode=None, restart_policy=None):
+        return {"NetworkMode": network_mode, "RestartPolicy": restart_policy}
+
+    def create_container(self, image, name=None, environment=None, command=None, labels=None, host_config=None,
+                         detach=True):
+        self._log("create", name)
+        with self.lock:
+            if name in self.race_names:
+                # Another run created the very same engine a moment ago.
+                self.race_names.discard(name)
+                self._insert(image, name, environment, command, labels, host_config)
+            if any(c["Name"] == "/" + name for c in self.containers_by_id.values()):
+                raise APIError("Conflict", response=type("R", (), {"status_code": 409, "reason": "Conflict"})(),
+                               explanation="Conflict. The container name \"/%s\" is already in use" % name)
+            cid = self._insert(image, name, environment, command, labels, host_config)
+        return {"Id": cid}
+
+    def _insert(self, image, name, environment, command, labels, host_config):
+        self.seq += 1
+        cid = ("c%04d" % self.seq).ljust(64, "0")
+        self.containers_by_id[cid] = {
+            "Id": cid, "Name": "/" + name, "Image": image, "ImageID": self.images.get(image, "sha256:?"),
+            "State": {"Status": "created", "StartedAt": "0001-01-01T00:00:00Z"},
+            "Config": {"Env": ["%s=%s" % kv for kv in (environment or {}).items()], "Labels": dict(labels or {}),
+                       "Cmd": command},
+            "HostConfig": {"NetworkMode": host_config["NetworkMode"], "PortBindings": {}},
+            "NetworkSettings": {"Ports": {}},
+        }
+        return cid
+
+    def start(self, cid):
+        self._log("start", cid)
+        if self._find(cid)["Name"].lstrip("/") in self.fail_start:
+            raise APIError("boom", explanation="simulated start failure")
+        self._find(cid)["State"]["Status"] = "running"
+
+    def unpause(self, cid):
+        self._log("unpause", cid)
+        self._find(cid)["State"]["Status"] = "running"
+
+    def remove_container(self, cid, force=False, v=False):
+        self._log("remove", cid)
+        with self.lock:
+            self.containers_by_id.pop(self._find(cid)["Id"])
+
+    def logs(self, cid, tail=5):
+        return b"cannot listen on TCP port 19000\n"
+
+
+@pytest.fixture
+def fake(monkeypatch):
+    docker = FakeDocker()
+    monkeypatch.setattr(engine_pool, "docker_client", lambda host, timeout: docker)
+    monkeypatch.setattr(_engine_docker.DockerEngines, "_api", lambda self: self.client)
+    return docker
+
+
+def run_module(args, check=False, diff=False, capsys=None):
+    args = dict(args)
+    if check:
+        args["_ansible_check_mode"] = True
+    if diff:
+        args["_ansible_diff"] = True
+    with patch_module_args(args):
+        with pytest.raises(SystemExit):
+            engine_pool.main()
+    out = capsys.readouterr().out
+    return json.loads(out)
+
+
+def base_args(**extra):
+    args = {"name": "ace", "vpn_containers": ["g1", "g2"], "vpn_port_ranges": {"g1": "100-103", "g2": "200-203"},
+            "replicas": 4, "image": IMAGE, "forwarded_port": "off"}
+    args.update(extra)
+    return args
+
+
+@pytest.fixture
+def two(fake):
+    fake.add_vpn("g1", range(100, 104))
+    fake.add_vpn("g2", range(200, 204))
+    return fake
+
+
+def test_create_then_noop_from_one_list_call(two, capsys):
+    first = run_module(base_args(), capsys=capsys)
+    assert first["changed"] and [a["action"] for a in first["actions"]] == ["create"] * 4
+    assert [e["name"] for e in first["engines"]] == ["ace-g1-100", "ace-g1-101", "ace-g2-200", "ace-g2-201"]
+    assert all(e["id"] for e in first["engines"])
+    assert two.count("create") == 4 and two.count("start") == 4
+    two.calls.clear()
+    second = run_module(base_args(), capsys=capsys)
+    assert second["changed"] is False and second["actions"] == []
+    # The no-op path: ONE container list call, one inspect per VPN, one image inspect, nothing else.
+    assert two.count("list") == 1
+    assert sorted(c[1] for c in two.calls if c[0] == "inspect") == ["g1", "g2"]
+    assert two.count("inspect_image") == 1
+    assert len(two.calls) == 4
+
+
+def test_check_mode_mutates_nothing_and_matches_the_run(two, capsys):
+    checked = run_module(base_args(), check=True, diff=True, capsys=capsys)
+    assert two.count("create") == 0 and two.count("start") == 0 and two.count("remove") == 0
+    assert all(e["id"] is None for e in checked["engines"])
+    applied = run_module(base_args(), diff=True, capsys=capsys)
+    assert checked["actions"] == applied["actions"] and checked["changed"] == applied["changed"]
+    assert checked["diff"] == applied["diff"]
+    assert sorted(applied["diff"]["after"]["engines"]) == ["ace-g1-100", "ace-g1-101", "ace-g2-200", "ace-g2-201"]
+
+
+def test_missing_image_is_pulled_and_never_fails(two, capsys):
+    args = base_args(image="registry.example/engine:2")
+    checked = run_module(args, check=True, capsys=capsys)
+    assert checked["actions"][0] == {"action": "pull", "name": "registry.example/engine:2", "vpn": None, "port": None,
+                                     "reason": "image not on the Docker host", "id": None}
+    assert two.count("pull") == 0
+    applied = run_module(args, capsys=capsys)
+    assert [c for c in two.calls if c[0] == "pull"] == [("pull", "registry.example/engine", "2")]
+    assert applied["actions"] == checked["actions"]
+    failed = run_module(base_args(image="other:1", pull="never"), capsys=capsys)
+    assert failed["failed"] and failed["msg"] == ("image other:1 is not on the Docker host and pull is never: load or "
+                                                  "pull it first")
+
+
+def test_failure_midway_then_converges(two, capsys):
+    two.fail_start.add("ace-g2-200")
+    failed = run_module(base_args(), capsys=capsys)
+    assert failed["failed"] and failed["changed"] is True
+    assert failed["msg"] == ("Converging engine pool 'ace' failed midway (the next run converges the rest): create "
+                             "ace-g2-200: simulated start failure")
+    assert sorted(a["name"] for a in failed["actions"]) == ["ace-g1-100", "ace-g1-101", "ace-g2-201"]
+    two.fail_start.clear()
+    again = run_module(base_args(), capsys=capsys)
+    assert [(a["action"], a["name"], a["reason"]) for a in again["actions"]] == [
+        ("start", "ace-g2-200", "engine is created")]
+    assert run_module(base_args(), capsys=capsys)["changed"] is False
+
+
+def test_concurrent_run_created_the_same_engine(two, capsys):
+    two.race_names.add("ace-g1-101")
+    result = run_module(base_args(), capsys=capsys)
+    assert result["changed"] and not result.get("failed")
+    assert len([c for c in two.containers_by_id.values() if c["Name"] == "/ace-g1-101"]) == 1
+    assert run_module(base_args(), capsys=capsys)["changed"] is False
+
+
+def test_name_clash_fails_before_any_change(two, capsys):
+    cid = two._insert("nginx", "ace-g2-201", {}, None, {}, {"NetworkMode": "default"})
+    result = run_module(base_args(), capsys=capsys)
+    assert result["failed"] and result["changed"] is False
+    assert result["msg"].startswith("Name clash: container 'ace-g2-201' (%s, image nginx) already exists and is not "
+                                    "managed by acestream.orchestrator" % cid[:12])
+    assert two.count("create") == 0
+    assert two.containers_by_id[cid]["Image"] == "nginx"
+
+
+def test_unhealthy_and_mismatch_messages(fake, capsys):
+    fake.add_vpn("g1", range(100, 104))
+    fake.add_vpn("g2", range(200, 202), health="starting")
+    result = run_module(base_args(), capsys=capsys)
+    assert result["failed"] and result["msg"].startswith(
+        "Port Range Mismatch: VPN container 'g2' must publish its engine range 200-203 (from vpn_port_ranges.g2) on the "
+        "same host ports, but it publishes 200-201 (missing: 202-203)")
+    fake.containers_by_id.pop([c for c in fake.containers_by_id if c.startswith("g2")][0])
+    fake.add_vpn("g2", range(200, 204), health="starting")
+    result = run_module(base_args(), capsys=capsys)
+    assert result["msg"] == ("VPN container 'g2' is not healthy - cannot start AceStream engine (Docker health is "
+                             "'starting')")
+    assert fake.count("create") == 0
+
+
+def test_absent_removes_only_the_pool(two, capsys):
+    run_module(base_args(), capsys=capsys)
+    other = run_module(base_args(name="other", vpn_port_ranges={"g1": "102-103", "g2": "202-203"}, replicas=2,
+                                 https_port_range="46000-46999"), capsys=capsys)
+    assert other["changed"]
+    checked = run_module({"name": "ace", "state": "absent"}, check=True, diff=True, capsys=capsys)
+    assert [a["action"] for a in checked["actions"]] == ["remove"] * 4
+    assert checked["diff"]["after"] == {"engines": {}} and len(checked["diff"]["before"]["engines"]) == 4
+    removed = run_module({"name": "ace", "state": "absent"}, capsys=capsys)
+    assert removed["actions"] == checked["actions"]
+    left = sorted(c["Name"] for c in two.containers_by_id.values() if c["Config"]["Labels"].get("acestream.pool"))
+    assert left == ["/other-g1-102", "/other-g2-202"]
+    assert run_module({"name": "ace", "state": "absent"}, capsys=capsys)["changed"] is False
+
+
+def test_forwarded_port_auto(two, capsys, monkeypatch):
+    answers = {"g1": {"vpn_status": None, "forwarded_port": 51000, "error": None},
+               "g2": {"vpn_status": None, "forwarded_port": None, "error": None}}
+    seen = []
+
+    def read_control(inspect, name, api_port, credentials, timeout, need_status, need_ports, port_wait=0.0,
+                     docker_host=None):
+        seen.append((name, api_port, credentials, need_status, need_ports))
+        return answers[name]
+
+    monkeypatch.setattr(engine_pool, "read_control", read_control)
+    args = base_args(forwarded_port="auto", api_port=8001, api_key="s3cret-key")
+    result = run_module(args, capsys=capsys)
+    assert [(e["name"], e["p2p_port"]) for e in result["engines"] if e["forwarded"]] == [("ace-g1-100", 51000)]
+    assert seen[0] == ("g1", 8001, {"api_key": "s3cret-key", "username": None, "password": None}, False, True)
+    assert "s3cret-key" not in json.dumps(result)
+    for container in two.containers_by_id.values():
+        assert "s3cret-key" not in json.dumps(container)
+    answers["g1"] = {"vpn_status": None, "forwarded_port": None, "error": "answered 401 Unauthorized"}
+    failed = run_module(args, capsys=capsys)
+    assert failed["msg"] == "Failed to get forwarded port from Gluetun 'g1': answered 401 Unauthorized"
+
+
+def test_wait_ready_failure_explains(two, capsys):
+    result = run_module(base_args(replicas=1, vpn_containers=["g1"], vpn_port_ranges={"g1": "100-103"}, wait_ready=1),
+                        capsys=capsys)
+    assert result["failed"] and result["changed"] is True
+    assert result["msg"].startswith("1 engine(s) did not answer their status API within 1s: ace-g1-100 "
+                                    "(http://127.0.0.1:100/server/api?api_version=3&method=get_status: ")
+    assert "last log lines: cannot listen on TCP port 19000" in result["msg"]
+
+
+@pytest.mark.parametrize("args, field, message", [
+    (dict(name="a b"), "name", "name: 'a b' is not usable as a container name prefix"),
+    (dict(parallelism=0), "parallelism", "parallelism: 0 is below 1; use 1 or more"),
+    (dict(wait_ready=-1), "wait_ready", "wait_ready: -1 is negative"),
+    (dict(api_timeout=0), "api_timeout", "api_timeout: 0.0 is not above 0"),
+    (dict(api_port=70000), "api_port", "api_port: 70000 is outside 1-65535"),
+    (dict(vpn_containers=[]), "vpn_containers", "vpn_containers: at least one Gluetun container name is required"),
+    (dict(username="u"), "password", "password: username and password go together"),
+    (dict(api_key="key-1234567", username="user", password="pass-1234567"), "api_key",
+     "api_key: give api_key or username/password"),
+    (dict(vpn_port_ranges={"g1": "7999-8001", "g2": "200-203"}), "vpn_port_ranges.g1",
+     "includes port 8000, the Gluetun control server's api_port"),
+    (dict(labels={"acestream.vpn": "x"}), "labels", "labels: acestream.vpn is a label the pool manages"),
+    (dict(env={"CONF": "x"}), "env", "env: CONF is set by the pool"),
+    (dict(replicas=9), "replicas", "replicas: 9 engines exceed the capacity"),
+])
+def test_bad_input_names_the_field(fake, capsys, args, field, message):
+    result = run_module(base_args(**args), capsys=capsys)
+    assert result["failed"] and result["field"] == field
+    assert message in result["msg"]
+    assert fake.calls == []
+
+
+def test_docker_sdk_missing(monkeypatch, capsys):
+    from ansible_collections.acestream.orchestrator.plugins.module_utils import _docker_common
+    monkeypatch.setattr(_docker_common, "HAS_DOCKER", False)
+    monkeypatch.setattr(_docker_common, "DOCKER_IMPORT_ERROR", "ImportError: No module named docker")
+    result = run_module(base_args(), capsys=capsys)
+    assert result["failed"] and "docker (Docker SDK for Python >= 5.0)" in result["msg"]
