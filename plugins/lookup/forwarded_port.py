@@ -7,7 +7,7 @@ DOCUMENTATION = r"""
 name: forwarded_port
 short_description: The port a Gluetun VPN container forwards
 version_added: 0.1.0
-author: acestream.orchestrator maintainers
+author: acestream.orchestrator maintainers (@acestream-orchestrator)
 description:
   - Returns, for each term, the port forwarded by the VPN provider of that Gluetun container (one element per
     term), on every Gluetun release from v3.39.0 to C(latest), with or without control-server authentication.
@@ -71,12 +71,21 @@ options:
     description: Return the list of every forwarded port of each term instead of the first one.
     type: bool
     default: false
+  term_errors:
+    description:
+      - What to do, term by term, when a term's port cannot be read (unreachable, 401, no port forwarded).
+      - V(strict) fails the lookup; V(warn) shows a warning and returns V(null) (V([]) with O(all_ports)) for that
+        term while the other terms keep their ports; V(ignore) does the same silently.
+      - Invalid options fail the lookup whatever this says.
+    type: str
+    choices: [strict, warn, ignore]
+    default: strict
   errors:
     description:
-      - What to do when a term's port cannot be read (unreachable, 401, no port forwarded).
-      - V(strict) fails the task; V(warn) shows a warning and returns V(null) (V([]) with O(all_ports)) for that
-        term; V(ignore) does the same silently.
-      - Invalid options fail the task whatever this says.
+      - "Ansible's own keyword for every lookup, handled by Ansible before this plugin runs, for the whole call:
+        V(strict) fails the task, V(warn) shows the error as a warning and makes the whole result V(null)
+        (V([]) with C(query) or C(wantlist=true)), V(ignore) does the same silently."
+      - To keep the ports of the terms that answered, use O(term_errors) instead.
     type: str
     choices: [strict, warn, ignore]
     default: strict
@@ -104,6 +113,12 @@ EXAMPLES = r"""
     remote_ports: >-
       {{ lookup('acestream.orchestrator.forwarded_port', 'http://10.0.0.12:8001', all_ports=true,
                 username='monitor', password=vault_gluetun_monitor_password, errors='warn') }}
+
+- name: Several VPNs; one that does not answer gives null, the others their port
+  ansible.builtin.set_fact:
+    vpn_ports: >-
+      {{ query('acestream.orchestrator.forwarded_port', 'gluetun1', 'gluetun2', api_port=8001,
+               api_key=vault_gluetun_api_key, term_errors='warn') }}
 """
 
 RETURN = r"""
@@ -111,7 +126,7 @@ _list:
   description:
     - One element per term, in order. The first forwarded port (an integer), or with O(all_ports) the list of
       every forwarded port.
-    - With O(errors=warn) or O(errors=ignore), V(null) (or V([])) for a term whose port could not be read.
+    - With O(term_errors=warn) or O(term_errors=ignore), V(null) (or V([])) for a term whose port could not be read.
   type: list
   elements: raw
 """
@@ -149,7 +164,7 @@ class LookupModule(LookupBase):
 
     def run(self, terms, variables=None, **kwargs):
         self.set_options(var_options=variables, direct=kwargs)
-        errors = self.get_option("errors")
+        errors = self.get_option("term_errors")
         all_ports = self.get_option("all_ports")
         api_url = self.get_option("api_url")
         if not terms:
@@ -159,6 +174,14 @@ class LookupModule(LookupBase):
             if not isinstance(term, str) or not term.strip():
                 raise AnsibleLookupError("forwarded_port terms must be Gluetun container names or URLs, not %r" % (term,))
             term = term.strip()
+            if term.startswith(("http://", "https://")):
+                try:
+                    has_credentials = urlsplit(term).password is not None or urlsplit(term).username is not None
+                except ValueError:
+                    has_credentials = False
+                if has_credentials:
+                    raise AnsibleLookupError("forwarded_port: a URL term must not carry credentials (api_url must not "
+                                             "carry credentials): give them as api_key, or username and password")
             if term not in order:
                 order.append(term)
                 if term.startswith(("http://", "https://")):

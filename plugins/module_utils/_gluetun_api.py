@@ -239,19 +239,31 @@ class GluetunClient(object):
 
     @property
     def who(self):
-        return "Gluetun '%s' at %s" % (self.name, self.base_url) if self.name else "Gluetun at %s" % self.base_url
+        if self.name and self.name != self.base_url:
+            return "Gluetun '%s' at %s" % (self.name, self.base_url)
+        return "Gluetun at %s" % self.base_url
 
     def _unreachable_message(self, url, detail):
-        port = self.api_port if self.api_port else DEFAULT_API_PORT
-        causes = list(self.hints) + [
-            "api_port (GLUETUN_API_PORT, here %s) must be the INTERNAL port of the container's "
-            "HTTP_CONTROL_SERVER_ADDRESS (the internal port, not the external one)" % port,
-            "the HTTP control server must be enabled: HTTP_CONTROL_SERVER_ADDRESS=:%s in the Gluetun environment" % port,
-            "the port must be exposed: publish it (e.g. \"%s:%s\") or give api_url" % (port, port),
-        ]
+        """The seed's "Cannot access Gluetun API" with the URL tried and the causes that fit."""
+        if self.api_port:
+            port = self.api_port
+            causes = list(self.hints) + [
+                "api_port (GLUETUN_API_PORT, here %s) must be the INTERNAL port of the container's "
+                "HTTP_CONTROL_SERVER_ADDRESS (the internal port, not the external one)" % port,
+                "the HTTP control server must be enabled: HTTP_CONTROL_SERVER_ADDRESS=:%s in the Gluetun "
+                "environment" % port,
+                "the port must be exposed: publish it (e.g. \"%s:%s\") or give api_url" % (port, port),
+            ]
+        else:
+            causes = list(self.hints) + [
+                "api_url must reach the control server from where this runs: a port the container publishes (the "
+                "external port), or its address and internal port on a shared network",
+                "the HTTP control server must be enabled and listen on that port (HTTP_CONTROL_SERVER_ADDRESS)",
+                "the port must be exposed: publish it on an interface reachable from here",
+            ]
+        named = " of '%s'" % self.name if self.name and self.name != self.base_url else ""
         return "Cannot access Gluetun API%s at %s: %s. Check: %s." % (
-            " of '%s'" % self.name if self.name else "", url, detail,
-            "; ".join("%d) %s" % (i + 1, cause) for i, cause in enumerate(causes)))
+            named, url, detail, "; ".join("%d) %s" % (i + 1, cause) for i, cause in enumerate(causes)))
 
     def unauthorized_message(self, method, route, also=None):
         """The 401 explanation: which route, which container, and how to allow it (no secret in it)."""

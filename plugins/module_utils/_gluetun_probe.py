@@ -184,8 +184,8 @@ def _last_health_output(container_inspect):
     log = ((container_inspect.get("State") or {}).get("Health") or {}).get("Log") or []
     if not log:
         return None
-    output = (log[-1].get("Output") or "").strip()
-    return output[:200] or None
+    output = " | ".join(line.strip() for line in (log[-1].get("Output") or "").splitlines() if line.strip())
+    return output[:300] or None
 
 
 def configured_control_port(container_inspect):
@@ -283,7 +283,7 @@ class _InstanceProbe(object):
         if self.client is None or self.client_url != url:
             self.client = GluetunClient(url, api_key=inst.get("api_key"), username=inst.get("username"),
                                         password=inst.get("password"), timeout=opts["timeout"], name=inst["name"],
-                                        api_port=inst["api_port"], hints=hints)
+                                        api_port=None if inst.get("api_url") else inst["api_port"], hints=hints)
             self.client_url = url
         if opts["mode"] == "ports":
             return self._observe_ports(result)
@@ -323,10 +323,10 @@ class _InstanceProbe(object):
             self._read_version(result, [])
             error = self._read_ports(result)
         except (GluetunUnreachable, GluetunTimeout) as exc:
-            result["error"] = "%s '%s': %s" % (FORWARDED_PORT_FAILURE, name, exc)
+            result["error"] = "%s %s: %s" % (FORWARDED_PORT_FAILURE, _label(name), exc)
             return result, False, False
         if error is not None:
-            result["error"] = "%s '%s': %s" % (FORWARDED_PORT_FAILURE, name, error)
+            result["error"] = "%s %s: %s" % (FORWARDED_PORT_FAILURE, _label(name), error)
             return result, False, not error.retriable
         if not result["forwarded_ports"]:
             result["error"] = _no_port_message(name)
@@ -373,7 +373,7 @@ class _InstanceProbe(object):
                     for field in REPORTED_IP_FIELDS:
                         result[field] = info.get(field)
         except (GluetunUnreachable, GluetunTimeout) as exc:
-            prefix = "%s '%s': " % (FORWARDED_PORT_FAILURE, name) if require_port else ""
+            prefix = "%s %s: " % (FORWARDED_PORT_FAILURE, _label(name)) if require_port else ""
             result["error"] = prefix + str(exc)
             return result, False, False
 
@@ -402,7 +402,7 @@ class _InstanceProbe(object):
                 errors.append(("", _no_port_message(name)))
         if port_error is not None:
             if require_port and not wants_stopped and not self.would_change:
-                errors.append(("%s '%s': " % (FORWARDED_PORT_FAILURE, name), port_error))
+                errors.append(("%s %s: " % (FORWARDED_PORT_FAILURE, _label(name)), port_error))
                 fatal = fatal or not port_error.retriable
             else:
                 notes.append(("forwarded port unknown: ", port_error))
@@ -443,6 +443,11 @@ class _InstanceProbe(object):
             time.sleep(min(POLL_INTERVAL, left))
 
 
+def _label(name):
+    """How messages name an instance: 'gluetun1', or "at <url>" for a URL term of the lookup."""
+    return "at %s" % name if name.startswith(("http://", "https://")) else "'%s'" % name
+
+
 def _satisfies(status, target):
     if target == "running":
         return status in ("running", "starting")
@@ -450,9 +455,9 @@ def _satisfies(status, target):
 
 
 def _no_port_message(name):
-    return ("%s '%s': no port is forwarded (yet): the answer was port 0 / no ports. Check that VPN_PORT_FORWARDING=on "
+    return ("%s %s: no port is forwarded (yet): the answer was port 0 / no ports. Check that VPN_PORT_FORWARDING=on "
             "and that the provider supports port forwarding (PIA, ProtonVPN, PrivateVPN, Perfect Privacy); the port is "
-            "cleared on every VPN restart, so wait_timeout can wait for the new one" % (FORWARDED_PORT_FAILURE, name))
+            "cleared on every VPN restart, so wait_timeout can wait for the new one" % (FORWARDED_PORT_FAILURE, _label(name)))
 
 
 def _unhealthy_message(name, container, vpn_status, inspect):

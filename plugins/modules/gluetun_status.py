@@ -8,7 +8,7 @@ DOCUMENTATION = r"""
 module: gluetun_status
 short_description: Health, VPN status, public IP and forwarded port of Gluetun VPN containers
 version_added: 0.1.0
-author: acestream.orchestrator maintainers
+author: acestream.orchestrator maintainers (@acestream-orchestrator)
 description:
   - Answers, for each Gluetun container, whether it is healthy and its VPN C(running), its public IP and the port
     its VPN provider forwards, on every Gluetun release from v3.39.0 to C(latest), with the control server
@@ -58,14 +58,12 @@ options:
       api_key:
         description: API key for this container (sent as the C(X-API-Key) header). Not with O(instances[].username).
         type: str
-        no_log: true
       username:
         description: Basic-auth user for this container (a role with C(auth = "basic")).
         type: str
       password:
         description: Basic-auth password for this container.
         type: str
-        no_log: true
   api_port:
     description:
       - The INTERNAL control-server port, as the seed's E(GLUETUN_API_PORT); it must match the port of the
@@ -137,6 +135,7 @@ attributes:
     description: In check mode no PUT is sent; C(changed) tells whether O(vpn_status) would send one.
   diff_mode:
     support: none
+    description: The module reads state and at most converges the VPN status; it returns no diff.
   idempotent:
     support: full
     description: A second run with the same O(vpn_status) sends no PUT and reports no change.
@@ -289,6 +288,8 @@ forwarded_ports:
   sample: {gluetun1: 41234, gluetun2: 51820}
 """
 
+from urllib.parse import urlsplit
+
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.acestream.orchestrator.plugins.module_utils._docker_common import (
@@ -349,9 +350,22 @@ def _docker_api(module, instances):
         return None
 
 
+def _mask_url_passwords(module):
+    """A password put in an api_url by mistake is refused, and must not be echoed back either."""
+    for item in module.params["instances"] or []:
+        url = item.get("api_url") or ""
+        try:
+            secret = urlsplit(url).password
+        except ValueError:
+            secret = None
+        if secret:
+            module.no_log_values.add(secret)
+
+
 def main():
     module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
     params = module.params
+    _mask_url_passwords(module)
     try:
         instances = normalize_instances(params["instances"], params["api_port"], params["api_key"],
                                         params["username"], params["password"])

@@ -163,7 +163,7 @@ class FakeGluetun(object):
                 handler.send_response(200)
                 handler.send_header("Content-Length", "100000")
                 handler.end_headers()
-                for _ in range(600):
+                for _tick in range(600):
                     try:
                         handler.wfile.write(b" ")
                         handler.wfile.flush()

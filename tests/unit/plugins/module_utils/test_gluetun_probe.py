@@ -116,8 +116,8 @@ def test_resolve_prefers_the_published_port_and_maps_wildcards_to_loopback():
 
 def test_resolve_prefers_ipv4_over_the_ipv6_wildcard():
     doc = inspect_doc("g")
-    doc["NetworkSettings"]["Ports"]["8001/tcp"] = [{"HostIp": "::", "HostPort": "9002"},
-                                                  {"HostIp": "0.0.0.0", "HostPort": "9001"}]
+    doc["NetworkSettings"]["Ports"]["8001/tcp"] = [
+        {"HostIp": "::", "HostPort": "9002"}, {"HostIp": "0.0.0.0", "HostPort": "9001"}]
     assert resolve_api_url(doc, 8001) == "http://127.0.0.1:9001"
     doc["NetworkSettings"]["Ports"]["8001/tcp"] = [{"HostIp": "::", "HostPort": "9002"}]
     assert resolve_api_url(doc, 8001) == "http://[::1]:9002"
@@ -149,8 +149,8 @@ def test_resolve_from_a_remote_controller():
 
 
 def test_container_summary_and_configured_port():
-    assert container_summary(inspect_doc("g", health="starting")) == {"id": "g-id", "status": "running",
-                                                                        "health": "starting"}
+    expected = {"id": "g-id", "status": "running", "health": "starting"}
+    assert container_summary(inspect_doc("g", health="starting")) == expected
     assert container_summary(inspect_doc("g", health=None))["health"] == "none"
     assert configured_control_port(inspect_doc("g", api_port=8001)) == 8001
     assert configured_control_port(inspect_doc("g", env=["HTTP_CONTROL_SERVER_ADDRESS=[::]:8003"])) == 8003
@@ -222,8 +222,8 @@ def test_healthy_instance_full_result(fake):
     docker = FakeDocker({"gluetun1": doc})
     [vpn] = probe_instances(docker, ["gluetun1"])
     assert set(vpn) == RESULT_FIELDS
-    assert vpn["api_url"] == server.url and vpn["container"] == {"id": "gluetun1-id", "status": "running",
-                                                                  "health": "healthy"}
+    assert vpn["api_url"] == server.url
+    assert vpn["container"] == {"id": "gluetun1-id", "status": "running", "health": "healthy"}
     assert vpn["healthy"] and vpn["connected"] and vpn["reachable"] and vpn["error"] is None
     assert (vpn["version"], vpn["vpn_status"], vpn["public_ip"], vpn["country"]) == (
         "v3.41.3", "running", "203.0.113.7", "Netherlands")
