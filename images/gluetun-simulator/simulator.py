@@ -395,6 +395,7 @@ class VPN:
         self.ever_running = False
         self.ports = []
         self.used_ports = set()
+        self.last_ports = []
         self.connections = 0
         self.generation = 0
         self.state_changed = state_changed
@@ -402,6 +403,10 @@ class VPN:
         self.updater = Loop("updater", "stopped")
 
     def boot(self):
+        try:
+            os.remove(self.settings.pf_file)  # left by an earlier run of this container
+        except OSError:
+            pass
         self.generation += 1
         self._later(self.settings.healthy_after, self._connected, self.generation)
 
@@ -432,8 +437,8 @@ class VPN:
 
     def _pick_ports(self):
         settings = self.settings
-        if settings.pf_keep and self.used_ports and self.connections > 1:
-            return sorted(self.used_ports)[: settings.pf_count]
+        if settings.pf_keep and self.last_ports:
+            return list(self.last_ports)
         ports = []
         if len(settings.pf_pins) >= self.connections:
             ports.append(settings.pf_pins[self.connections - 1])
@@ -452,6 +457,7 @@ class VPN:
             if generation != self.generation or self.status != "running":
                 return
             self.ports = self._pick_ports()
+            self.last_ports = list(self.ports)
             self.used_ports.update(self.ports)
             try:
                 write_atomic(self.settings.pf_file, "\n".join(str(p) for p in self.ports) + "\n")
@@ -642,7 +648,7 @@ class ControlHandler(BaseHandler):
             if path not in routes:
                 self.http_error(404, "404 page not found")
                 return
-            if method not in routes[path]:
+            if method not in routes[path] and not (method == "HEAD" and "GET" in routes[path]):
                 self.http_error(405, "Method Not Allowed", headers=(("Allow", ", ".join(routes[path])),))
                 return
         if settings.has_auth:

@@ -103,15 +103,19 @@ def sims(gluetun_sims_module):
             "OPENVPN_PASSWORD": "ovpn-secret", "GLUETUN_SIM_PUBLIC_IP": "203.0.113.39",
             "GLUETUN_SIM_COUNTRY": "Netherlands", "GLUETUN_SIM_REGION": "North Holland",
             "GLUETUN_SIM_CITY": "Amsterdam"}},
-        "v3400": {"version": "v3.40.0", "env": {**PF, "GLUETUN_SIM_FORWARDED_PORT": "41400"}},
+        "v3400": {"version": "v3.40.0", "env": {**PF, "GLUETUN_SIM_FORWARDED_PORT": "41400",
+                                                "GLUETUN_SIM_PORT_FORWARD_MODE": "keep"}},
         "v3400_role": {"version": "v3.40.0", "auth_toml": AUTH_V3400_ROLE,
                        "env": {**PF, "GLUETUN_SIM_FORWARDED_PORT": "41401"}},
         "v3411_multi": {"version": "v3.41.1", "env": {
             **PF, "GLUETUN_SIM_FORWARDED_PORT": "41411", "GLUETUN_SIM_FORWARDED_PORTS_COUNT": "3"}},
-        "v3411_basic": {"version": "v3.41.1", "auth_toml": AUTH_V3411_BASIC},
+        "v3411_basic": {"version": "v3.41.1", "api_port": 8001, "auth_toml": AUTH_V3411_BASIC, "env": {
+            **PF, "GLUETUN_SIM_FORWARDED_PORT": "41412",
+            "HTTP_CONTROL_SERVER_AUTH_DEFAULT_ROLE": '{"name":"ops","auth":"apikey","apikey":"key-3411"}'}},
         "v3413": {"version": "v3.41.3", "auth_toml": AUTH_V3413_SPLIT,
                   "env": {**PF, "GLUETUN_SIM_FORWARDED_PORT": "41413"}},
-        "latest_closed": {"version": "latest"},
+        "latest_closed": {"version": "latest", "api_port": 8002,
+                          "env": {"HTTP_CONTROL_SERVER_ADDRESS": "0.0.0.0:8002"}},
         "latest_default": {"version": "latest", "auth_toml": AUTH_LATEST_ADMIN, "env": {
             **PF, "GLUETUN_SIM_FORWARDED_PORT": "41500", "VPN_PORT_FORWARDING_PORTS_COUNT": "2",
             "HTTP_CONTROL_SERVER_AUTH_DEFAULT_ROLE": '{"auth":"apikey","apikey":"key-default"}',
@@ -121,6 +125,8 @@ def sims(gluetun_sims_module):
         # Gluetun refuses to start with these: the simulator must exit non-zero with a clear log line.
         "reject_route": {"version": "v3.40.0", "auth_toml": AUTH_WITH_PORTFORWARD, "wait_healthy": False},
         "reject_key": {"version": "latest", "auth_toml": AUTH_UNKNOWN_KEY, "wait_healthy": False},
+        "reject_address": {"version": "v3.40.0", "wait_healthy": False,
+                           "env": {"HTTP_CONTROL_SERVER_ADDRESS": "8000"}},
         "reject_default": {"version": "v3.41.3", "wait_healthy": False, "env": {
             "HTTP_CONTROL_SERVER_AUTH_DEFAULT_ROLE": '{"auth":"none","routes":["GET /v1/version"]}'}},
     })
@@ -239,17 +245,34 @@ def test_v341_old_route_redirects_permanently(sims):
     assert answer.header("location") == "/v1/portforward"
 
 
-def test_v3411_basic_auth_and_single_port_shape(sims):
+def test_v3411_basic_role_default_role_and_single_port_shapes(sims):
     sim = sims["v3411_basic"]
+    creds, key = basic("pfuser", "pfpass"), {"X-API-Key": "key-3411"}
     denied = get(sim, "/v1/portforward")
     assert denied.status == 401
     assert denied.header("www-authenticate") == 'Basic realm="restricted", charset="UTF-8"'
     assert get(sim, "/v1/portforward", basic("pfuser", "wrong")).status == 401
-    answer = get(sim, "/v1/portforward", basic("pfuser", "pfpass"))
-    assert answer.status == 200 and answer.json() == {"port": 0}, "no port forwarding: port 0, no ports key"
+    assert get(sim, "/v1/portforward", key).status == 401, "a route of the file is not the default role's"
+    wait_for(lambda: forwarded(sim, creds)["port"] != 0, timeout=10, what="forwarded port")
+    assert forwarded(sim, creds) == {"port": 41412}, "one port: no ports key up to v3.41.1"
     assert get(sim, "/v1/version").status == 401
-    assert get(sim, "/v1/nope").status == 401, "401, not 404, before v3.41.2"
-    assert http_request("PUT", sim.api_url + "/v1/portforward", headers=basic("pfuser", "pfpass")).status == 401
+    assert get(sim, "/v1/version", key).json()["version"] == "v3.41.1"
+    assert get(sim, "/v1/nope", key).status == 401, "401, not 404, before v3.41.2"
+    assert http_request("PUT", sim.api_url + "/v1/portforward", headers=creds).status == 401
+    assert put_status(sim, "/v1/vpn/status", "stopped", key).json() == {"outcome": "stopped"}
+    assert forwarded(sim, creds) == {"port": 0}, "no port: port 0, no ports key up to v3.41.1"
+    assert put_status(sim, "/v1/vpn/status", "running", key).json() == {"outcome": "running"}
+    new = wait_for(lambda: forwarded(sim, creds)["port"], timeout=10, what="a new forwarded port")
+    assert forwarded(sim, creds) == {"port": new} and new != 41412
+
+
+def test_control_server_address_forms(docker_api, sims):
+    assert listening_tcp_ports(docker_api, sims["v3411_basic"].name) == {8001, 9999}  # ":8001"
+    assert listening_tcp_ports(docker_api, sims["latest_closed"].name) == {8002, 9999}  # "0.0.0.0:8002"
+    name = sims["reject_address"].name
+    assert wait_exited(docker_api, name) != 0
+    assert "HTTP_CONTROL_SERVER_ADDRESS='8000' is not a valid listening address" in container_logs(
+        docker_api, name)
 
 
 def test_v3413_redirect_target_needs_its_own_auth(sims):
@@ -346,6 +369,16 @@ def test_forwarded_port_changes_after_vpn_restart(docker_api, sims):
     assert new != 41600 and 40000 <= new <= 49999
     assert forwarded(sim)["ports"] == [new]
     assert docker_exec(docker_api, sim.name, ["cat", "/tmp/gluetun/forwarded_port"]) == (0, f"{new}\n")
+
+
+def test_forwarded_port_kept_across_restarts_in_keep_mode(sims):
+    sim = sims["v3400"]  # GLUETUN_SIM_PORT_FORWARD_MODE=keep: PIA with a persisted /gluetun
+    wait_for(lambda: get(sim, "/v1/openvpn/portforwarded").json()["port"], timeout=10, what="port")
+    assert put_status(sim, "/v1/openvpn/status", "stopped").json() == {"outcome": "stopped"}
+    assert get(sim, "/v1/openvpn/portforwarded").json() == {"port": 0}
+    assert put_status(sim, "/v1/vpn/status", "running").json() == {"outcome": "running"}
+    assert wait_for(lambda: get(sim, "/v1/openvpn/portforwarded").json()["port"], timeout=10,
+                    what="the port back") == 41400
 
 
 def test_put_status_rejects_bad_bodies(sims):
