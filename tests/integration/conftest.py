@@ -52,12 +52,9 @@ def docker_api(run_id):
 def remove_test_containers(client, run_id):
     """Remove every container of this run: engines first (they live in the Gluetun namespaces)."""
     found = client.containers(all=True, filters={"label": f"{TEST_LABEL}={run_id}"})
-    found.sort(key=lambda c: not (c.get("HostConfig") or {}).get("NetworkMode", "").startswith("container:"))
-    for container in found:
-        try:
-            client.remove_container(container["Id"], force=True, v=True)
-        except docker.errors.NotFound:
-            pass
+    joined = [c["Id"] for c in found if (c.get("HostConfig") or {}).get("NetworkMode", "").startswith("container:")]
+    remove_containers(client, joined)
+    remove_containers(client, [c["Id"] for c in found if c["Id"] not in joined])
 
 
 def free_port():
@@ -162,7 +159,7 @@ def create_gluetun_sim(client, run_id, version="latest", api_port=8000, publish_
                       api_url=f"http://127.0.0.1:{api_host_port}" if publish_api else None)
 
 
-def wait_until_healthy(client, name, timeout=60):
+def wait_until_healthy(client, name, timeout=90):
     wait_for(lambda: health_of(client, name) == "healthy", timeout=timeout, interval=0.1, what=f"{name} healthy")
 
 
@@ -187,23 +184,32 @@ def start_gluetun_sims(client, run_id, specs, created=None, wait=True):
     return sims
 
 
+def remove_containers(client, container_ids):
+    """Force-remove containers in parallel (one at a time is slow on a busy Docker Engine)."""
+    def remove(cid):
+        try:
+            client.remove_container(cid, force=True, v=True)
+        except docker.errors.NotFound:
+            pass
+
+    container_ids = list(container_ids)
+    if container_ids:
+        with ThreadPoolExecutor(max_workers=min(8, len(container_ids))) as pool:
+            list(pool.map(remove, container_ids))
+
+
 def remove_with_dependents(client, run_id, container_ids):
     """Remove containers and, first, the containers of this run joined to their network namespaces."""
     ids = set(container_ids)
     if not ids:
         return
+    dependents = []
     for dependent in client.containers(all=True, filters={"label": f"{TEST_LABEL}={run_id}"}):
         mode = (dependent.get("HostConfig") or {}).get("NetworkMode", "")
         if mode.startswith("container:") and mode.split(":", 1)[1] in ids:
-            try:
-                client.remove_container(dependent["Id"], force=True)
-            except docker.errors.NotFound:
-                pass
-    for cid in reversed(list(container_ids)):
-        try:
-            client.remove_container(cid, force=True, v=True)
-        except docker.errors.NotFound:
-            pass
+            dependents.append(dependent["Id"])
+    remove_containers(client, dependents)
+    remove_containers(client, container_ids)
 
 
 @pytest.fixture
@@ -308,11 +314,7 @@ def engine_sim(docker_api, run_id):
                          https_port=https_port, p2p_port=p2p_port)
 
     yield start
-    for cid in created:
-        try:
-            docker_api.remove_container(cid, force=True)
-        except docker.errors.NotFound:
-            pass
+    remove_containers(docker_api, created)
 
 
 # ------------------------------------------------------------------------------------ containers and HTTP
