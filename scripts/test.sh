@@ -6,7 +6,7 @@
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 
-ALL_STAGES=(unit sanity lint integration molecule)
+ALL_STAGES=(unit sanity lint integration fleet molecule)
 STAGES=("$@")
 [ ${#STAGES[@]} -gt 0 ] || STAGES=("${ALL_STAGES[@]}")
 REPORTS=$BUILD/test-reports
@@ -34,6 +34,11 @@ stage_lint() {
 
 stage_integration() {
   pytest -q -p no:cacheprovider tests/integration --junitxml="$REPORTS/integration.xml"
+}
+
+stage_fleet() {
+  # Simulated fleet hosts (network namespaces, one Docker Engine and sshd each): docs/fleet-testing.md.
+  pytest -q -p no:cacheprovider tests/fleet --junitxml="$REPORTS/fleet.xml"
 }
 
 stage_molecule() {

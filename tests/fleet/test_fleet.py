@@ -1,0 +1,408 @@
+"""The simulated fleet (tests/fleet/fleet.sh, docs/fleet-testing.md).
+
+First the infrastructure: every host is an independent Docker Engine in its own network namespace, and Ansible
+reaches every host over SSH, in parallel. Then the collection on it: one ``ansible-playbook`` run with forks
+deploys a different plan per host from inventories/fleet-sim, a second run changes nothing, and drift on one
+host is repaired without touching the others.
+
+The session brings the fleet up (``fleet.sh up``) and down at the end; ACESTREAM_FLEET_KEEP=1 leaves it up.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import docker
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+FLEET_SH = ROOT / "tests" / "fleet" / "fleet.sh"
+INVENTORY = ROOT / "inventories" / "fleet-sim"
+SITE = ROOT / "playbooks" / "site.yml"
+FLEET_RUN = Path(os.environ.get("ACESTREAM_FLEET_RUN", "/run/acestream-fleet"))
+BASE_IMAGE = "acestream-sim/debian-base:bookworm"
+LAN_PREFIX = "10.213.0."
+MAIN_BRIDGE_SUBNET = "172.17.0.0/16"
+
+
+# ------------------------------------------------------------------------------------------- helpers
+def report(config, line):
+    """A line in pytest's own output, even with -q and captured output."""
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        reporter.write_line(f"[fleet] {line}")
+    else:  # pragma: no cover - pytest without its terminal
+        print(f"[fleet] {line}")
+
+
+def fleet_sh(*args, timeout=300):
+    proc = subprocess.run([str(FLEET_SH), *args], capture_output=True, text=True, timeout=timeout, check=False)
+    if proc.returncode != 0:
+        raise AssertionError(f"fleet.sh {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+def load_yaml(path):
+    return yaml.safe_load(path.read_text()) or {}
+
+
+@dataclass
+class Host:
+    name: str
+    address: str
+    group: str
+    plan: dict
+
+    @property
+    def vpn_names(self):
+        return [c["name"] for c in self.plan["acestream_gluetun_containers"]]
+
+
+def inventory_hosts():
+    """The hosts of inventories/fleet-sim with their group's plan (group_vars/all + the group's file)."""
+    common = load_yaml(INVENTORY / "group_vars" / "all.yml")
+    hosts = {}
+    for group, body in load_yaml(INVENTORY / "hosts.yml")["all"]["children"].items():
+        plan = {**common, **load_yaml(INVENTORY / "group_vars" / f"{group}.yml")}
+        for name, hostvars in body["hosts"].items():
+            hosts[name] = Host(name=name, address=hostvars["ansible_host"], group=group, plan=plan)
+    return dict(sorted(hosts.items()))
+
+
+@dataclass
+class Fleet:
+    hosts: dict
+    clients: dict
+    bring_up_seconds: float
+
+    def client(self, host):
+        return self.clients[host]
+
+    def containers(self, host):
+        """name -> inspect data of every container on the host's engine."""
+        api = self.clients[host]
+        return {c["Names"][0].lstrip("/"): api.inspect_container(c["Id"]) for c in api.containers(all=True)}
+
+
+@dataclass
+class PlaybookRun:
+    rc: int
+    stdout: str
+    stderr: str
+    seconds: float
+    data: dict = field(default_factory=dict)
+
+    @property
+    def stats(self):
+        return self.data.get("stats", {})
+
+    def explain(self):
+        return f"rc={self.rc}\nstats={json.dumps(self.stats, indent=1)}\n{self.failures()}\nstderr:\n{self.stderr[-3000:]}"
+
+    def failures(self):
+        lines = []
+        for play in self.data.get("plays", []):
+            for task in play.get("tasks", []):
+                for host, result in task.get("hosts", {}).items():
+                    if result.get("failed") or result.get("unreachable"):
+                        lines.append(f"{host}: {task['task']['name']}: {result.get('msg', result)}")
+        return "\n".join(lines[:20])
+
+    def task(self, name):
+        """Per-host results and duration (seconds) of the last task with this name."""
+        for play in reversed(self.data.get("plays", [])):
+            for task in reversed(play.get("tasks", [])):
+                if task["task"]["name"] == name:
+                    duration = task["task"].get("duration", {})
+                    return task["hosts"], seconds_between(duration.get("start"), duration.get("end"))
+        raise KeyError(name)
+
+
+def seconds_between(start, end):
+    from datetime import datetime
+
+    if not start or not end:
+        return float("nan")
+    stamp = "%Y-%m-%dT%H:%M:%S.%fZ"
+    return (datetime.strptime(end, stamp) - datetime.strptime(start, stamp)).total_seconds()
+
+
+def ansible_playbook(playbook, *args, forks, timeout=1200):
+    """ansible-playbook against inventories/fleet-sim (over SSH), with the JSON callback."""
+    env = dict(os.environ)
+    env.update({
+        "ANSIBLE_COLLECTIONS_PATH": str(ROOT / "build" / "collections"),
+        "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"),
+        "ANSIBLE_STDOUT_CALLBACK": "ansible.posix.json",
+        "ANSIBLE_NOCOLOR": "1",
+        "ANSIBLE_DEPRECATION_WARNINGS": "0",
+        # The hosts' Python: the one running these tests (it has the Docker SDK).
+        "ACESTREAM_FLEET_PYTHON": sys.executable,
+    })
+    cmd = [str(Path(sys.executable).parent / "ansible-playbook"), "-i", str(INVENTORY), "--forks", str(forks),
+           str(playbook), *args]
+    start = time.monotonic()
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout, check=False, cwd=ROOT)
+    run = PlaybookRun(rc=proc.returncode, stdout=proc.stdout, stderr=proc.stderr, seconds=time.monotonic() - start)
+    try:
+        run.data = json.loads(proc.stdout[proc.stdout.index("{"):])
+    except ValueError:
+        run.data = {}
+    return run
+
+
+def write_playbook(tmp_path, tasks, hosts="all", gather_facts=False):
+    path = tmp_path / "playbook.yml"
+    path.write_text(yaml.safe_dump([{"name": "fleet test", "hosts": hosts, "gather_facts": gather_facts,
+                                     "tasks": tasks}], sort_keys=False))
+    return path
+
+
+def http_get(url, timeout=5.0, attempts=50):
+    last = None
+    for _attempt in range(attempts):
+        try:
+            with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 - our own LAN
+                return response.read().decode()
+        except OSError as exc:
+            last = exc
+            time.sleep(0.2)
+    raise AssertionError(f"{url} did not answer: {last}")
+
+
+# ------------------------------------------------------------------------------------------- fixtures
+@pytest.fixture(scope="session")
+def fleet(request):
+    if os.geteuid() != 0:
+        pytest.skip("the simulated fleet needs root (network namespaces, a Docker Engine per host)")
+    hosts = inventory_hosts()
+    start = time.monotonic()
+    fleet_sh("up", str(len(hosts)))
+    bring_up = time.monotonic() - start
+    report(request.config, f"bring-up of {len(hosts)} hosts (fleet.sh up): {bring_up:.1f}s")
+    fleet_sh("reset", str(len(hosts)))
+    clients = {name: docker.APIClient(base_url=f"unix://{FLEET_RUN / name / 'docker.sock'}", version="auto",
+                                      timeout=120) for name in hosts}
+    yield Fleet(hosts=hosts, clients=clients, bring_up_seconds=bring_up)
+    for client in clients.values():
+        client.close()
+    if not os.environ.get("ACESTREAM_FLEET_KEEP"):
+        fleet_sh("down", str(len(hosts)))
+
+
+@pytest.fixture
+def fleet_containers(fleet):
+    """Factory: start a container on a host's engine; removed at the end of the test."""
+    created = []
+
+    def start(host, command, ports=None, name=None):
+        api = fleet.client(host)
+        name = name or f"fleettest-{uuid.uuid4().hex[:6]}"
+        # ports: container port -> host port. (The SDK adds "/tcp" to the exposed ports itself.)
+        ports = ports or {}
+        container = api.create_container(BASE_IMAGE, command=command, name=name, ports=list(ports),
+                                         host_config=api.create_host_config(port_bindings=ports))
+        created.append((host, container["Id"]))
+        api.start(container["Id"])
+        return name
+
+    yield start
+    for host, cid in created:
+        try:
+            fleet.client(host).remove_container(cid, force=True)
+        except docker.errors.NotFound:
+            pass
+
+
+# ----------------------------------------------------------------------------------- infrastructure
+def test_inventory_names_the_hosts_fleet_sh_made(fleet):
+    assert len(fleet.hosts) >= 3
+    for number, host in enumerate(fleet.hosts.values(), start=1):
+        assert host.name == f"fleet{number}"
+        assert host.address == f"{LAN_PREFIX}{10 + number}", "inventories/fleet-sim and fleet.sh disagree"
+    assert {h.plan["acestream_vpn_mode"] for h in fleet.hosts.values()} == {"single", "redundant"}
+
+
+def test_each_host_is_an_independent_engine(fleet, fleet_containers):
+    infos = {name: fleet.client(name).info() for name in fleet.hosts}
+    main = docker.APIClient(version="auto", timeout=30)
+    try:
+        main_id = main.info()["ID"]
+    finally:
+        main.close()
+    ids = [info["ID"] for info in infos.values()]
+    assert len(set(ids)) == len(ids), "two fleet hosts report the same engine ID"
+    assert main_id not in ids, "a fleet host answers with the machine's own engine"
+    for name, info in infos.items():
+        assert info["Name"] == name, "each host has its own hostname"
+
+    subnets = {}
+    for name in fleet.hosts:
+        bridge = fleet.client(name).inspect_network("bridge")
+        subnets[name] = bridge["IPAM"]["Config"][0]["Subnet"]
+    assert len(set(subnets.values())) == len(subnets), subnets
+    assert MAIN_BRIDGE_SUBNET not in subnets.values()
+
+    first, *others = fleet.hosts
+    probe = fleet_containers(first, ["sleep", "300"])
+    assert probe in fleet.containers(first)
+    for other in others:
+        assert probe not in fleet.containers(other), f"a container of {first} is visible on {other}"
+
+
+def test_same_published_port_on_every_host_at_once(fleet, fleet_containers):
+    port = 18080
+    for name in fleet.hosts:
+        fleet_containers(name, ["sh", "-c", f"mkdir -p /srv && echo {name} >/srv/whoami && "
+                                            "exec python3 -m http.server -d /srv 8080"], ports={8080: port})
+    for name, host in fleet.hosts.items():
+        assert http_get(f"http://{host.address}:{port}/whoami").strip() == name
+
+
+def test_ansible_reaches_every_host_over_ssh_in_parallel(fleet, tmp_path):
+    sleep = 5
+    playbook = write_playbook(tmp_path, [
+        {"name": "ping", "ansible.builtin.ping": {}},
+        {"name": "how we came in", "ansible.builtin.command": {"cmd": "printenv SSH_CONNECTION"},
+         "register": "ssh", "changed_when": False},
+        {"name": "hostname", "ansible.builtin.command": {"cmd": "hostname"}, "changed_when": False},
+        {"name": "docker engine", "community.docker.docker_host_info": {}},
+        {"name": "sleep", "ansible.builtin.command": {"cmd": f"sleep {sleep}"}, "changed_when": False},
+    ])
+    run = ansible_playbook(playbook, forks=len(fleet.hosts))
+    assert run.rc == 0, run.explain()
+    assert set(run.stats) == set(fleet.hosts)
+
+    pings = run.task("ping")[0]
+    ssh = run.task("how we came in")[0]
+    hostnames = run.task("hostname")[0]
+    engines = run.task("docker engine")[0]
+    for name, host in fleet.hosts.items():
+        assert pings[name]["ping"] == "pong"
+        # SSH_CONNECTION = "<client> <port> <server> 22": an SSH session on the host's LAN address.
+        client, _port, server, server_port = ssh[name]["stdout"].split()
+        assert (client, server, server_port) == (f"{LAN_PREFIX}1", host.address, "22")
+        assert hostnames[name]["stdout"] == name
+        # The module used the default socket on the host, and that is the host's own engine.
+        assert engines[name]["host_info"]["ID"] == fleet.client(name).info()["ID"]
+
+    seconds = run.task("sleep")[1]
+    # One host after the other would take at least sleep * hosts; in parallel about one sleep plus overhead.
+    serial = sleep * len(fleet.hosts)
+    assert seconds < serial - sleep, f"sleep {sleep} on {len(fleet.hosts)} hosts took {seconds:.1f}s: not in parallel"
+
+
+def test_a_crashed_host_comes_back_with_up_and_the_others_stay(fleet, fleet_containers):
+    *others, victim = fleet.hosts
+    survivor = fleet_containers(others[0], ["sleep", "300"])
+    doomed = fleet_containers(victim, ["sleep", "300"])
+    doomed_pid = fleet.client(victim).inspect_container(doomed)["State"]["Pid"]
+    before = {name: (FLEET_RUN / name / "docker.pid").read_text().strip() for name in others}
+    # Kill the host's engine and its containerd without letting them clean up.
+    pids = subprocess.run(["ip", "netns", "pids", victim], capture_output=True, text=True, check=True).stdout.split()
+    daemons = [p for p in pids if Path(f"/proc/{p}/comm").read_text().strip() in ("dockerd", "containerd")]
+    assert len(daemons) == 2, daemons
+    subprocess.run(["kill", "-KILL", *daemons], check=True)
+    assert subprocess.run([str(FLEET_SH), "status", str(len(fleet.hosts))], capture_output=True,
+                          check=False).returncode == 1
+
+    fleet_sh("up", str(len(fleet.hosts)))
+    fleet_sh("status", str(len(fleet.hosts)))
+    after = {name: (FLEET_RUN / name / "docker.pid").read_text().strip() for name in others}
+    assert after == before, "bringing one host back restarted others"
+    assert fleet.client(others[0]).inspect_container(survivor)["State"]["Running"]
+    # The crashed engine's container processes did not outlive it.
+    cmdline = Path(f"/proc/{doomed_pid}/cmdline")
+    assert not cmdline.exists() or b"sleep" not in cmdline.read_bytes(), "a process of the crashed host lives on"
+    fleet_sh("reset", str(len(fleet.hosts)))
+
+
+# -------------------------------------------------------------------------- the collection on the fleet
+def stack_on(fleet, host):
+    """What the stack looks like on one host: Gluetun containers and engines (containers in a VPN's namespace)."""
+    containers = fleet.containers(host.name)
+    by_id = {c["Id"]: name for name, c in containers.items()}
+    vpns = {name: c for name, c in containers.items() if name in host.vpn_names}
+    engines = {}
+    for name, c in containers.items():
+        mode = c["HostConfig"].get("NetworkMode", "")
+        if mode.startswith("container:"):
+            target = mode.split(":", 1)[1]
+            engines[name] = by_id.get(target, target)
+    return {
+        "vpns": {name: c["State"].get("Running", False) for name, c in vpns.items()},
+        "engines": engines,
+        "running": {name: c["State"].get("Running", False) for name, c in containers.items()},
+        "ids": {name: (c["Id"], c["State"].get("StartedAt")) for name, c in containers.items()},
+        "labels": {name: c["Config"].get("Labels") or {} for name, c in containers.items()},
+    }
+
+
+def assert_stack(fleet, host):
+    stack = stack_on(fleet, host)
+    assert stack["vpns"] == {name: True for name in host.vpn_names}, f"{host.name}: {stack['vpns']}"
+    engines = stack["engines"]
+    assert len(engines) == int(host.plan["acestream_engine_replicas"]), f"{host.name}: {engines}"
+    assert all(stack["running"][name] for name in engines), f"{host.name}: an engine is not running"
+    assert set(engines.values()) <= set(host.vpn_names), f"{host.name}: engines outside its VPNs: {engines}"
+    if host.plan["acestream_vpn_mode"] == "redundant":
+        assert set(engines.values()) == set(host.vpn_names), f"{host.name}: engines not spread over the VPNs"
+    # Every engine answers its API from the fleet LAN, on the host's address, through its VPN's published port.
+    for name in engines:
+        port = stack["labels"][name]["acestream.http-port"]
+        answer = json.loads(http_get(f"http://{host.address}:{port}/webui/api/service?method=get_version"))
+        assert answer["result"]["version"], f"{host.name}: engine {name} on port {port}: {answer}"
+    return stack
+
+
+@pytest.mark.skipif(not SITE.exists(), reason="playbooks/site.yml is not in this checkout yet: no deploy to test")
+def test_one_run_deploys_every_plan_converges_and_repairs_drift(fleet, request):
+    forks = len(fleet.hosts)
+    hosts = list(fleet.hosts.values())
+    lone = next(h for h in hosts if h.plan["acestream_vpn_mode"] == "redundant")
+
+    # A one-host run first, for the wall-time comparison; then every host from nothing in one run.
+    one = ansible_playbook(SITE, "--limit", lone.name, forks=forks)
+    report(request.config, f"one-host run ({lone.name}, {lone.plan['acestream_vpn_mode']}, from nothing): {one.seconds:.1f}s")
+    assert one.rc == 0, one.explain()
+    assert set(one.stats) == {lone.name}
+    fleet_sh("reset", str(len(hosts)))
+
+    first = ansible_playbook(SITE, forks=forks)
+    report(request.config, f"fleet run ({len(hosts)} hosts, forks {forks}, from nothing): {first.seconds:.1f}s, "
+                           f"{first.seconds / one.seconds:.2f}x the one-host run")
+    assert first.rc == 0, first.explain()
+    for host in hosts:
+        stats = first.stats[host.name]
+        assert stats["failures"] == 0 and stats["unreachable"] == 0, first.explain()
+        assert stats["changed"] > 0, f"{host.name}: the first run changed nothing"
+        assert_stack(fleet, host)
+
+    second = ansible_playbook(SITE, forks=forks)
+    report(request.config, f"fleet run with nothing to do: {second.seconds:.1f}s")
+    assert second.rc == 0, second.explain()
+    assert {name: s["changed"] for name, s in second.stats.items()} == {h.name: 0 for h in hosts}, second.explain()
+
+    # Drift on one host: an engine removed behind Ansible's back.
+    before = {h.name: stack_on(fleet, h) for h in hosts}
+    victim = sorted(before[lone.name]["engines"])[0]
+    fleet.client(lone.name).remove_container(victim, force=True)
+    third = ansible_playbook(SITE, forks=forks)
+    report(request.config, f"fleet run repairing one host: {third.seconds:.1f}s")
+    assert third.rc == 0, third.explain()
+    assert third.stats[lone.name]["changed"] > 0, third.explain()
+    for host in hosts:
+        after = assert_stack(fleet, host)
+        if host.name != lone.name:
+            assert third.stats[host.name]["changed"] == 0, third.explain()
+            assert after["ids"] == before[host.name]["ids"], f"{host.name} was touched by a repair of {lone.name}"
+    assert victim in stack_on(fleet, lone)["engines"]
