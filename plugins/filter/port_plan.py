@@ -7,7 +7,7 @@ DOCUMENTATION = r"""
 name: port_plan
 short_description: The port plan of AceStream engines behind Gluetun VPN containers
 version_added: 0.1.0
-author: acestream.orchestrator maintainers
+author: acestream.orchestrator maintainers (@acestream-orchestrator)
 description:
   - Turns the list of Gluetun VPN container names, the host port range (the seed's C(PORT_RANGE_HOST)) and/or
     explicit per-VPN ranges, and the number of engines into the port plan that M(acestream.orchestrator.engine_pool)

@@ -307,8 +307,8 @@ def range_mismatch(vpn, state):
     other = ""
     if state["published_other"]:
         shown = state["published_other"][:5]
-        other = "; other bindings (host->container): %s%s" % (", ".join(shown), ", ..." if len(state["published_other"]) > 5
-                                                                 else "")
+        more = ", ..." if len(state["published_other"]) > 5 else ""
+        other = "; other bindings (host->container): %s%s" % (", ".join(shown), more)
     return ("Port Range Mismatch: VPN container '%s' must publish its engine range %s (from %s) on the same host ports, "
             "but it publishes %s (missing: %s)%s. Publish \"%s:%s\" on the Gluetun container, or make %s match what it "
             "publishes" % (vpn.name, vpn.range, vpn.range_field, published, ranges_text(missing), other, vpn.range,
@@ -547,11 +547,11 @@ def converge(plan, params, states, observed, image_id=None):
         elif engine["port"] is None or engine["name"] != engine_name(pool, engine["vpn"], engine["port"]):
             reason = "labels do not match its name (not a slot of this pool)"
         elif engine["port"] not in plan.vpn(engine["vpn"]).range or engine["port"] not in allowed[engine["vpn"]]:
-            reason = "port %d is outside VPN '%s''s usable range %s" % (engine["port"], engine["vpn"],
-                                                                         plan.vpn(engine["vpn"]).range)
+            reason = "port %d is outside VPN '%s''s usable range %s" % (
+                engine["port"], engine["vpn"], plan.vpn(engine["vpn"]).range)
         else:
-            reason = "surplus: VPN '%s' runs %d engine(s) (replicas %d)" % (engine["vpn"], targets[engine["vpn"]],
-                                                                             plan.replicas)
+            reason = "surplus: VPN '%s' runs %d engine(s) (replicas %d)" % (
+                engine["vpn"], targets[engine["vpn"]], plan.replicas)
         removals.append(_action("remove", engine, reason, engine["id"]))
 
     for name in sorted(desired, key=lambda n: (plan.vpn(desired[n]["vpn"]).index, desired[n]["port"])):

@@ -18,7 +18,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from urllib.error import URLError
 from urllib.parse import urlsplit
-from urllib.request import Request, urlopen
+
+from ansible.module_utils.urls import open_url
 
 from ansible_collections.acestream.orchestrator.plugins.module_utils._docker_common import (
     APIError,
@@ -248,12 +249,15 @@ class DockerEngines:
             last = "no answer"
             while True:
                 try:
-                    with urlopen(Request(url, headers={"Connection": "close"}), timeout=2) as resp:  # nosec B310
+                    resp = open_url(url, headers={"Connection": "close"}, timeout=2, use_proxy=False)
+                    try:
                         body = resp.read(65536)
                         if resp.status == 200:
                             json.loads(body.decode("utf-8"))
                             return None
                         last = "HTTP %d" % resp.status
+                    finally:
+                        resp.close()
                 except (URLError, OSError, ValueError) as exc:
                     last = str(getattr(exc, "reason", exc))
                 if time.monotonic() + 0.5 > deadline:

@@ -8,7 +8,7 @@ DOCUMENTATION = r"""
 module: engine_pool
 short_description: Converge a pool of AceStream engines onto the port ranges of Gluetun VPN containers
 version_added: 0.1.0
-author: acestream.orchestrator maintainers
+author: acestream.orchestrator maintainers (@acestream-orchestrator)
 description:
   - Runs O(replicas) AceStream engine containers inside the network namespaces of one or more Gluetun VPN containers
     (C(network_mode=container:<Gluetun ID>)). Each VPN gets its own slice of the host port range (the seed's
@@ -204,7 +204,7 @@ EXAMPLES = r"""
     api_key: "{{ vault_gluetun_api_key }}"
     wait_ready: 60
 
-- name: Single VPN, jopsis engines, no forwarded port, keep going on a sick VPN is impossible with one, so fail
+- name: Single VPN, jopsis engines, no forwarded engine
   acestream.orchestrator.engine_pool:
     name: acestream
     vpn_containers: [gluetun]
@@ -247,52 +247,111 @@ engines:
   type: list
   elements: dict
   contains:
-    name: {description: Container name (C(<pool>-<vpn>-<port>)).,
-           type: str, sample: acestream-gluetun1-19000}
-    id: {description: Container ID; V(null) for an engine that is yet to be created (check mode)., type: str}
-    vpn: {description: The VPN container name., type: str, sample: gluetun1}
-    host: {description: Where the engine is reached - the VPN container's name (as the orchestrator reports it).,
-           type: str, sample: gluetun1}
-    port: {description: HTTP port, inside the VPN's range and published by the VPN container., type: int, sample: 19000}
-    https_port: {description: HTTPS port (not published)., type: int, sample: 45000}
-    forwarded: {description: Whether this is its VPN's forwarded engine., type: bool}
-    p2p_port: {description: The P2P port of the forwarded engine (the VPN's forwarded port), else V(null)., type: int}
-    status: {description: Container state, V(running) for engines this run creates or starts., type: str}
-    vpn_healthy: {description: V(false) for engines left in place on an unhealthy VPN (failover)., type: bool}
-  sample:
-    - {name: acestream-gluetun1-19000, id: 3f2c..., vpn: gluetun1, host: gluetun1, port: 19000, https_port: 45000,
-       forwarded: true, p2p_port: 51234, status: running, vpn_healthy: true}
+    name:
+      description: Container name, C(<pool>-<vpn>-<port>).
+      type: str
+      sample: acestream-gluetun1-19000
+    id:
+      description: Container ID; V(null) for an engine that is yet to be created (check mode).
+      type: str
+    vpn:
+      description: The VPN container name.
+      type: str
+      sample: gluetun1
+    host:
+      description: Where the engine is reached, the VPN container's name (as the orchestrator reports it).
+      type: str
+      sample: gluetun1
+    port:
+      description: HTTP port, inside the VPN's range, published by the VPN container.
+      type: int
+      sample: 19000
+    https_port:
+      description: HTTPS port (not published).
+      type: int
+      sample: 45000
+    forwarded:
+      description: Whether this is its VPN's forwarded engine.
+      type: bool
+    p2p_port:
+      description: The P2P port of the forwarded engine (the VPN's forwarded port); V(null) for the others.
+      type: int
+    status:
+      description: Container state; V(running) for engines this run creates or starts.
+      type: str
+    vpn_healthy:
+      description: V(false) for engines left in place on an unhealthy VPN (failover).
+      type: bool
 plan:
   description: The port plan, one entry per VPN in order.
   returned: when O(state=present)
   type: list
   elements: dict
   contains:
-    name: {description: VPN container name., type: str}
-    container_id: {description: Its container ID (V(null) when missing)., type: str}
-    range: {description: Its engine port range., type: str, sample: 19000-19499}
-    start: {description: First port., type: int}
-    end: {description: Last port., type: int}
-    capacity: {description: How many engines it can hold., type: int}
-    share: {description: Its share of O(replicas)., type: int}
-    engines: {description: How many engines it runs after this run (its share, more under failover)., type: int}
-    published: {description: The TCP ports the container publishes on the same host ports., type: str,
-                sample: 19000-19499, 8001}
-    healthy: {description: Whether it counts as healthy., type: bool}
-    forwarded_port: {description: Its forwarded port, V(null) when none or O(forwarded_port=off)., type: int}
-    https_range: {description: HTTPS ports its engines may use., type: str}
+    name:
+      description: VPN container name.
+      type: str
+    container_id:
+      description: Its container ID; V(null) when missing.
+      type: str
+    range:
+      description: Its engine port range.
+      type: str
+      sample: 19000-19499
+    start:
+      description: First port.
+      type: int
+    end:
+      description: Last port.
+      type: int
+    capacity:
+      description: How many engines it can hold.
+      type: int
+    share:
+      description: Its share of O(replicas).
+      type: int
+    engines:
+      description: How many engines it runs after this run (its share; more under failover).
+      type: int
+    published:
+      description: The TCP ports the container publishes on the same host ports.
+      type: str
+      sample: 19000-19499
+    healthy:
+      description: Whether it counts as healthy.
+      type: bool
+    forwarded_port:
+      description: Its forwarded port; V(null) when none or with O(forwarded_port=off).
+      type: int
+    https_range:
+      description: HTTPS ports its engines may use.
+      type: str
 actions:
-  description: What the run did (check mode - would do), in order, each with its reason.
+  description: What the run did (in check mode, would do), in order, each with its reason.
   returned: always
   type: list
   elements: dict
   contains:
-    action: {description: One of V(pull), V(remove), V(recreate), V(start), V(unpause), V(create)., type: str}
-    name: {description: Engine container name (the image for V(pull))., type: str}
-    vpn: {description: The engine's VPN., type: str}
-    port: {description: The engine's HTTP port., type: int}
-    reason: {description: Why., type: str, sample: "left in a dead network namespace: VPN container 'gluetun1' ..."}
-    id: {description: ID of the container acted on (V(null) for a creation)., type: str}
+    action:
+      description: What is done to the engine.
+      type: str
+      choices: [pull, remove, recreate, start, unpause, create]
+    name:
+      description: Engine container name (the image for V(pull)).
+      type: str
+    vpn:
+      description: The engine's VPN.
+      type: str
+    port:
+      description: The engine's HTTP port.
+      type: int
+    reason:
+      description: Why.
+      type: str
+      sample: "left in a dead network namespace: VPN container 'gluetun1' (re)started at ..."
+    id:
+      description: ID of the container acted on; V(null) for a creation.
+      type: str
 """
 
 import re

@@ -35,6 +35,10 @@ SLOW_HOST_HEALTHCHECK = {
 TASK = "engine pool"
 
 
+def no_json(run):
+    return "ansible-playbook gave no JSON: rc=%s\n%s\n%s" % (run.rc, run.stdout[-3000:], run.stderr[-3000:])
+
+
 def pool_args(run_id, name, vpns, **extra):
     """Module arguments for a test pool: the engine simulator image, the run's cleanup label."""
     args = {
@@ -55,8 +59,7 @@ def run_pool(args, check=False, diff=False, expect_failure=False):
     if expect_failure:
         tasks[0]["ignore_errors"] = True
     run = run_playbook(tasks=tasks, check=check, diff=diff)
-    assert run.data is not None, "ansible-playbook gave no JSON: rc=%s\n%s\n%s" % (run.rc, run.stdout[-3000:],
-                                                                                 run.stderr[-3000:])
+    assert run.data is not None, no_json(run)
     result = run.result(TASK)
     if not expect_failure:
         assert run.rc == 0 and not result.get("failed"), json.dumps(result, indent=1)[:6000]
@@ -87,8 +90,7 @@ def converge_many(cases):
         for index, (args, _expected) in enumerate(cases):
             tasks.append({"name": "%s %d" % (step, index), MODULE: args, "check_mode": check, "diff": True})
     run = run_playbook(tasks=tasks)
-    assert run.data is not None, "ansible-playbook gave no JSON: rc=%s\n%s\n%s" % (run.rc, run.stdout[-3000:],
-                                                                                  run.stderr[-3000:])
+    assert run.data is not None, no_json(run)
     all_results = []
     for index, (_args, expected) in enumerate(cases):
         results = {}

@@ -4,9 +4,12 @@
 
 from __future__ import annotations
 
-import pytest
-
-from engine_pool_helpers import converge_discipline, engine_info, pool_args, pool_containers, run_pool, vpn_sim  # noqa: F401
+from engine_pool_helpers import (  # noqa: F401 pylint: disable=unused-import
+    converge_discipline,
+    engine_info,
+    pool_args,
+    vpn_sim,
+)
 
 
 def test_single_vpn_converges(docker_api, run_id, vpn_sim):

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 
-from engine_pool_helpers import (  # noqa: F401  (vpn_sim is a fixture)
+from engine_pool_helpers import (  # noqa: F401 pylint: disable=unused-import
     converge_discipline,
     engine_info,
     engine_status,
@@ -25,6 +25,12 @@ AUTH_ENV = {"HTTP_CONTROL_SERVER_AUTH_DEFAULT_ROLE": json.dumps({"auth": "apikey
             "GLUETUN_SIM_PORT_FORWARD_RANGE": "60000-60999"}
 
 
+def slot_namer(pool):
+    def name(vpn, index):
+        return "%s-%s-%d" % (pool, vpn.name, vpn.engine_range[0] + index)
+    return name
+
+
 def two_vpns(vpn_sim, size=4, **kwargs):
     return vpn_sim(size=size, **kwargs), vpn_sim(size=size, **kwargs)
 
@@ -36,7 +42,7 @@ def ranges(*vpns):
 def test_lifecycle_missing_stopped_scale_spec_clash_leave_absent(docker_api, run_id, vpn_sim):
     g1, g2 = two_vpns(vpn_sim)
     pool = "t%s-life" % run_id
-    name = lambda vpn, i: "%s-%s-%d" % (pool, vpn.name, vpn.engine_range[0] + i)  # noqa: E731
+    name = slot_namer(pool)
     args = pool_args(run_id, pool, [g1, g2], vpn_port_ranges=ranges(g1, g2), replicas=4)
 
     first = converge_discipline(args, [("create", name(v, i)) for v in (g1, g2) for i in (0, 1)])
@@ -69,8 +75,8 @@ def test_lifecycle_missing_stopped_scale_spec_clash_leave_absent(docker_api, run
 
     # A container that is not the pool's holds the name of a slot the pool needs: fail before any change.
     foreign = docker_api.create_container(ENGINE_IMAGE, name=name(g1, 1), labels={TEST_LABEL: run_id})
-    results, _run = run_failing([dict(args, replicas=3), dict(args, replicas=3)][:1])
-    results_check, _run = run_failing([dict(args, replicas=3)], check=True)
+    results = run_failing([dict(args, replicas=3)])[0]
+    results_check = run_failing([dict(args, replicas=3)], check=True)[0]
     for result in results + results_check:
         assert result["failed"] and result["changed"] is False
         assert result["msg"].startswith("Name clash: container '%s' (%s, image %s) already exists and is not managed "
@@ -119,7 +125,7 @@ def test_dead_namespace_recreated_vpn_and_forwarded_port(docker_api, run_id, vpn
     assert pf == 61001
     assert vpn_api(g2, "GET", "/v1/portforward", api_key=API_KEY).get("port") in (0, None)
     pool = "t%s-ns" % run_id
-    name = lambda vpn, i: "%s-%s-%d" % (pool, vpn.name, vpn.engine_range[0] + i)  # noqa: E731
+    name = slot_namer(pool)
     args = pool_args(run_id, pool, [g1, g2], vpn_port_ranges=ranges(g1, g2), replicas=4, forwarded_port="auto",
                      api_key=API_KEY, forwarded_port_timeout=15, wait_ready=30)
     first = converge_discipline(args)
@@ -177,14 +183,14 @@ def test_dead_namespace_recreated_vpn_and_forwarded_port(docker_api, run_id, vpn
 def test_unhealthy_vpn_fails_then_failover_then_rebalance(docker_api, run_id, vpn_sim):
     g1, g2 = two_vpns(vpn_sim)
     pool = "t%s-hl" % run_id
-    name = lambda vpn, i: "%s-%s-%d" % (pool, vpn.name, vpn.engine_range[0] + i)  # noqa: E731
+    name = slot_namer(pool)
     args = pool_args(run_id, pool, [g1, g2], vpn_port_ranges=ranges(g1, g2), replicas=4)
     converge_discipline(args)
     set_health(docker_api, g2, "unhealthy")
     before = pool_containers(docker_api, pool)
 
-    results, _run = run_failing([args])
-    checked, _run = run_failing([args], check=True)
+    results = run_failing([args])[0]
+    checked = run_failing([args], check=True)[0]
     for result in results + checked:
         assert result["msg"] == ("VPN container '%s' is not healthy - cannot start AceStream engine (Docker health is "
                                  "'unhealthy')" % g2.name)

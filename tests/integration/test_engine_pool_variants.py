@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from conftest import health_of, wait_for
-from engine_pool_helpers import (  # noqa: F401  (vpn_sim is a fixture)
+from engine_pool_helpers import (  # noqa: F401 pylint: disable=unused-import
     converge_many,
     engine_info,
     pool_args,
@@ -26,7 +26,7 @@ VARIANTS = {
 def test_every_variant_and_three_vpns(docker_api, run_id, vpn_sim):
     """One playbook: a pool per variant on its own VPN, and a pool of 5 engines over 3 VPNs (jopsis-amd64)."""
     single = dict((variant, vpn_sim(size=2, wait_healthy=False)) for variant in VARIANTS)
-    three = [vpn_sim(size=3, wait_healthy=False) for _ in range(3)]
+    three = [vpn_sim(size=3, wait_healthy=False) for _index in range(3)]
     for vpn in list(single.values()) + three:
         wait_for(lambda: health_of(docker_api, vpn.name) == "healthy", timeout=90, what="%s healthy" % vpn.name)
     cases = []
@@ -98,7 +98,7 @@ def test_bad_input_is_refused_before_anything_is_touched(docker_api, run_id, vpn
          "Port Range Mismatch: VPN container '%s' must publish its engine range %d-%d (from port_range) on the same "
          "host ports, but it publishes %d-%d (missing: %d)" % (vpn.name, low, high + 1, low, high, high + 1)),
     ]
-    results, _run = run_failing([args for args, _msg in cases])
+    results = run_failing([args for args, _msg in cases])[0]
     for (args, message), result in zip(cases, results):
         assert result.get("failed"), (args, result)
         assert message in result["msg"], (message, result["msg"])

@@ -98,7 +98,7 @@ def test_variant_krinkuto_env():
     assert command is None
     assert env == {"HTTP_PORT": "19000", "HTTPS_PORT": "45000", "BIND_ALL": "true",
                    "CONF": "--http-port=19000\n--https-port=45000\n--bind-all"}
-    env, _ = core.variant_run("krinkuto11-amd64", 19000, 45000, 51234)
+    env = core.variant_run("krinkuto11-amd64", 19000, 45000, 51234)[0]
     assert env["P2P_PORT"] == "51234" and env["CONF"].endswith("\n--port=51234")
 
 
@@ -432,14 +432,14 @@ def test_restarting_engine_is_left_with_a_warning(two):
 def test_image_changed(two):
     plan, states, decided = two
     again = run(plan, states, apply(plan, states, decided), image="engine:v2")
-    assert [a for a, _ in acts(again)] == ["recreate"] * 4
+    assert [pair[0] for pair in acts(again)] == ["recreate"] * 4
     assert again["actions"][0]["reason"] == "image engine:sim -> engine:v2"
 
 
 def test_image_updated_under_same_tag(two):
     plan, states, decided = two
     again = run(plan, states, apply(plan, states, decided), image_id="sha256:newer")
-    assert [a for a, _ in acts(again)] == ["recreate"] * 4
+    assert [pair[0] for pair in acts(again)] == ["recreate"] * 4
     assert again["actions"][0]["reason"] == "image engine:sim was updated (engine runs img, the image is now newer)"
     # An unknown local image (to be pulled) is not a reason by itself.
     assert run(plan, states, apply(plan, states, decided), image_id=None)["actions"] == []
@@ -448,7 +448,7 @@ def test_image_updated_under_same_tag(two):
 def test_spec_changed(two):
     plan, states, decided = two
     again = run(plan, states, apply(plan, states, decided), env={"TZ": "UTC"})
-    assert [a for a, _ in acts(again)] == ["recreate"] * 4
+    assert [pair[0] for pair in acts(again)] == ["recreate"] * 4
     assert again["actions"][0]["reason"] == "spec changed (env, command, labels or restart policy)"
     again = run(plan, states, apply(plan, states, decided), variant="jopsis-amd64")
     assert again["actions"][0]["reason"] == "variant krinkuto11-amd64 -> jopsis-amd64"
@@ -527,7 +527,7 @@ def test_foreign_labels_on_our_name_removed(two):
     assert again["actions"][0]["reason"] == "labels do not match its name (not a slot of this pool)"
     assert ("create", name("g1", 100)) in acts(again)
     # Removals come before creations (the name and the ports are freed first).
-    kinds = [a for a, _ in acts(again)]
+    kinds = [pair[0] for pair in acts(again)]
     assert kinds == sorted(kinds, key=lambda k: k != "remove")
 
 

@@ -265,29 +265,31 @@ def test_replicas_as_text_is_accepted():
        start=st.integers(1024, 40000), size=st.integers(1, 3000), replicas=st.integers(0, 400),
        https_size=st.integers(1, 5000))
 def test_plan_properties(names, start, size, replicas, https_size):
-    https = "%d-%d" % (50000, 50000 + min(https_size, 15535) - 1)
+    https = "%d-%d" % (50000, 50000 + https_size - 1)
+    count = len(names)
+    sizes = [size // count + (1 if i < size % count else 0) for i in range(count)]
+    capacities = [min(part, https_size) for part in sizes]
+    shares = share_replicas(replicas, count)
+    refused = size < count or replicas > sum(capacities) or any(s > c for s, c in zip(shares, capacities))
     try:
         plan = build_plan(names, port_range="%d-%d" % (start, start + size - 1), replicas=replicas,
                           https_port_range=https)
     except PortPlanError as exc:
         # Only the capacity rules can refuse a well-formed input.
-        assert exc.field in ("replicas", "port_range")
-        cap = sum(min(p, min(https_size, 15535)) for p in
-                  [size // len(names) + (1 if i < size % len(names) else 0) for i in range(len(names))])
-        assert size < len(names) or replicas > cap or any(
-            s > min(size // len(names) + (1 if i < size % len(names) else 0), https_size)
-            for i, s in enumerate(share_replicas(replicas, len(names))))
+        assert refused and exc.field in ("replicas", "port_range")
         return
+    assert not refused
     ranges = [v.range for v in plan.vpns]
+    assert [r.size for r in ranges] == sizes and [v.capacity for v in plan.vpns] == capacities
     for i, rng in enumerate(ranges):
         assert plan.port_range.contains_range(rng)
         assert not plan.https_range.overlaps(rng)
         for other in ranges[i + 1:]:
             assert not rng.overlaps(other)
-    assert sum(v.share for v in plan.vpns) == replicas
-    assert max(v.share for v in plan.vpns) - min(v.share for v in plan.vpns) <= 1
+    assert [v.share for v in plan.vpns] == shares
+    assert max(shares) - min(shares) <= 1
     assert all(v.share <= v.capacity <= v.range.size for v in plan.vpns)
-    assert [v.name for v in plan.vpns] == names and [v.index for v in plan.vpns] == list(range(len(names)))
+    assert [v.name for v in plan.vpns] == names and [v.index for v in plan.vpns] == list(range(count))
     # The same inputs give the same plan (the filter and the module agree).
     assert build_plan(names, port_range=str(plan.port_range), replicas=replicas,
                       https_port_range=https).to_dict() == plan.to_dict()
