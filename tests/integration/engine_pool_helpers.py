@@ -189,23 +189,33 @@ def vpn_sim(docker_api, run_id):
     def start(size=4, engine_range=None, env=None, healthy_after=0.5, wait_healthy=True, forwarded_port=None,
               api_port=8000, name=None):
         name = name or "t%s-vpn-%s" % (run_id, uuid.uuid4().hex[:4])
-        engine_range = engine_range or free_port_range(size)
         environment = {"HTTP_CONTROL_SERVER_ADDRESS": ":%d" % api_port, "GLUETUN_SIM_HEALTHY_AFTER": str(healthy_after)}
         if forwarded_port:
             environment.update({"VPN_PORT_FORWARDING": "on", "GLUETUN_SIM_FORWARDED_PORT": str(forwarded_port),
                                 "GLUETUN_SIM_PORT_FORWARD_DELAY": "0"})
         environment.update(env or {})
-        bindings = {api_port: ("127.0.0.1", free_port())}
-        for port in range(engine_range[0], engine_range[1] + 1):
-            bindings[port] = ("127.0.0.1", port)
-        container = docker_api.create_container(
-            GLUETUN_IMAGE, name=name, environment=environment, ports=list(bindings),
-            host_config=docker_api.create_host_config(port_bindings=bindings), labels={TEST_LABEL: run_id},
-            healthcheck=SLOW_HOST_HEALTHCHECK)
-        created.append(container["Id"])
-        docker_api.start(container["Id"])
+        for attempt in range(5):
+            wanted = engine_range or free_port_range(size)
+            bindings = {api_port: ("127.0.0.1", free_port())}
+            for port in range(wanted[0], wanted[1] + 1):
+                bindings[port] = ("127.0.0.1", port)
+            container = docker_api.create_container(
+                GLUETUN_IMAGE, name=name, environment=environment, ports=list(bindings),
+                host_config=docker_api.create_host_config(port_bindings=bindings), labels={TEST_LABEL: run_id},
+                healthcheck=SLOW_HOST_HEALTHCHECK)
+            created.append(container["Id"])
+            try:
+                docker_api.start(container["Id"])
+            except docker.errors.APIError as exc:
+                # Another test run took one of the ports between the check and the start: pick another range.
+                docker_api.remove_container(container["Id"], force=True)
+                if "already allocated" in str(exc) and engine_range is None and attempt < 4:
+                    continue
+                raise
+            break
+        engine_range = wanted
         if wait_healthy:
-            wait_for(lambda: health_of(docker_api, name) == "healthy", timeout=60, what="%s healthy" % name)
+            wait_for(lambda: health_of(docker_api, name) == "healthy", timeout=90, what="%s healthy" % name)
         host_port = bindings[api_port][1]
         return GluetunSim(name=name, id=container["Id"], api_port=api_port, api_host_port=host_port,
                           engine_range=engine_range, api_url="http://127.0.0.1:%d" % host_port)
@@ -219,10 +229,9 @@ def remove_with_dependents(docker_api, run_id, ids):
     ids = set(ids)
     for container in docker_api.containers(all=True, filters={"label": "%s=%s" % (TEST_LABEL, run_id)}):
         mode = (container.get("HostConfig") or {}).get("NetworkMode", "")
-        if mode.startswith("container:") and (mode.split(":", 1)[1] in ids or not mode.split(":", 1)[1]):
+        if mode.startswith("container:") and mode.split(":", 1)[1] in ids:
             _remove(docker_api, container["Id"])
     for cid in ids:
-        # Engines attached to a re-created VPN hold an old ID: remove them by the pool label too.
         _remove(docker_api, cid)
 
 

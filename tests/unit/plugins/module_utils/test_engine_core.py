@@ -310,7 +310,7 @@ def placement_case(draw):
     return allowed, targets, existing
 
 
-@settings(max_examples=400)
+@settings(max_examples=400, deadline=None)
 @given(case=placement_case(), scale=st.integers(-10, 10))
 def test_place_properties(case, scale):
     allowed, targets, existing = case

@@ -113,6 +113,7 @@ def test_share_replicas():
     assert share_replicas(3, 0) == []
 
 
+@settings(deadline=None)
 @given(start=st.integers(1, 60000), size=st.integers(1, 5535), count=st.integers(1, 12))
 def test_split_properties(start, size, count):
     whole = PortRange(start, start + size - 1)
@@ -130,6 +131,7 @@ def test_split_properties(start, size, count):
     assert sum(p.size for p in parts) == whole.size
 
 
+@settings(deadline=None)
 @given(replicas=st.integers(0, 10000), count=st.integers(1, 20))
 def test_share_properties(replicas, count):
     shares = share_replicas(replicas, count)
@@ -260,7 +262,7 @@ def test_replicas_as_text_is_accepted():
     assert build_plan(["g1"], port_range="1-10", replicas="3").replicas == 3
 
 
-@settings(max_examples=300)
+@settings(max_examples=300, deadline=None)
 @given(names=st.lists(st.from_regex(r"[a-z][a-z0-9]{0,6}", fullmatch=True), min_size=1, max_size=6, unique=True),
        start=st.integers(1024, 40000), size=st.integers(1, 3000), replicas=st.integers(0, 400),
        https_size=st.integers(1, 5000))
