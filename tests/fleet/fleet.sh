@@ -66,8 +66,30 @@ ensure_tools() {
   command -v ssh-keygen >/dev/null || missing+=(openssh-client)
   [ ${#missing[@]} -eq 0 ] && return
   log "installing ${missing[*]}"
-  # openssh-server's own service is not wanted here: the package may start it, but no unit of it is used.
-  apt_install "${missing[@]}"
+  # The fleet's sshd instances are started by this script: keep the package from starting the machine's own
+  # sshd (Debian's policy-rc.d convention), unless a policy is already in place.
+  local policy=/usr/sbin/policy-rc.d own_policy=0
+  if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod 755 "$policy" && own_policy=1
+  fi
+  apt_install "${missing[@]}" || { [ $own_policy -eq 0 ] || rm -f "$policy"; die "could not install ${missing[*]}"; }
+  [ $own_policy -eq 0 ] || rm -f "$policy"
+}
+
+# The hosts get their own /run, /var/lib/docker, /etc/docker and /opt: the checkout, its virtualenv and the
+# fleet's files must stay visible to them, so none may live there. Under /opt, only /opt/acestream is the
+# hosts' own (where the roles keep the stacks' files).
+host_opt_dir() {
+  local path
+  for path in "$ROOT" "$VENV" "$FLEET_DIR" "$FLEET_LIB"; do
+    case $path/ in
+      /run/* | /var/run/* | /var/lib/docker/* | /etc/docker/*)
+        die "$path is where the fleet hosts have their own directories: move it (ACESTREAM_FLEET_DIR, ACESTREAM_FLEET_LIB)" ;;
+      /opt/acestream/*) die "$path is under /opt/acestream, which the fleet hosts have for themselves: move it" ;;
+      /opt/*) echo /opt/acestream; return ;;
+    esac
+  done
+  echo /opt
 }
 
 # --------------------------------------------------------------------------------------------- network
@@ -75,7 +97,8 @@ ensure_bridge() {
   if ! ip link show "$BRIDGE" >/dev/null 2>&1; then
     ip link add "$BRIDGE" type bridge
   fi
-  ip addr show dev "$BRIDGE" | grep -q "inet $GATEWAY/24" || ip addr add "$GATEWAY/24" dev "$BRIDGE"
+  # (No `| grep -q` under pipefail: grep's early exit would fail the pipeline.)
+  [[ $(ip -4 addr show dev "$BRIDGE") == *"inet $GATEWAY/24"* ]] || ip addr add "$GATEWAY/24" dev "$BRIDGE"
   ip link set "$BRIDGE" up
 }
 
@@ -92,7 +115,7 @@ ensure_host_network() {
   ip link set "$veth" master "$BRIDGE" up
   ip netns exec "$h" ip link set lo up
   ip netns exec "$h" ip link set eth0 up
-  ip netns exec "$h" ip -4 addr show dev eth0 | grep -q "inet $addr/24" \
+  [[ $(ip netns exec "$h" ip -4 addr show dev eth0) == *"inet $addr/24"* ]] \
     || ip netns exec "$h" ip addr add "$addr/24" dev eth0
   # No default route: nothing on a fleet host reaches beyond the fleet LAN.
 }
@@ -180,7 +203,7 @@ host_start() {
   ensure_host_network "$h"
   : >"$FLEET_DIR/$h/dockerd.log"
   unshare --mount --uts --propagation private -- nsenter --net="/run/netns/$h" -- \
-    "$HERE/host-init.sh" "$h" "$FLEET_RUN/$h" "$FLEET_LIB/$h" "$FLEET_DIR/$h"
+    "$HERE/host-init.sh" "$h" "$FLEET_RUN/$h" "$FLEET_LIB/$h" "$FLEET_DIR/$h" "$(host_opt_dir)"
   deadline=$((SECONDS + UP_TIMEOUT))
   until engine_answers "$h"; do
     if [ $SECONDS -ge $deadline ]; then

@@ -7,13 +7,14 @@
 #   /run                   <run>/            (docker.sock, docker/, containerd/, sshd/, pid files)
 #   /var/lib/docker        <lib>/docker      (the engine's data root)
 #   /etc/docker            <lib>/etc-docker  (daemon.json, key.json: an engine ID of its own)
-#   /opt                   <lib>/opt         (where the roles keep each stack's files)
+#   /opt                   <lib>/opt         (where the roles keep each stack's files; /opt/acestream only
+#                                             when the checkout itself lives under /opt)
 # Everything else (packages, /root, the checkout and its virtualenv) is the machine's, as on a golden image.
 # Mounts made here are private: the machine's mount table is never changed.
-#   host-init.sh NAME RUN_DIR LIB_DIR CONF_DIR
+#   host-init.sh NAME RUN_DIR LIB_DIR CONF_DIR OPT_DIR
 set -euo pipefail
 
-name=$1 run=$2 lib=$3 conf=$4
+name=$1 run=$2 lib=$3 conf=$4 opt=${5:-/opt}
 
 hostname "$name"
 
@@ -26,7 +27,7 @@ mount --move "$lib/.cgroup" /sys/fs/cgroup
 
 # Forget the machine's mounts below the host's own paths (the main engine's netns and overlay mounts, the
 # other hosts' namespace files): no reference to them stays in this namespace.
-private=(/run /var/lib/docker /etc/docker /opt)
+private=(/run /var/lib/docker /etc/docker "$opt")
 for path in "${private[@]}"; do
   mkdir -p "$path"
   awk -v p="$path" '$5 == p || index($5, p "/") == 1 {print $5}' /proc/self/mountinfo | sort -r \
@@ -35,7 +36,7 @@ done
 mkdir -p "$lib/docker" "$lib/etc-docker" "$lib/opt"
 mount --bind "$lib/docker" /var/lib/docker
 mount --bind "$lib/etc-docker" /etc/docker
-mount --bind "$lib/opt" /opt
+mount --bind "$lib/opt" "$opt"
 mount --bind "$run" /run
 mkdir -p /run/sshd /run/lock
 chmod 755 /run/sshd

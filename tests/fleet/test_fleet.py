@@ -186,7 +186,11 @@ def fleet(request):
         pytest.skip("the simulated fleet needs root (network namespaces, a Docker Engine per host)")
     hosts = inventory_hosts()
     start = time.monotonic()
-    fleet_sh("up", str(len(hosts)))
+    try:
+        fleet_sh("up", str(len(hosts)))
+    except AssertionError:
+        subprocess.run([str(FLEET_SH), "down", str(len(hosts))], capture_output=True, timeout=300, check=False)
+        raise
     bring_up = time.monotonic() - start
     report(request.config, f"bring-up of {len(hosts)} hosts (fleet.sh up): {bring_up:.1f}s")
     fleet_sh("reset", str(len(hosts)))
