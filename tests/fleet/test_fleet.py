@@ -36,12 +36,15 @@ MAIN_BRIDGE_SUBNET = "172.17.0.0/16"
 
 # ------------------------------------------------------------------------------------------- helpers
 def report(config, line):
-    """A line in pytest's own output, even with -q and captured output."""
+    """A line in pytest's own output, even with -q and output captured."""
     reporter = config.pluginmanager.get_plugin("terminalreporter")
-    if reporter is not None:
-        reporter.write_line(f"[fleet] {line}")
-    else:  # pragma: no cover - pytest without its terminal
+    capture = config.pluginmanager.get_plugin("capturemanager")
+    if reporter is None or capture is None:  # pragma: no cover - pytest without its terminal
         print(f"[fleet] {line}")
+        return
+    with capture.global_and_fixture_disabled():
+        reporter.ensure_newline()
+        reporter.write_line(f"[fleet] {line}")
 
 
 def fleet_sh(*args, timeout=300):
