@@ -341,7 +341,13 @@ class _InstanceProbe(object):
         if self.options.get("check_mode"):
             self.would_change = True
             return status, None
-        _outcome, error = self._call(result, lambda: self.client.set_vpn_status(target))
+        try:
+            _outcome, error = self._call(result, lambda: self.client.set_vpn_status(target))
+        except GluetunTimeout:
+            # Sent, but unanswered in time (Gluetun answers once the loop has moved): it may well apply.
+            self.put_sent = True
+            result["changed"] = True
+            raise
         if error is not None:
             return status, error
         self.put_sent = True
@@ -485,7 +491,7 @@ def _run(docker_api, instances, options):
         return [future.result() for future in futures]
 
 
-def probe_instances(docker_api, instances, api_port=DEFAULT_API_PORT, api_key=None, username=None, password=None,
+def probe_instances(docker_api, instances, *, api_port=DEFAULT_API_PORT, api_key=None, username=None, password=None,
                     timeout=DEFAULT_TIMEOUT, wait_timeout=0, require_forwarded_port=False, vpn_status=None,
                     check_mode=False, public_ip=True, host_address=None, docker_where=""):
     """Probe every instance in parallel; one result dict per instance, in input order.
@@ -512,7 +518,7 @@ def probe_instances(docker_api, instances, api_port=DEFAULT_API_PORT, api_key=No
     return _run(docker_api, normalized, options)
 
 
-def read_forwarded_ports(docker_api, instances, api_port=DEFAULT_API_PORT, api_key=None, username=None,
+def read_forwarded_ports(docker_api, instances, *, api_port=DEFAULT_API_PORT, api_key=None, username=None,
                          password=None, timeout=DEFAULT_TIMEOUT, wait_timeout=0, host_address=None, docker_where=""):
     """Only the forwarded ports: one result per instance (``name``, ``api_url``, ``forwarded_port``,
     ``forwarded_ports``, ``port_route``, ``version``, ``error``), waiting up to ``wait_timeout`` for a

@@ -49,6 +49,7 @@ class FakeGluetun(object):
         self.fault_routes = None      # None = every route, else a set of paths
         self.after_put = None         # status to report after a PUT (default: the requested one)
         self.absent = set()           # paths this server answers 404 to, as if the release lacked them
+        self.put_delay = 0.0          # seconds a PUT of the VPN status takes to answer (it applies at once)
         self.requests = []
         self.lock = threading.Lock()
         self.release_hang = threading.Event()
@@ -204,6 +205,8 @@ class FakeGluetun(object):
                 self.vpn_status = self.after_put or wanted
                 if wanted == "stopped":
                     self.ports = []
+                if self.put_delay:
+                    time.sleep(self.put_delay)
                 return self._json(handler, {"outcome": wanted})
             return self._json(handler, {"status": self.vpn_status})
         if path == "/v1/publicip/ip":

@@ -459,6 +459,19 @@ def test_vpn_status_starting_is_not_put_again(fake):
     assert not vpn["changed"] and "PUT" not in [r["method"] for r in _server.requests]
 
 
+def test_vpn_status_put_unanswered_in_time_counts_as_sent(fake):
+    """Gluetun answers the PUT once its loop has moved: a timeout means "sent", so changed, and a wait goes on."""
+    _server, doc = sim(fake, "g", version="v3.41.3", vpn_status="stopped")
+    _server.put_delay = 1.0
+    [vpn] = probe_instances(FakeDocker({"g": doc}), ["g"], vpn_status="running", timeout=0.4)
+    assert vpn["changed"] is True
+    assert "did not answer PUT /v1/vpn/status within 0.4s (timeout)" in vpn["error"]
+    _server.vpn_status = "stopped"
+    [vpn] = probe_instances(FakeDocker({"g": doc}), ["g"], vpn_status="running", timeout=0.4, wait_timeout=5)
+    assert vpn["changed"] is True and vpn["healthy"] and vpn["error"] is None
+    assert [r["method"] for r in _server.requests].count("PUT") == 2  # one per run, never repeated
+
+
 def test_vpn_status_put_refused(fake):
     roles = [{"name": "r", "auth": "apikey", "apikey": KEY,
               "routes": ["GET /v1/version", "GET /v1/vpn/status", "GET /v1/portforward", "GET /v1/publicip/ip"]}]
@@ -481,6 +494,17 @@ def test_ten_servers_one_hung_answer_within_timeout_plus_one_second(fake):
     assert "did not answer GET /v1/version within 1.5s (timeout)" in vpns[6]["error"]
     assert all(v["error"] is None for i, v in enumerate(vpns) if i != 6)
     assert len(servers[6].requests) == 1  # not asked again after the timeout
+
+
+def test_nine_hung_of_ten_still_cost_the_timeout_once(fake):
+    servers = [fake(version="v3.41.3", ports=[40000 + i]) for i in range(10)]
+    for server in servers[1:]:
+        server.fault = "hang"
+    docker = FakeDocker(dict(("g%d" % i, inspect_doc("g%d" % i, host_port=s.port)) for i, s in enumerate(servers)))
+    start = time.monotonic()
+    vpns = probe_instances(docker, ["g%d" % i for i in range(10)], timeout=1)
+    assert time.monotonic() - start < 1 + 1
+    assert vpns[0]["error"] is None and all("within 1s (timeout)" in v["error"] for v in vpns[1:])
 
 
 def test_results_keep_input_order_whatever_finishes_first(fake):
