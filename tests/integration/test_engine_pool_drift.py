@@ -75,9 +75,8 @@ def test_lifecycle_missing_stopped_scale_spec_clash_leave_absent(docker_api, run
 
     # A container that is not the pool's holds the name of a slot the pool needs: fail before any change.
     foreign = docker_api.create_container(ENGINE_IMAGE, name=name(g1, 1), labels={TEST_LABEL: run_id})
-    results = run_failing([dict(args, replicas=3)])[0]
-    results_check = run_failing([dict(args, replicas=3)], check=True)[0]
-    for result in results + results_check:
+    results = run_failing([(dict(args, replicas=3), True), (dict(args, replicas=3), False)])[0]
+    for result in results:
         assert result["failed"] and result["changed"] is False
         assert result["msg"].startswith("Name clash: container '%s' (%s, image %s) already exists and is not managed "
                                         "by acestream.orchestrator; engine pool '%s' needs this name for its engine on "
@@ -189,9 +188,8 @@ def test_unhealthy_vpn_fails_then_failover_then_rebalance(docker_api, run_id, vp
     set_health(docker_api, g2, "unhealthy")
     before = pool_containers(docker_api, pool)
 
-    results = run_failing([args])[0]
-    checked = run_failing([args], check=True)[0]
-    for result in results + checked:
+    results = run_failing([(args, True), (args, False)])[0]
+    for result in results:
         assert result["msg"] == ("VPN container '%s' is not healthy - cannot start AceStream engine (Docker health is "
                                  "'unhealthy')" % g2.name)
         assert result["changed"] is False

@@ -15,24 +15,26 @@ from engine_pool_helpers import (  # noqa: F401 pylint: disable=unused-import
 )
 
 VARIANTS = {
-    # variant: (mechanisms the engine simulator reports, what the container carries)
+    # variant: the port-passing mechanisms the engine simulator reports
     "krinkuto11-amd64": ["CONF", "env"],
-    "jopsis-amd64": ["ACESTREAM_ARGS"],
     "jopsis-arm32": ["command"],
     "jopsis-arm64": ["command"],
 }
 
 
-def test_every_variant_and_three_vpns(docker_api, run_id, vpn_sim):
-    """One playbook: a pool per variant on its own VPN, and a pool of 5 engines over 3 VPNs (jopsis-amd64)."""
-    single = dict((variant, vpn_sim(size=2, wait_healthy=False)) for variant in VARIANTS)
+def test_every_variant_one_two_and_three_vpns(docker_api, run_id, vpn_sim):
+    """One playbook: krinkuto11-amd64 on one VPN (2 engines), each jopsis arm variant on its own VPN, and 5
+    jopsis-amd64 engines over three VPNs."""
+    single = {"krinkuto11-amd64": vpn_sim(size=2, wait_healthy=False),
+              "jopsis-arm32": vpn_sim(size=1, wait_healthy=False),
+              "jopsis-arm64": vpn_sim(size=1, wait_healthy=False)}
     three = [vpn_sim(size=3, wait_healthy=False) for _index in range(3)]
     for vpn in list(single.values()) + three:
         wait_for(lambda: health_of(docker_api, vpn.name) == "healthy", timeout=90, what="%s healthy" % vpn.name)
     cases = []
     for variant, vpn in single.items():
-        args = pool_args(run_id, "t%s-%s" % (run_id, variant), [vpn], port_range=vpn.engine_range_text, replicas=2,
-                         engine_variant=variant, wait_ready=60)
+        args = pool_args(run_id, "t%s-%s" % (run_id, variant), [vpn], port_range=vpn.engine_range_text,
+                         replicas=vpn.engine_range[1] - vpn.engine_range[0] + 1, engine_variant=variant, wait_ready=60)
         cases.append((args, [("create", "t%s-%s-%s-%d" % (run_id, variant, vpn.name, p))
                              for p in range(vpn.engine_range[0], vpn.engine_range[1] + 1)]))
     trio = "t%s-trio" % run_id
@@ -42,8 +44,11 @@ def test_every_variant_and_three_vpns(docker_api, run_id, vpn_sim):
     results = converge_many(cases)
 
     for (variant, vpn), result in zip(single.items(), results):
-        for index, engine in enumerate(result["again"]["engines"]):
-            assert engine["port"] == vpn.engine_range[0] + index and engine["https_port"] == 45000 + index
+        engines = result["again"]["engines"]
+        assert [e["port"] for e in engines] == list(range(vpn.engine_range[0], vpn.engine_range[1] + 1))
+        for index, engine in enumerate(engines):
+            assert engine["https_port"] == 45000 + index
+            assert engine["host"] == vpn.name and engine["status"] == "running"
             info = engine_info(engine["port"])
             assert info["mechanisms"] == VARIANTS[variant], (variant, info)
             assert (info["http_port"], info["https_port"], info["p2p_port"]) == (engine["port"], engine["https_port"],
@@ -52,6 +57,10 @@ def test_every_variant_and_three_vpns(docker_api, run_id, vpn_sim):
             if variant.startswith("jopsis-arm"):
                 assert inspect["Config"]["Cmd"] == ["python", "main.py", "--bind-all", "--http-port", str(engine["port"]),
                                                     "--https-port", str(engine["https_port"])]
+            else:
+                assert "CONF=--http-port=%d\n--https-port=%d\n--bind-all" % (engine["port"], engine["https_port"]) \
+                    in inspect["Config"]["Env"]
+            assert inspect["HostConfig"]["NetworkMode"] == "container:%s" % vpn.id
             assert inspect["HostConfig"]["PortBindings"] in ({}, None)
 
     trio_engines = results[-1]["again"]["engines"]
@@ -63,7 +72,8 @@ def test_every_variant_and_three_vpns(docker_api, run_id, vpn_sim):
     assert [(p["share"], p["capacity"], p["published"]) for p in plan] == [
         (2, 3, three[0].engine_range_text), (2, 3, three[1].engine_range_text), (1, 3, three[2].engine_range_text)]
     for engine in trio_engines:
-        assert engine_info(engine["port"])["mechanisms"] == ["ACESTREAM_ARGS"]
+        info = engine_info(engine["port"])
+        assert info["mechanisms"] == ["ACESTREAM_ARGS"] and info["https_port"] == engine["https_port"]
     assert len(pool_containers(docker_api, trio)) == 5
 
 
