@@ -144,7 +144,11 @@ from ansible_collections.acestream.orchestrator.plugins.module_utils._docker_com
     docker_host_from,
 )
 from ansible_collections.acestream.orchestrator.plugins.module_utils._gluetun_api import GluetunConfigError
-from ansible_collections.acestream.orchestrator.plugins.module_utils._gluetun_probe import read_forwarded_ports
+from ansible_collections.acestream.orchestrator.plugins.module_utils._gluetun_probe import (
+    check_timeouts,
+    normalize_instances,
+    read_forwarded_ports,
+)
 
 display = Display()
 
@@ -193,6 +197,13 @@ class LookupModule(LookupBase):
         if api_url and len(order) > 1:
             raise AnsibleLookupError("api_url applies to a single term; for several control servers give URL terms")
 
+        try:  # bad options fail before any request, whatever term_errors says
+            normalize_instances(instances, self.get_option("api_port"), self.get_option("api_key"),
+                                self.get_option("username"), self.get_option("password"))
+            check_timeouts(self.get_option("timeout"), self.get_option("wait"), wait_name="wait")
+        except GluetunConfigError as exc:
+            raise AnsibleLookupError("forwarded_port: %s" % exc)
+
         docker_api, docker_host = None, docker_host_from(self.get_option("docker_host"))
         if any(not inst.get("api_url") for inst in instances):
             names = ", ".join(inst["name"] for inst in instances if not inst.get("api_url"))
@@ -214,6 +225,9 @@ class LookupModule(LookupBase):
                 host_address=_host_address(docker_host), docker_where=" (%s)" % docker_host)
         except GluetunConfigError as exc:
             raise AnsibleLookupError("forwarded_port: %s" % exc)
+        finally:
+            if docker_api is not None:
+                docker_api.close()
         by_name = dict((result["name"], result) for result in results)
 
         failures = [by_name[term]["error"] for term in order if by_name[term]["error"]]

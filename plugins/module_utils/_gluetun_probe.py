@@ -505,7 +505,7 @@ def probe_instances(docker_api, instances, *, api_port=DEFAULT_API_PORT, api_key
     """
     if vpn_status not in (None, "running", "stopped"):
         raise GluetunConfigError("vpn_status must be 'running' or 'stopped', not %r" % (vpn_status,))
-    _check_timeouts(timeout, wait_timeout)
+    check_timeouts(timeout, wait_timeout)
     normalized = normalize_instances(instances, api_port, api_key, username, password)
     if docker_api is None:
         missing = [inst["name"] for inst in normalized if not inst["api_url"]]
@@ -524,7 +524,7 @@ def read_forwarded_ports(docker_api, instances, *, api_port=DEFAULT_API_PORT, ap
     ``forwarded_ports``, ``port_route``, ``version``, ``error``), waiting up to ``wait_timeout`` for a
     non-zero port. A missing port is an ``error`` starting with "Failed to get forwarded port from Gluetun".
     """
-    _check_timeouts(timeout, wait_timeout)
+    check_timeouts(timeout, wait_timeout)
     normalized = normalize_instances(instances, api_port, api_key, username, password)
     if docker_api is None:
         missing = [inst["name"] for inst in normalized if not inst["api_url"]]
@@ -535,11 +535,12 @@ def read_forwarded_ports(docker_api, instances, *, api_port=DEFAULT_API_PORT, ap
     return _run(docker_api, normalized, options)
 
 
-def _check_timeouts(timeout, wait_timeout):
+def check_timeouts(timeout, wait_timeout, wait_name="wait_timeout"):
+    """Raise GluetunConfigError unless ``timeout`` > 0 and ``wait_timeout`` >= 0 (seconds)."""
     if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0:
         raise GluetunConfigError("timeout must be a number of seconds above 0, not %r" % (timeout,))
     if isinstance(wait_timeout, bool) or not isinstance(wait_timeout, (int, float)) or wait_timeout < 0:
-        raise GluetunConfigError("wait_timeout must be a number of seconds, 0 or more, not %r" % (wait_timeout,))
+        raise GluetunConfigError("%s must be a number of seconds, 0 or more, not %r" % (wait_name, wait_timeout))
 
 
 def needs_docker(instances):
@@ -550,5 +551,5 @@ def needs_docker(instances):
     return False
 
 
-__all__ = ["normalize_instances", "resolve_api_url", "container_summary", "configured_control_port",
+__all__ = ["normalize_instances", "check_timeouts", "resolve_api_url", "container_summary", "configured_control_port",
            "probe_instances", "read_forwarded_ports", "needs_docker", "PUBLIC_IP_FIELDS", "FORWARDED_PORT_FAILURE"]

@@ -251,7 +251,7 @@ def docker_api_logs(sim):
 
 def test_waits_for_health_and_port_and_reports_docker_health(docker_api, gluetun_sims_module):
     sims = gluetun_sims_module({
-        "slow": dict(version="v3.41.3", api_port=API_PORT, healthy_after=5, wait_healthy=False,
+        "slow": dict(version="v3.41.3", api_port=API_PORT, healthy_after=3, wait_healthy=False,
                      env=sim_env(30, GLUETUN_SIM_PORT_FORWARD_DELAY="1.5")),
         "faulty": dict(version="v3.40.0", api_port=API_PORT, env=sim_env(31), healthy_after=0.3),
         "never": dict(version="v3.41.3", api_port=API_PORT, healthy_after=3600, wait_healthy=False, env=sim_env(32)),

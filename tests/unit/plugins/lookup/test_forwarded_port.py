@@ -151,6 +151,9 @@ def test_hung_server_bounded(fake, lookup):
      "api_key cannot be used together with username/password"),
     (["http://127.0.0.1:1"], {"api_port": 0}, "api_port must be a TCP port number"),
     (["http://127.0.0.1:1"], {"timeout": 0}, "timeout must be a number of seconds above 0"),
+    (["http://127.0.0.1:1"], {"wait": -1}, "wait must be a number of seconds, 0 or more"),
+    (["gluetun1"], {"username": "u", "docker_host": "unix:///nonexistent/d.sock"},
+     "username and password must be given together"),  # before any connection to Docker
 ])
 def test_invalid_options_fail_whatever_term_errors_says(lookup, terms, kwargs, message):
     with pytest.raises(AnsibleLookupError, match=message) as err:
