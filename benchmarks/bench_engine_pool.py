@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 # Copyright (c) acestream.orchestrator contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Benchmark engine_pool and gluetun_status against their baselines, in one process, on the real Docker Engine.
@@ -102,7 +101,7 @@ def bench_pool(api, n):
     gluetun = f"{RUN}-g{n}"
     rng = free_port_range(n)
     https = free_port_range(n, low=40000, high=50000)
-    gid, _ = start_gluetun(api, gluetun, publish_range=rng)
+    gid = start_gluetun(api, gluetun, publish_range=rng)[0]
     wait_for(lambda: health_of(api, gluetun) == "healthy", timeout=120, what="gluetun healthy")
 
     # Baseline 1: the daemon's own limit, raw sequential SDK create + start of identical containers.
@@ -113,7 +112,7 @@ def bench_pool(api, n):
                                      host_config=api.create_host_config(network_mode=f"container:{gid}"),
                                      labels={TEST_LABEL: RUN, "bench": f"raw{n}"})
             api.start(c["Id"])
-    raw_s, _ = timed(raw)
+    raw_s = timed(raw)[0]
     row(group, "raw Docker SDK create+start, sequential (daemon limit)", raw_s)
     remove_all(api, {"label": f"bench=raw{n}"})
 
@@ -204,8 +203,8 @@ def bench_publish(api, sizes):
     for size in sizes:
         rng = free_port_range(size, low=33000, high=39000)
         name = f"{RUN}-pub{size}"
-        create_s, _ = timed(start_gluetun, api, name, publish_range=rng)
-        remove_s, _ = timed(api.remove_container, name, force=True)
+        create_s = timed(start_gluetun, api, name, publish_range=rng)[0]
+        remove_s = timed(api.remove_container, name, force=True)[0]
         row(group, f"{size} ports: create + start", create_s)
         row(group, f"{size} ports: remove", remove_s)
 

@@ -1,4 +1,6 @@
 #!/usr/bin/env bash
+# The stage_* functions are called indirectly, by name.
+# shellcheck disable=SC2317
 # The whole test suite: unit, ansible-test sanity, ansible-lint (production profile), integration against the
 # real Docker Engine, molecule. Prepares the machine first (scripts/bootstrap.sh).
 #   scripts/test.sh                 every stage
@@ -48,7 +50,7 @@ stage_molecule() {
   (cd "$ROOT/extensions" && molecule test --all)
 }
 
-cd "$ROOT"
+cd "$ROOT" || exit 1
 start=$(date +%s)
 "$ROOT/scripts/bootstrap.sh" || die "bootstrap failed"
 activate
@@ -64,7 +66,10 @@ for stage in "${STAGES[@]}"; do
 done
 
 log "summary (wall time $(( $(date +%s) - start ))s)"
-printf '  %-12s %6s  %s\n' $(printf '%s\n' "${SUMMARY[@]}")
+for row in "${SUMMARY[@]}"; do
+  read -r name seconds result <<<"$row"
+  printf '  %-12s %6s  %s\n' "$name" "$seconds" "$result"
+done
 # One closing line counting every test case run by pytest, plus each non-pytest stage as one check.
 python3 - "$REPORTS" "${SUMMARY[@]}" <<'PY'
 import sys, pathlib, xml.etree.ElementTree as ET
