@@ -49,8 +49,10 @@ EXAMPLES = r"""
 - name: Show how two VPNs share the seed's range
   ansible.builtin.debug:
     msg: "{{ ['gluetun1', 'gluetun2'] | acestream.orchestrator.port_plan(port_range='19000-19999', replicas=4) }}"
-  # vpns[0]: {name: gluetun1, index: 0, range: 19000-19499, start: 19000, end: 19499, size: 500, capacity: 500, share: 2}
-  # vpns[1]: {name: gluetun2, index: 1, range: 19500-19999, start: 19500, end: 19999, size: 500, capacity: 500, share: 2}
+  # vpns[0]: {name: gluetun1, index: 0, range: 19000-19499, start: 19000, end: 19499,
+  #           size: 500, capacity: 500, share: 2}
+  # vpns[1]: {name: gluetun2, index: 1, range: 19500-19999, start: 19500, end: 19999,
+  #           size: 500, capacity: 500, share: 2}
 
 - name: Publish each VPN's slice in a compose template
   ansible.builtin.set_fact:

@@ -100,7 +100,9 @@ seealso:
 EXAMPLES = r"""
 - name: The forwarded port of gluetun1 (its control server listens on :8001 inside the container)
   ansible.builtin.debug:
-    msg: "{{ lookup('acestream.orchestrator.forwarded_port', 'gluetun1', api_port=8001, api_key=vault_gluetun_api_key) }}"
+    msg: >-
+      {{ lookup('acestream.orchestrator.forwarded_port', 'gluetun1',
+                api_port=8001, api_key=vault_gluetun_api_key) }}
 
 - name: Both VPNs of the seed's redundant mode, waiting up to a minute for their ports
   ansible.builtin.set_fact:
