@@ -247,7 +247,9 @@ cmd_up() {
     pids=()
     for h in "${hosts[@]}"; do
       if host_needs_images "$h"; then
-        host_docker "$h" load -q -i "$archive" >"$FLEET_DIR/load-$h.log" 2>&1 & pids+=($!)
+        # The images' earlier builds, untagged by the load, go (unless a container still uses them).
+        { host_docker "$h" load -q -i "$archive" && host_docker "$h" image prune -f; } >"$FLEET_DIR/load-$h.log" 2>&1 &
+        pids+=($!)
       fi
     done
     for pid in "${pids[@]}"; do wait "$pid" || failed=1; done
