@@ -9,7 +9,6 @@ import json
 import os
 import sys
 import uuid
-from pathlib import Path
 
 import yaml
 
@@ -32,8 +31,8 @@ def stack_vars(run_id, tmp_path, mode="redundant", replicas=2, range_size=6, rel
         "acestream_stack_dir": str(tmp_path / "stack"),
         "acestream_docker_network": f"{tag}-net",
         "acestream_gluetun_containers": [
-            {"name": name, "api_host_port": free_port(), "env": {"SERVER_COUNTRIES": f"Country{i}",
-                                                                  "WIREGUARD_PRIVATE_KEY": f"wg-secret-{tag}-{i}"}}
+            {"name": name, "api_host_port": free_port(),
+             "env": {"SERVER_COUNTRIES": f"Country{i}", "WIREGUARD_PRIVATE_KEY": f"wg-secret-{tag}-{i}"}}
             for i, name in enumerate(names)],
         "acestream_gluetun_api_port": 8001,
         "acestream_port_range_host": f"{start}-{end}",
@@ -122,7 +121,7 @@ def remove_stack(docker_api, variables):
             if net["Name"] == network:
                 try:
                     docker_api.remove_network(net["Id"])
-                except Exception:  # pylint: disable=broad-except - still in use by a container of another test
+                except Exception:  # pylint: disable=broad-except  # still in use by a container of another test
                     pass
 
 
