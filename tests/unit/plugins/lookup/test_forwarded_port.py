@@ -8,25 +8,15 @@ terms run in the integration suite).
 
 from __future__ import annotations
 
-import pathlib
-import socket
-import sys
 import time
 
 import pytest
 import yaml
+from ansible import constants as C
+from ansible.errors import AnsibleLookupError
+from gluetun_fake import refused_url
 
-_HERE = pathlib.Path(__file__).resolve().parent
-_COLLECTIONS = str(_HERE.parents[3] / "build" / "collections")
-for _path in (_COLLECTIONS, str(_HERE.parent / "module_utils")):
-    if _path not in sys.path:
-        sys.path.insert(0, _path)
-
-from ansible import constants as C  # noqa: E402
-from ansible.errors import AnsibleLookupError  # noqa: E402
-from gluetun_fake import FakeGluetun  # noqa: E402
-
-from ansible_collections.acestream.orchestrator.plugins.lookup import forwarded_port  # noqa: E402
+from ansible_collections.acestream.orchestrator.plugins.lookup import forwarded_port
 
 KEY = "S3cretKeyValue22chars0"
 PASSWORD = "hunter2-very-secret"
@@ -47,26 +37,6 @@ def warnings(monkeypatch):
     seen = []
     monkeypatch.setattr(forwarded_port.display, "warning", lambda msg, *a, **k: seen.append(msg))
     return seen
-
-
-@pytest.fixture
-def fake():
-    servers = []
-
-    def start(**kwargs):
-        server = FakeGluetun(**kwargs)
-        servers.append(server)
-        return server
-
-    yield start
-    for server in servers:
-        server.close()
-
-
-def refused_url():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return "http://127.0.0.1:%d" % sock.getsockname()[1]
 
 
 def test_one_element_per_term_every_release(fake, lookup):

@@ -5,22 +5,12 @@
 from __future__ import annotations
 
 import json
-import pathlib
-import socket
-import sys
 import time
 
 import pytest
+from gluetun_fake import RELEASES, refused_url
 
-_HERE = pathlib.Path(__file__).resolve().parent
-_COLLECTIONS = str(_HERE.parents[3] / "build" / "collections")
-for _path in (_COLLECTIONS, str(_HERE)):
-    if _path not in sys.path:
-        sys.path.insert(0, _path)
-
-from gluetun_fake import RELEASES, FakeGluetun  # noqa: E402
-
-from ansible_collections.acestream.orchestrator.plugins.module_utils._gluetun_api import (  # noqa: E402
+from ansible_collections.acestream.orchestrator.plugins.module_utils._gluetun_api import (
     GluetunClient,
     GluetunConfigError,
     GluetunHTTPError,
@@ -36,27 +26,6 @@ from ansible_collections.acestream.orchestrator.plugins.module_utils._gluetun_ap
 
 KEY = "S3cretKeyValue22chars0"
 PASSWORD = "hunter2-very-secret"
-
-
-@pytest.fixture
-def fake():
-    servers = []
-
-    def start(**kwargs):
-        server = FakeGluetun(**kwargs)
-        servers.append(server)
-        return server
-
-    yield start
-    for server in servers:
-        server.close()
-
-
-def refused_url():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    return "http://127.0.0.1:%d" % port
 
 
 # ------------------------------------------------------------------------------------------ pure helpers

@@ -9,25 +9,15 @@ The control servers are real local HTTP servers; Docker is a small in-memory sta
 from __future__ import annotations
 
 import json
-import pathlib
-import socket
-import sys
 import threading
 import time
 
 import pytest
+from gluetun_fake import free_port
 
-_HERE = pathlib.Path(__file__).resolve().parent
-_COLLECTIONS = str(_HERE.parents[3] / "build" / "collections")
-for _path in (_COLLECTIONS, str(_HERE)):
-    if _path not in sys.path:
-        sys.path.insert(0, _path)
-
-from gluetun_fake import FakeGluetun  # noqa: E402
-
-from ansible_collections.acestream.orchestrator.plugins.module_utils._docker_common import NotFound  # noqa: E402
-from ansible_collections.acestream.orchestrator.plugins.module_utils._gluetun_api import GluetunConfigError  # noqa: E402
-from ansible_collections.acestream.orchestrator.plugins.module_utils._gluetun_probe import (  # noqa: E402
+from ansible_collections.acestream.orchestrator.plugins.module_utils._docker_common import NotFound
+from ansible_collections.acestream.orchestrator.plugins.module_utils._gluetun_api import GluetunConfigError
+from ansible_collections.acestream.orchestrator.plugins.module_utils._gluetun_probe import (
     configured_control_port,
     container_summary,
     needs_docker,
@@ -78,30 +68,10 @@ class FakeDocker(object):
         return doc() if callable(doc) else doc
 
 
-@pytest.fixture
-def fake():
-    servers = []
-
-    def start(**kwargs):
-        server = FakeGluetun(**kwargs)
-        servers.append(server)
-        return server
-
-    yield start
-    for server in servers:
-        server.close()
-
-
 def sim(fake, name, health="healthy", **kwargs):
     """A fake control server plus the inspect document of a container publishing it."""
     server = fake(**kwargs)
     return server, inspect_doc(name, host_port=server.port, health=health)
-
-
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 # ---------------------------------------------------------------------------------------- resolve_api_url

@@ -5,22 +5,15 @@
 from __future__ import annotations
 
 import json
-import pathlib
 import re
-import sys
 import threading
 
 import pytest
+from ansible.module_utils.testing import patch_module_args
+from docker.errors import APIError, NotFound
 
-_COLLECTIONS = str(pathlib.Path(__file__).resolve().parents[4] / "build" / "collections")
-if _COLLECTIONS not in sys.path:
-    sys.path.insert(0, _COLLECTIONS)
-
-from ansible.module_utils.testing import patch_module_args  # noqa: E402
-from docker.errors import APIError, NotFound  # noqa: E402
-
-from ansible_collections.acestream.orchestrator.plugins.module_utils import _engine_docker  # noqa: E402
-from ansible_collections.acestream.orchestrator.plugins.modules import engine_pool  # noqa: E402
+from ansible_collections.acestream.orchestrator.plugins.module_utils import _engine_docker
+from ansible_collections.acestream.orchestrator.plugins.modules import engine_pool
 
 IMAGE = "engine:sim"
 STARTED = "2026-01-01T00:00:00Z"

@@ -9,39 +9,15 @@ daemon is needed (the Docker paths are covered by the probe tests and the integr
 from __future__ import annotations
 
 import json
-import pathlib
-import sys
 
 import pytest
+from ansible.module_utils.testing import patch_module_args
 
-_HERE = pathlib.Path(__file__).resolve().parent
-_COLLECTIONS = str(_HERE.parents[3] / "build" / "collections")
-for _path in (_COLLECTIONS, str(_HERE.parent / "module_utils")):
-    if _path not in sys.path:
-        sys.path.insert(0, _path)
-
-from ansible.module_utils.testing import patch_module_args  # noqa: E402
-from gluetun_fake import FakeGluetun  # noqa: E402
-
-from ansible_collections.acestream.orchestrator.plugins.modules import gluetun_status  # noqa: E402
+from ansible_collections.acestream.orchestrator.plugins.modules import gluetun_status
 
 KEY = "S3cretKeyValue22chars0"
 PASSWORD = "hunter2-very-secret"
 NO_DOCKER = "unix:///nonexistent/acestream-test-docker.sock"
-
-
-@pytest.fixture
-def fake():
-    servers = []
-
-    def start(**kwargs):
-        server = FakeGluetun(**kwargs)
-        servers.append(server)
-        return server
-
-    yield start
-    for server in servers:
-        server.close()
 
 
 @pytest.fixture(autouse=True)

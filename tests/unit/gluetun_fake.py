@@ -7,12 +7,15 @@ release, the answer shapes of the port routes, the 301 of the old port route (v3
 (roles with apikey / basic / none, the built-in public role up to v3.41.3, the default role from v3.41.0),
 the status codes for unknown routes (400 / 401 / 404), JSON sent as text/plain, and faults (hang, 500,
 non-JSON, a body that never ends). Every request is recorded with its headers.
+
+Tests get servers from the ``fake`` fixture (tests/unit/conftest.py), which closes them afterwards.
 """
 
 from __future__ import annotations
 
 import base64
 import json
+import socket
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -237,3 +240,15 @@ def wait_until(predicate, timeout=5.0):
             return True
         time.sleep(0.02)
     return False
+
+
+def free_port():
+    """A local TCP port nothing listens on (just released): connecting to it is refused."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def refused_url():
+    """The URL of a control server that is not there: connection refused."""
+    return "http://127.0.0.1:%d" % free_port()
