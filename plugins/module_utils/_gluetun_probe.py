@@ -479,6 +479,21 @@ def _unhealthy_message(name, container, vpn_status, inspect):
     return "VPN of '%s' is '%s', not 'running'" % (name, vpn_status)
 
 
+def _checked_instances(docker_api, instances, api_port, api_key, username, password, timeout, wait_timeout):
+    """The instances normalized, once the timeouts are checked and each has a way to its control server.
+
+    Raises GluetunConfigError on bad input, or when there is no Docker access (``docker_api`` None) and an
+    instance has no api_url.
+    """
+    check_timeouts(timeout, wait_timeout)
+    normalized = normalize_instances(instances, api_port, api_key, username, password)
+    if docker_api is None:
+        missing = [inst["name"] for inst in normalized if not inst["api_url"]]
+        if missing:
+            raise GluetunConfigError("no Docker access and no api_url for: %s" % ", ".join(missing))
+    return normalized
+
+
 def _run(docker_api, instances, options):
     probes = []
     lock = threading.Lock()
@@ -505,12 +520,8 @@ def probe_instances(docker_api, instances, *, api_port=DEFAULT_API_PORT, api_key
     """
     if vpn_status not in (None, "running", "stopped"):
         raise GluetunConfigError("vpn_status must be 'running' or 'stopped', not %r" % (vpn_status,))
-    check_timeouts(timeout, wait_timeout)
-    normalized = normalize_instances(instances, api_port, api_key, username, password)
-    if docker_api is None:
-        missing = [inst["name"] for inst in normalized if not inst["api_url"]]
-        if missing:
-            raise GluetunConfigError("no Docker access and no api_url for: %s" % ", ".join(missing))
+    normalized = _checked_instances(docker_api, instances, api_port, api_key, username, password, timeout,
+                                    wait_timeout)
     options = {"mode": "status", "timeout": float(timeout), "wait_timeout": float(wait_timeout or 0),
                "require_forwarded_port": bool(require_forwarded_port), "vpn_status": vpn_status,
                "check_mode": bool(check_mode), "public_ip": public_ip, "host_address": host_address,
@@ -524,12 +535,8 @@ def read_forwarded_ports(docker_api, instances, *, api_port=DEFAULT_API_PORT, ap
     ``forwarded_ports``, ``port_route``, ``version``, ``error``), waiting up to ``wait_timeout`` for a
     non-zero port. A missing port is an ``error`` starting with "Failed to get forwarded port from Gluetun".
     """
-    check_timeouts(timeout, wait_timeout)
-    normalized = normalize_instances(instances, api_port, api_key, username, password)
-    if docker_api is None:
-        missing = [inst["name"] for inst in normalized if not inst["api_url"]]
-        if missing:
-            raise GluetunConfigError("no Docker access and no api_url for: %s" % ", ".join(missing))
+    normalized = _checked_instances(docker_api, instances, api_port, api_key, username, password, timeout,
+                                    wait_timeout)
     options = {"mode": "ports", "timeout": float(timeout), "wait_timeout": float(wait_timeout or 0),
                "require_forwarded_port": True, "host_address": host_address, "docker_where": docker_where}
     return _run(docker_api, normalized, options)
