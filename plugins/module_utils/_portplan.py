@@ -18,6 +18,11 @@ Rules (see docs/port-planning.md):
   (an engine's HTTPS port is ``https_start + (port - range_start)``, unique inside its VPN's namespace).
 - ``replicas`` is shared evenly between the VPNs in order (remainder to the first), as the seed's round
   robin does, and each share must fit its VPN's capacity.
+- The control server (planned only when ``api_port`` or ``api_host_ports`` is given): ``api_port`` (the seed's
+  ``GLUETUN_API_PORT``, default 8001) is the internal port of every VPN's ``HTTP_CONTROL_SERVER_ADDRESS``; it
+  shares each VPN's namespace with the engines, so it lies outside every engine range and the HTTPS range.
+  ``api_host_ports`` are the external ports, one per VPN (default ``api_port + index``: 8001, 8002); they
+  share the host with the published engine ranges, so they lie outside them and differ from each other.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ import re
 MIN_PORT = 1
 MAX_PORT = 65535
 DEFAULT_HTTPS_PORT_RANGE = "45000-49999"
+DEFAULT_API_PORT = 8001
 
 _RANGE_RE = re.compile(r"^\s*(\S+?)\s*(?:-\s*(\S+)\s*)?$")
 
@@ -193,15 +199,17 @@ def _replicas(value):
 class VpnPlan:
     """One VPN's slice of the plan."""
 
-    __slots__ = ("name", "index", "range", "range_field", "capacity", "share")
+    __slots__ = ("name", "index", "range", "range_field", "capacity", "share", "api_port", "api_host_port")
 
-    def __init__(self, name, index, port_range, range_field, capacity, share):
+    def __init__(self, name, index, port_range, range_field, capacity, share, api_port=None, api_host_port=None):
         self.name = name
         self.index = index
         self.range = port_range
         self.range_field = range_field
         self.capacity = capacity
         self.share = share
+        self.api_port = api_port
+        self.api_host_port = api_host_port
 
     def https_port(self, port, https_range):
         """The HTTPS port paired with HTTP ``port`` of this VPN (unique inside the VPN's namespace)."""
@@ -212,7 +220,7 @@ class VpnPlan:
         return range(self.range.start, self.range.start + self.capacity)
 
     def to_dict(self):
-        return {
+        result = {
             "name": self.name,
             "index": self.index,
             "range": str(self.range),
@@ -222,6 +230,14 @@ class VpnPlan:
             "capacity": self.capacity,
             "share": self.share,
         }
+        if self.api_port is not None:
+            result.update({
+                "control_server_address": ":%d" % self.api_port,
+                "api_port": self.api_port,
+                "api_host_port": self.api_host_port,
+                "api_port_mapping": "%d:%d" % (self.api_host_port, self.api_port),
+            })
+        return result
 
 
 class PortPlan:
@@ -253,8 +269,12 @@ class PortPlan:
         }
 
 
-def build_plan(vpn_names, port_range=None, vpn_port_ranges=None, replicas=0, https_port_range=None):
-    """Validate the inputs and return the PortPlan. Raises PortPlanError naming the field to fix."""
+def build_plan(vpn_names, port_range=None, vpn_port_ranges=None, replicas=0, https_port_range=None, api_port=None,
+               api_host_ports=None):
+    """Validate the inputs and return the PortPlan. Raises PortPlanError naming the field to fix.
+
+    The control server is planned (and checked) only when ``api_port`` or ``api_host_ports`` is given.
+    """
     names = validate_vpn_names(vpn_names)
     replicas = _replicas(replicas)
     https_range = parse_range(DEFAULT_HTTPS_PORT_RANGE if https_port_range in (None, "") else https_port_range,
@@ -313,7 +333,121 @@ def build_plan(vpn_names, port_range=None, vpn_port_ranges=None, replicas=0, htt
                                             "widen %s or lower replicas"
                                 % (vpn.name, vpn.share, replicas, vpn.range, vpn.range_field, vpn.capacity,
                                    vpn.range_field))
+    if _given(api_port) or _given(api_host_ports):
+        plan_control_servers(plan, api_port if _given(api_port) else DEFAULT_API_PORT, api_host_ports)
     return plan
+
+
+def parse_port(value, field, fix):
+    """One TCP port from an int or a string of digits, inside 1-65535; else PortPlanError naming ``field``, ``fix``
+    telling what to give instead."""
+    digits = isinstance(value, str) and value.strip().isdigit()
+    if not digits and (isinstance(value, bool) or not isinstance(value, int)):
+        raise PortPlanError(field, "%r is not a port; %s" % (value, fix))
+    port = int(value)
+    if not MIN_PORT <= port <= MAX_PORT:
+        raise PortPlanError(field, "port %d is outside %d-%d; %s" % (port, MIN_PORT, MAX_PORT, fix))
+    return port
+
+
+def free_port(start, taken, ranges):
+    """The lowest port from ``start`` up that is neither in ``taken`` nor in any of ``ranges`` (None if none)."""
+    port = max(start, MIN_PORT)
+    while port <= MAX_PORT:
+        blocking = [rng for rng in ranges if port in rng]
+        if blocking:
+            port = max(rng.end for rng in blocking) + 1
+        elif port in taken:
+            port += 1
+        else:
+            return port
+    return None
+
+
+def _given(value):
+    """False for an option left out: None, "" or an empty list or mapping."""
+    return value not in (None, "") and not (isinstance(value, (list, tuple, dict)) and not value)
+
+
+def _example(port):
+    return ", e.g. %d" % port if port is not None else ""
+
+
+def _api_host_ports(value, names, api_port):
+    """The external control-server port given for each VPN (None where ``api_port + index`` applies)."""
+    if not _given(value):
+        return [None] * len(names)
+    defaults = [api_port + index for index in range(len(names))]
+    if isinstance(value, dict):
+        given = {}
+        for key, port in value.items():
+            name = str(key).strip().lstrip("/")
+            if name not in names:
+                raise PortPlanError("api_host_ports", "'%s' is not in vpn_containers %s; add it there or remove its port"
+                                    % (key, names))
+            given[name] = port
+        return [given.get(name) for name in names]
+    if isinstance(value, (list, tuple)):
+        if len(value) != len(names):
+            raise PortPlanError("api_host_ports", "%r gives %d port(s) for %d VPN(s) (%s); give one external port per "
+                                                  "VPN, in the order of vpn_containers, e.g. %r"
+                                % (list(value), len(value), len(names), ", ".join(names), defaults))
+        return list(value)
+    raise PortPlanError("api_host_ports", "%r is neither a list nor a mapping; give the external ports in the order "
+                                          "of vpn_containers, e.g. %r, or by name, e.g. %r"
+                        % (value, defaults, dict(zip(names, defaults))))
+
+
+def plan_control_servers(plan, api_port, api_host_ports=None):
+    """Give every VPN of ``plan`` its control server: internal ``api_port`` and one external port each.
+
+    ``api_host_ports``: a list in VPN order or a mapping VPN name -> port; a VPN without one gets
+    ``api_port + index``. Raises PortPlanError naming the field to fix.
+    """
+    engine_ranges = [vpn.range for vpn in plan.vpns]
+    port = parse_port(api_port, "api_port", "give GLUETUN_API_PORT, the internal port of HTTP_CONTROL_SERVER_ADDRESS "
+                                            "(the same for every VPN), as a whole number, e.g. %d" % DEFAULT_API_PORT)
+    suggestion = _example(free_port(DEFAULT_API_PORT, (), engine_ranges + [plan.https_range]))
+    for vpn in plan.vpns:
+        if port in vpn.range:
+            raise PortPlanError("api_port", "%d lies inside the engine ports of '%s' (%s): the control server listens "
+                                            "in the VPN's network namespace, where an engine would find the port taken; "
+                                            "choose an api_port outside the engine ranges and the HTTPS range%s"
+                                % (port, vpn.name, vpn.range, suggestion))
+    if port in plan.https_range:
+        raise PortPlanError("api_port", "%d lies inside https_port_range %s: the engines' HTTPS ports share the VPN's "
+                                        "network namespace with the control server; choose an api_port outside the "
+                                        "engine ranges and the HTTPS range%s" % (port, plan.https_range, suggestion))
+
+    names = [vpn.name for vpn in plan.vpns]
+    given = _api_host_ports(api_host_ports, names, port)
+    host_ports = []
+    for vpn, value in zip(plan.vpns, given):
+        field = "api_host_ports.%s" % vpn.name
+        if value is None:
+            host_ports.append(parse_port(port + vpn.index, field, "it defaults to api_port + the VPN's index (%d + %d): "
+                                                                  "give api_host_ports explicitly" % (port, vpn.index)))
+        else:
+            host_ports.append(parse_port(value, field, "give the external host port of the VPN's control server as a "
+                                                       "whole number, e.g. %d" % (port + vpn.index)))
+
+    for vpn, host_port in zip(plan.vpns, host_ports):
+        field = "api_host_ports.%s" % vpn.name
+        others = set(host_ports[:vpn.index] + host_ports[vpn.index + 1:])
+        suggestion = _example(free_port(host_port, others, engine_ranges))
+        for other in plan.vpns:
+            if host_port in other.range:
+                raise PortPlanError(field, "host port %d of '%s' lies inside the engine range %s that '%s' publishes on "
+                                           "the host: Docker would refuse with \"port is already allocated\"; choose an "
+                                           "external control port outside every engine range%s"
+                                    % (host_port, vpn.name, other.range, other.name, suggestion))
+        for other in plan.vpns[:vpn.index]:
+            if host_ports[other.index] == host_port:
+                raise PortPlanError(field, "host port %d of '%s' is already given to '%s': Docker would refuse with "
+                                           "\"port is already allocated\"; each control server needs its own external "
+                                           "port%s" % (host_port, vpn.name, other.name, suggestion))
+    for vpn, host_port in zip(plan.vpns, host_ports):
+        vpn.api_port, vpn.api_host_port = port, host_port
 
 
 def ranges_text(ports):
