@@ -98,6 +98,30 @@ def health_of(client, name):
     return (state.get("Health") or {}).get("Status")
 
 
+def docker_state(client):
+    """Every container of the engine, by ID: name, image, config, host config and run state (health aside: a
+    healthcheck moves on its own). Two equal snapshots mean nothing was created, removed, changed or restarted."""
+    state = {}
+    for listed in client.containers(all=True):
+        try:
+            inspect = client.inspect_container(listed["Id"])
+        except docker.errors.NotFound:  # removed meanwhile: absent from the snapshot, like any removal
+            continue
+        run = {k: v for k, v in inspect["State"].items() if k != "Health"}
+        state[inspect["Id"]] = {"Name": inspect["Name"], "Image": inspect["Image"], "Config": inspect["Config"],
+                                "HostConfig": inspect["HostConfig"], "State": run,
+                                "RestartCount": inspect["RestartCount"]}
+    return state
+
+
+def assert_same_docker_state(before, after):
+    """Fail with the differences between two docker_state() snapshots."""
+    gone = sorted(before[i]["Name"] for i in set(before) - set(after))
+    new = sorted(after[i]["Name"] for i in set(after) - set(before))
+    changed = sorted(before[i]["Name"] for i in set(before) & set(after) if before[i] != after[i])
+    assert not (gone or new or changed), f"Docker state changed: removed {gone}, created {new}, changed {changed}"
+
+
 @dataclass
 class GluetunSim:
     name: str

@@ -4,7 +4,7 @@
 
 from __future__ import annotations
 
-from conftest import health_of, wait_for
+from conftest import assert_same_docker_state, docker_state, health_of, wait_for
 from engine_pool_helpers import (  # noqa: F401 pylint: disable=unused-import
     converge_many,
     engine_info,
@@ -108,9 +108,11 @@ def test_bad_input_is_refused_before_anything_is_touched(docker_api, run_id, vpn
          "Port Range Mismatch: VPN container '%s' must publish its engine range %d-%d (from port_range) on the same "
          "host ports, but it publishes %d-%d (missing: %d)" % (vpn.name, low, high + 1, low, high, high + 1)),
     ]
+    before = docker_state(docker_api)
     results = run_failing([args for args, _msg in cases])[0]
     for (args, message), result in zip(cases, results):
         assert result.get("failed"), (args, result)
         assert message in result["msg"], (message, result["msg"])
         assert result.get("changed") is False
     assert pool_containers(docker_api, "t%s-bad" % run_id) == {}
+    assert_same_docker_state(before, docker_state(docker_api))

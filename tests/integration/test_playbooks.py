@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import http.server
 import ipaddress
+import json
 import threading
 
 import pytest
@@ -134,7 +135,9 @@ def test_redundant_stack_site_verify_status_drift(stack, docker_api, tmp_path):
     assert not (stack_dir / "gluetun").exists()
 
 
-def test_secrets_never_printed_even_with_diff_and_vvv(stack, tmp_path):
+def test_secrets_never_printed_even_with_diff_and_vvv(stack, docker_api, tmp_path):
+    """The VPN key and the API key never appear in output at -vvv --diff (also when rotated), in any label or in
+    the engines' environment; the control server is published on 127.0.0.1 only and the engines publish nothing."""
     variables = stack(mode="single", replicas=1, range_size=2, acestream_gluetun_api_key="ApiKey" + "x" * 20)
     secret = variables["acestream_gluetun_containers"][0]["env"]["WIREGUARD_PRIVATE_KEY"]
     run = run_collection_playbook("site", variables, tmp_path, diff=True, verbosity=3, json_output=False)
@@ -147,6 +150,24 @@ def test_secrets_never_printed_even_with_diff_and_vvv(stack, tmp_path):
     for output in (run.stdout + run.stderr, rotated.stdout + rotated.stderr):
         for value in (secret, secret + "-rotated", variables["acestream_gluetun_api_key"]):
             assert_not_printed(value, output)
+
+    secrets = (secret, secret + "-rotated", variables["acestream_gluetun_api_key"])
+    gluetun = variables["acestream_gluetun_containers"][0]
+    inspect = docker_api.inspect_container(gluetun["name"])
+    assert {tuple(sorted(b.items())) for b in inspect["HostConfig"]["PortBindings"]["8001/tcp"]} == {
+        (("HostIp", "127.0.0.1"), ("HostPort", str(gluetun["api_host_port"])))}
+    labels = json.dumps(inspect["Config"]["Labels"])
+    engines = engines_of(docker_api, variables)
+    assert len(engines) == 1
+    for engine in engines:
+        engine_inspect = docker_api.inspect_container(engine["Id"])
+        assert engine_inspect["HostConfig"]["PortBindings"] in ({}, None), "an engine publishes ports"
+        labels += json.dumps(engine_inspect["Config"]["Labels"])
+        environment = "\n".join(engine_inspect["Config"]["Env"] or [])
+        for value in secrets:
+            assert value not in environment, "a secret is in an engine's environment"
+    for value in secrets:
+        assert value not in labels, "a secret is in a label"
 
 
 @pytest.mark.parametrize("release, has_portforward", [("v3.40.0", False), ("v3.41.1", True), ("latest", True)])

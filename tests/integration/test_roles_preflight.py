@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from conftest import free_port
+from conftest import assert_same_docker_state, docker_state, free_port
 from roles_helpers import failure_message, remove_stack, run_roles, stack_containers, stack_vars
 
 
@@ -29,14 +29,24 @@ def stack(run_id, tmp_path, docker_api):
         remove_stack(docker_api, variables)
 
 
+def run_refused(docker_api, tmp_path, variables, **kwargs):
+    """run_roles, with a snapshot of every container of the Docker Engine taken just before."""
+    before = docker_state(docker_api)
+    run = run_roles(tmp_path, variables, **kwargs)
+    run.docker_before = before
+    return run
+
+
 def assert_refused(run, docker_api, variables, tmp_path, *phrases):
-    """Failed, the message names the fix, and nothing changed: no container, no file, no changed task."""
+    """Failed, the message names the fix, and nothing changed: no container created, removed, changed or
+    restarted (every container's ID and config compared), no file, no changed task."""
     message = failure_message(run)
     assert run.rc != 0, f"the run should have failed:\n{run.stdout[-3000:]}"
     for phrase in phrases:
         assert phrase in message, f"{phrase!r} not in the failure message:\n{message}"
     assert run.changed == 0, f"{run.changed} task(s) changed before the failure"
     assert stack_containers(docker_api, variables) == {}, "containers were created"
+    assert_same_docker_state(run.docker_before, docker_state(docker_api))
     assert not (tmp_path / "stack").exists(), "the stack directory was created"
     return message
 
@@ -44,7 +54,7 @@ def assert_refused(run, docker_api, variables, tmp_path, *phrases):
 def test_api_port_not_matching_http_control_server_address(stack, docker_api, tmp_path):
     variables = stack(mode="single")
     variables["acestream_gluetun_containers"][0]["env"]["HTTP_CONTROL_SERVER_ADDRESS"] = ":8002"
-    run = run_roles(tmp_path, variables)
+    run = run_refused(docker_api, tmp_path, variables)
     message = assert_refused(run, docker_api, variables, tmp_path,
                              "Verify GLUETUN_API_PORT matches HTTP_CONTROL_SERVER_ADDRESS",
                              "Use the internal port, not the external port")
@@ -56,7 +66,7 @@ def test_overlapping_engine_ranges(stack, docker_api, tmp_path):
     first, second = (c["name"] for c in variables["acestream_gluetun_containers"])
     start = int(variables["acestream_port_range_host"].split("-")[0])
     variables["acestream_vpn_port_ranges"] = {first: f"{start}-{start + 3}", second: f"{start + 2}-{start + 5}"}
-    run = run_roles(tmp_path, variables)
+    run = run_refused(docker_api, tmp_path, variables)
     assert_refused(run, docker_api, variables, tmp_path, "overlap", "Ensure ranges don't overlap")
 
 
@@ -65,14 +75,14 @@ def test_engine_range_outside_the_published_range(stack, docker_api, tmp_path):
     first, second = (c["name"] for c in variables["acestream_gluetun_containers"])
     start, end = (int(p) for p in variables["acestream_port_range_host"].split("-"))
     variables["acestream_vpn_port_ranges"] = {first: f"{start}-{start + 2}", second: f"{end + 1}-{end + 3}"}
-    run = run_roles(tmp_path, variables)
+    run = run_refused(docker_api, tmp_path, variables)
     assert_refused(run, docker_api, variables, tmp_path, "outside",
                    "Check that PORT_RANGE_HOST matches Gluetun port mappings")
 
 
 def test_range_smaller_than_the_replicas(stack, docker_api, tmp_path):
     variables = stack(replicas=9, range_size=6)
-    run = run_roles(tmp_path, variables)
+    run = run_refused(docker_api, tmp_path, variables)
     assert_refused(run, docker_api, variables, tmp_path, "9 engines exceed",
                    "Choose a range that can accommodate your MAX_REPLICAS setting")
 
@@ -83,7 +93,7 @@ def test_control_server_and_orchestrator_app_on_the_same_host_port(stack, docker
     variables["acestream_gluetun_containers"][0]["api_host_port"] = port
     variables.update({"acestream_orchestrator_enabled": True, "acestream_orchestrator_port": port,
                       "acestream_engine_replicas": 0})
-    run = run_roles(tmp_path, variables)
+    run = run_refused(docker_api, tmp_path, variables)
     message = assert_refused(run, docker_api, variables, tmp_path, "port is already allocated",
                              "Ensure no overlap between different services")
     assert f"both publish host port {port}" in message
@@ -93,7 +103,7 @@ def test_control_server_inside_the_engine_range(stack, docker_api, tmp_path):
     variables = stack(mode="single")
     start = int(variables["acestream_port_range_host"].split("-")[0])
     variables["acestream_gluetun_containers"][0]["api_host_port"] = start + 1
-    run = run_roles(tmp_path, variables)
+    run = run_refused(docker_api, tmp_path, variables)
     assert_refused(run, docker_api, variables, tmp_path, "port is already allocated", f"host port {start + 1}")
 
 
@@ -101,7 +111,7 @@ def test_host_port_held_by_another_container(stack, docker_api, tmp_path, gluetu
     variables = stack(mode="single")
     start = int(variables["acestream_port_range_host"].split("-")[0])
     other = gluetun_sim(engine_range=(start + 2, start + 2), wait_healthy=False)
-    run = run_roles(tmp_path, variables)
+    run = run_refused(docker_api, tmp_path, variables)
     assert_refused(run, docker_api, variables, tmp_path, "port is already allocated",
                    f"host port {start + 2}", f"already published by container {other.name}",
                    "Check if another container is using the same ports")
@@ -110,7 +120,7 @@ def test_host_port_held_by_another_container(stack, docker_api, tmp_path, gluetu
 def test_redundant_mode_without_a_second_container(stack, docker_api, tmp_path):
     variables = stack(mode="single")
     variables["acestream_vpn_mode"] = "redundant"
-    run = run_roles(tmp_path, variables)
+    run = run_refused(docker_api, tmp_path, variables)
     assert_refused(run, docker_api, variables, tmp_path, "needs a second Gluetun container",
                    "Verify GLUETUN_CONTAINER_NAME_2 is configured")
 
@@ -119,27 +129,27 @@ def test_redundant_mode_with_the_second_name_repeated(stack, docker_api, tmp_pat
     variables = stack()
     containers = variables["acestream_gluetun_containers"]
     containers[1]["name"] = containers[0]["name"]
-    run = run_roles(tmp_path, variables)
+    run = run_refused(docker_api, tmp_path, variables)
     assert_refused(run, docker_api, variables, tmp_path, "GLUETUN_CONTAINER_NAME_2 repeats GLUETUN_CONTAINER_NAME")
 
 
 def test_single_mode_with_two_containers(stack, docker_api, tmp_path):
     variables = stack()
     variables["acestream_vpn_mode"] = "single"
-    run = run_roles(tmp_path, variables)
+    run = run_refused(docker_api, tmp_path, variables)
     assert_refused(run, docker_api, variables, tmp_path, "VPN_MODE=single", "takes exactly one Gluetun container")
 
 
 def test_unknown_gluetun_release(stack, docker_api, tmp_path):
     variables = stack(mode="single", release="v3.42.0")
     variables["acestream_gluetun_env"]["GLUETUN_SIM_VERSION"] = "v3.41.1"
-    run = run_roles(tmp_path, variables)
+    run = run_refused(docker_api, tmp_path, variables)
     assert_refused(run, docker_api, variables, tmp_path, "v3.42.0", "set acestream_gluetun_release")
 
 
 def test_no_docker_engine_answering(stack, docker_api, tmp_path):
     variables = stack(mode="single", acestream_docker_host=f"unix://{tmp_path}/no-docker.sock")
-    run = run_roles(tmp_path, variables)
+    run = run_refused(docker_api, tmp_path, variables)
     assert_refused(run, docker_api, variables, tmp_path, "No Docker Engine answers",
                    f"unix://{tmp_path}/no-docker.sock", "apt-get install docker.io")
 
@@ -148,7 +158,7 @@ def test_python_without_the_docker_sdk(stack, docker_api, tmp_path):
     venv = tmp_path / "bare-venv"
     subprocess.run([sys.base_prefix + "/bin/python3", "-m", "venv", "--without-pip", str(venv)], check=True)
     variables = stack(mode="single", ansible_python_interpreter=str(venv / "bin" / "python3"))
-    run = run_roles(tmp_path, variables)
+    run = run_refused(docker_api, tmp_path, variables)
     assert_refused(run, docker_api, variables, tmp_path, "Docker SDK for Python is missing",
                    str(venv / "bin" / "python3"), "pip install 'docker>=5.0.0'", "acestream_docker_sdk_install: true")
 
@@ -160,10 +170,11 @@ def test_engines_role_against_a_gluetun_publishing_another_range(stack, docker_a
     vpn = gluetun_sim(version="v3.41.1", api_port=8001, engine_range=(start, end - 2))
     variables["acestream_gluetun_containers"] = [{"name": vpn.name, "api_host_port": vpn.api_host_port, "env": {}}]
     variables["acestream_gluetun_api_key"] = ""
-    run = run_roles(tmp_path, variables, roles=("acestream.orchestrator.engines",))
+    run = run_refused(docker_api, tmp_path, variables, roles=("acestream.orchestrator.engines",))
     message = failure_message(run)
     assert run.rc != 0
     assert "Port Range Mismatch" in message, message
     assert run.changed == 0
     engines = docker_api.containers(all=True, filters={"label": [f"acestream.pool={variables['acestream_pool_name']}"]})
     assert engines == []
+    assert_same_docker_state(run.docker_before, docker_state(docker_api))
