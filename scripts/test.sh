@@ -65,6 +65,9 @@ for stage in "${STAGES[@]}"; do
   SUMMARY+=("$stage $(( $(date +%s) - t0 ))s $result")
 done
 
+# The reliability record of this run (docs/reliability.md is a copy of it from a full run: make reliability).
+python3 "$ROOT/scripts/reliability_report.py" --reports "$REPORTS" --out "$REPORTS/reliability.md" || true
+
 log "summary (wall time $(( $(date +%s) - start ))s)"
 for row in "${SUMMARY[@]}"; do
   read -r name seconds result <<<"$row"
