@@ -11,6 +11,8 @@
 #                                     also cleans up after a crash. Data roots (loaded images) are kept.
 #   tests/fleet/fleet.sh purge        down, then remove the data roots and the saved images
 #   tests/fleet/fleet.sh exec HOST CMD...   run a command on a host (its namespaces), as a console would
+#   tests/fleet/fleet.sh reboot HOST        stop the host gracefully (its engine stops its containers) and start
+#                                           it again: new namespaces, same data root and /opt, a new dockerd
 # From the machine, host K's engine answers on unix://$ACESTREAM_FLEET_RUN/fleetK/docker.sock; on the host
 # itself it is the usual /var/run/docker.sock.
 # Environment: ACESTREAM_FLEET_RUN (/run/acestream-fleet), ACESTREAM_FLEET_LIB (/var/lib/acestream-fleet),
@@ -343,6 +345,14 @@ cmd_status() {
   return $ok
 }
 
+cmd_reboot() {
+  local h=${1:?usage: fleet.sh reboot HOST}
+  [ -d "$FLEET_RUN/$h" ] || die "$h is not up"
+  host_down "$h"
+  host_start "$h"
+  log "$h rebooted"
+}
+
 cmd_exec() {
   local h=${1:?usage: fleet.sh exec HOST CMD...} pid
   shift
@@ -360,5 +370,6 @@ case $cmd in
   reset) cmd_reset "$@" ;;
   status) cmd_status "$@" ;;
   exec) cmd_exec "$@" ;;
-  *) die "usage: fleet.sh up|down|status|reset [N] | purge | exec HOST CMD..." ;;
+  reboot) cmd_reboot "$@" ;;
+  *) die "usage: fleet.sh up|down|status|reset [N] | purge | exec HOST CMD... | reboot HOST" ;;
 esac

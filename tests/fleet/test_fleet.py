@@ -244,6 +244,7 @@ def fleet_containers(fleet):
 
 # ----------------------------------------------------------------------------------- infrastructure
 def test_inventory_names_the_hosts_fleet_sh_made(fleet):
+    """The fleet-sim inventory names the hosts fleet.sh made, with their LAN addresses, and holds both modes."""
     assert len(fleet.hosts) >= 3
     for number, host in enumerate(fleet.hosts.values(), start=1):
         assert host.name == f"fleet{number}"
@@ -252,6 +253,7 @@ def test_inventory_names_the_hosts_fleet_sh_made(fleet):
 
 
 def test_each_host_is_an_independent_engine(fleet, fleet_containers):
+    """Each host is its own Docker Engine: its own engine ID, data root, bridge and containers."""
     infos = {name: fleet.client(name).info() for name in fleet.hosts}
     main = docker.APIClient(version="auto", timeout=30)
     try:
@@ -279,6 +281,7 @@ def test_each_host_is_an_independent_engine(fleet, fleet_containers):
 
 
 def test_same_published_port_on_every_host_at_once(fleet, fleet_containers):
+    """Every host publishes the same port at once (separate network namespaces), as real hosts do."""
     port = 18080
     for name in fleet.hosts:
         fleet_containers(name, ["sh", "-c", f"mkdir -p /srv && echo {name} >/srv/whoami && "
@@ -288,6 +291,7 @@ def test_same_published_port_on_every_host_at_once(fleet, fleet_containers):
 
 
 def test_ansible_reaches_every_host_over_ssh_in_parallel(fleet, tmp_path):
+    """Ansible reaches every host over SSH, and forks run the hosts at the same time."""
     sleep = 8
     playbook = write_playbook(tmp_path, [
         {"name": "ping", "ansible.builtin.ping": {}},
@@ -324,6 +328,8 @@ def test_ansible_reaches_every_host_over_ssh_in_parallel(fleet, tmp_path):
 
 
 def test_a_crashed_host_comes_back_with_up_and_the_others_stay(fleet, fleet_containers):
+    """A host whose dockerd and containerd are killed comes back with fleet.sh up; the other hosts are not
+    restarted."""
     *others, victim = fleet.hosts
     survivor = fleet_containers(others[0], ["sleep", "300"])
     doomed = fleet_containers(victim, ["sleep", "300"])
@@ -388,6 +394,9 @@ def assert_stack(fleet, host):
 
 @pytest.mark.skipif(not SITE.exists(), reason="playbooks/site.yml is not in this checkout yet: no deploy to test")
 def test_one_run_deploys_every_plan_converges_and_repairs_drift(fleet, request):
+    """One run with forks deploys each host's plan (single and redundant), the second changes nothing, drift on one
+    host is repaired without touching the others, and after that host's Docker Engine restarts the next run
+    restores it alone; wall times against a one-host run."""
     forks = len(fleet.hosts)
     hosts = list(fleet.hosts.values())
     lone = next(h for h in hosts if h.plan["acestream_vpn_mode"] == "redundant")
@@ -428,3 +437,20 @@ def test_one_run_deploys_every_plan_converges_and_repairs_drift(fleet, request):
             assert third.stats[host.name]["changed"] == 0, third.explain()
             assert after["ids"] == before[host.name]["ids"], f"{host.name} was touched by a repair of {lone.name}"
     assert victim in stack_on(fleet, lone)["engines"]
+
+    # The same host reboots between runs: its Docker Engine stops every container and starts again in new
+    # namespaces. The next run brings its stack back (engines into the new Gluetun namespaces); the others stay.
+    before = {h.name: stack_on(fleet, h) for h in hosts}
+    fleet_sh("reboot", lone.name)
+    fourth = ansible_playbook(SITE, forks=forks)
+    report(request.config, f"fleet run after {lone.name}'s Docker Engine restarted: {fourth.seconds:.1f}s")
+    assert fourth.rc == 0, fourth.explain()
+    assert fourth.stats[lone.name]["changed"] > 0, fourth.explain()
+    for host in hosts:
+        after = assert_stack(fleet, host)
+        if host.name != lone.name:
+            assert fourth.stats[host.name]["changed"] == 0, fourth.explain()
+            assert after["ids"] == before[host.name]["ids"], f"{host.name} was touched after {lone.name} rebooted"
+    fifth = ansible_playbook(SITE, forks=forks)
+    assert fifth.rc == 0, fifth.explain()
+    assert {name: s["changed"] for name, s in fifth.stats.items()} == {h.name: 0 for h in hosts}, fifth.explain()
