@@ -3,17 +3,23 @@
 # shellcheck disable=SC2317
 # The whole test suite: unit, ansible-test sanity, ansible-lint (production profile), integration against the
 # real Docker Engine, molecule. Prepares the machine first (scripts/bootstrap.sh).
-#   scripts/test.sh                 every stage
-#   scripts/test.sh unit lint       only the named stages
+#   scripts/test.sh                 every stage, in two lanes that run side by side (below)
+#   scripts/test.sh unit lint       only the named stages, one after the other
+# ACESTREAM_TEST_LANES=1 runs every stage one after the other.
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 
 ALL_STAGES=(unit sanity lint integration fleet molecule)
+# The two lanes of a full run. The main lane keeps the local Docker Engine busy (integration, molecule); the side
+# lane spends its time on downloads and pylint (sanity, lint) and on SSH round trips to the fleet hosts, which
+# have Docker Engines of their own: little of it competes with the main lane for the CPU.
+MAIN_LANE=(unit integration molecule)
+SIDE_LANE=(sanity lint fleet)
 STAGES=("$@")
+LANES=2
+if [ ${#STAGES[@]} -gt 0 ] || [ "${ACESTREAM_TEST_LANES:-2}" = 1 ]; then LANES=1; fi
 [ ${#STAGES[@]} -gt 0 ] || STAGES=("${ALL_STAGES[@]}")
 REPORTS=$BUILD/test-reports
-declare -a SUMMARY=()
-FAILED=0
 
 stage_unit() {
   pytest -q -p no:cacheprovider tests/unit --junitxml="$REPORTS/unit.xml"
@@ -50,20 +56,42 @@ stage_molecule() {
   (cd "$ROOT/extensions" && molecule test --all)
 }
 
+run_stage() {  # run_stage NAME: one stage, its row appended to $REPORTS/summary
+  local stage=$1 t0 result
+  log "stage $stage"
+  t0=$(date +%s)
+  if "stage_$stage"; then result=ok; else result=FAILED; fi
+  echo "$stage $(( $(date +%s) - t0 ))s $result" >>"$REPORTS/summary"
+  log "stage $stage: $result"
+}
+
+run_lane() { local stage; for stage in "$@"; do run_stage "$stage"; done; }
+
 cd "$ROOT" || exit 1
 start=$(date +%s)
 "$ROOT/scripts/bootstrap.sh" || die "bootstrap failed"
 activate
-SUMMARY+=("bootstrap $(( $(date +%s) - start ))s ok")
 rm -rf "$REPORTS" && mkdir -p "$REPORTS"
-
+echo "bootstrap $(( $(date +%s) - start ))s ok" >"$REPORTS/summary"
 for stage in "${STAGES[@]}"; do
   declare -F "stage_$stage" >/dev/null || die "unknown stage '$stage' (stages: ${ALL_STAGES[*]})"
-  log "stage $stage"
-  t0=$(date +%s)
-  if "stage_$stage"; then result=ok; else result=FAILED; FAILED=$((FAILED + 1)); fi
-  SUMMARY+=("$stage $(( $(date +%s) - t0 ))s $result")
 done
+
+if [ "$LANES" = 2 ]; then
+  side_log=$REPORTS/side-lane.log
+  log "side lane (${SIDE_LANE[*]}) runs in the background; its output follows the main lane's ($side_log)"
+  run_lane "${SIDE_LANE[@]}" >"$side_log" 2>&1 &
+  side_pid=$!
+  run_lane "${MAIN_LANE[@]}"
+  wait "$side_pid"
+  log "side lane output (${SIDE_LANE[*]})"
+  cat "$side_log"
+else
+  run_lane "${STAGES[@]}"
+fi
+
+mapfile -t SUMMARY <"$REPORTS/summary"
+FAILED=$(grep -c ' FAILED$' "$REPORTS/summary")
 
 # The reliability record of this run (docs/reliability.md is a copy of it from a full run: make reliability).
 python3 "$ROOT/scripts/reliability_report.py" --reports "$REPORTS" --out "$REPORTS/reliability.md" || true

@@ -187,10 +187,18 @@ def test_auth_file_lists_the_routes_of_the_release(stack, tmp_path, release, has
 
 
 def test_changed_api_key_recreates_gluetun_and_the_engines_follow(stack, docker_api, tmp_path):
+    """Scaling the engines leaves Gluetun as it is; a new API key re-creates it (it reads its auth file at start)
+    and the engines follow it into its new namespace."""
     variables = stack(mode="single", replicas=2, range_size=3)
     name = variables["acestream_gluetun_containers"][0]["name"]
     assert run_collection_playbook("site", variables, tmp_path).rc == 0
     before = docker_api.inspect_container(name)["Id"]
+    # More engines in the same range: Gluetun (and so every engine in its namespace) is not re-created.
+    variables["acestream_engine_replicas"] = 3
+    scaled = run_collection_playbook("site", variables, tmp_path)
+    assert scaled.rc == 0, failure_message(scaled)
+    assert docker_api.inspect_container(name)["Id"] == before, "scaling the engines re-created Gluetun"
+    assert len(engines_of(docker_api, variables)) == 3
     variables["acestream_gluetun_api_key"] = "AnotherKey" + "y" * 16
     run = run_collection_playbook("site", variables, tmp_path)
     assert run.rc == 0, failure_message(run)
