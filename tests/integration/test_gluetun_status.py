@@ -336,8 +336,10 @@ def test_vpn_status_put_check_mode_and_idempotence(gluetun_sims_module):
     assert docker_api_logs(sim).count("200 PUT /v1/vpn/status ") == 2  # stop and start; none in check mode
 
 
-def test_ten_instances_three_hung_answer_within_timeout_plus_one_second(docker_api, fleet):
-    """Instances are asked in parallel: hung control servers cost the timeout once, not once each."""
+def test_ten_instances_three_hung_report_the_timeout(docker_api, fleet):
+    """Ten control servers, three hung: the hung ones are reported with the timeout that ended the request, the
+    others answer as before, and the lookup gives None for the hung ones (term_errors=ignore). That they are asked
+    in parallel is pinned by the unit tests; what a hung one costs is measured by benchmarks/run.sh."""
     hung = [fleet["open-" + v] for v in ("v3.40.0", "v3.41.1", "v3.41.3")]
     instances = [{"name": fleet["open-" + v].name} for v in RELEASES[:4]]
     instances += [{"name": fleet["auth-" + v].name, "api_key": KEY} for v in RELEASES]
@@ -362,11 +364,9 @@ def test_ten_instances_three_hung_answer_within_timeout_plus_one_second(docker_a
     errors = [v["error"] for v in report["vpns"]]
     assert all("did not answer GET /v1/version within 2s (timeout)" in e for e in errors[1:4]), errors
     assert errors[0] is None and all(e is None for e in errors[4:9]) and "401" in errors[9]
-    assert slow < baseline + 2 + 1, (baseline, slow)
     assert result(run, "lookup baseline")["ansible_facts"]["value"] == [41001, 41002, 41003, 41000]
     assert result(hung_run, "lookup hung")["ansible_facts"]["value"] == [None, None, None, 41000]
     lookup_baseline, lookup_slow = duration(run, "lookup baseline"), duration(hung_run, "lookup hung")
-    assert lookup_slow < lookup_baseline + 2 + 1, (lookup_baseline, lookup_slow)
     print("\ngluetun_status, 10 instances: %.2fs, with 3 hung (timeout 2s): %.2fs; forwarded_port, 4 terms: %.2fs, "
           "with 3 hung: %.2fs" % (baseline, slow, lookup_baseline, lookup_slow))
 
