@@ -8,13 +8,21 @@ release, the answer shapes of the port routes, the 301 of the old port route (v3
 the status codes for unknown routes (400 / 401 / 404), JSON sent as text/plain, and faults (hang, 500,
 non-JSON, a body that never ends). Every request is recorded with its headers.
 
+No test asserts on wall-clock time: a request that hangs or trickles is held until the client hangs up
+(recorded in ``stalls``: which request, and whether the client gave up on its own), and every request and stall
+carries a number of one sequence shared by all servers (``next_seq``), which orders events across servers, so
+that a test can tell which requests were open at the same moment. HANG_GUARD only keeps a broken client from
+holding a test forever: no passing test gets near it.
+
 Tests get servers from the ``fake`` fixture (tests/unit/conftest.py), which closes them afterwards.
 """
 
 from __future__ import annotations
 
 import base64
+import itertools
 import json
+import select
 import socket
 import threading
 import time
@@ -27,6 +35,27 @@ PUBLIC_ROUTES = {
     "PUT /v1/openvpn/status", "GET /v1/openvpn/portforwarded", "GET /v1/dns/status", "PUT /v1/dns/status",
     "GET /v1/updater/status", "PUT /v1/updater/status", "GET /v1/publicip/ip",
 }
+
+
+HANG_GUARD = 30.0  # seconds a stalled request is held at most; a hang guard, not a performance bound
+
+_SEQUENCE = itertools.count(1)
+_SEQUENCE_LOCK = threading.Lock()
+
+
+def next_seq():
+    """The next number of one sequence shared by every fake server: which event came first, without a clock."""
+    with _SEQUENCE_LOCK:
+        return next(_SEQUENCE)
+
+
+def _client_closed(connection, wait):
+    """True once the client has closed its end of ``connection`` (end of file or reset), waiting up to ``wait``."""
+    try:
+        readable, _writable, _failed = select.select([connection], [], [], wait)
+        return bool(readable) and connection.recv(1, socket.MSG_PEEK) == b""
+    except (OSError, ValueError):
+        return True
 
 
 def release_tuple(version):
@@ -52,9 +81,13 @@ class FakeGluetun(object):
         self.fault_routes = None      # None = every route, else a set of paths
         self.after_put = None         # status to report after a PUT (default: the requested one)
         self.absent = set()           # paths this server answers 404 to, as if the release lacked them
-        self.put_delay = 0.0          # seconds a PUT of the VPN status takes to answer (it applies at once)
-        self.requests = []
+        self.put_hangs = False        # a PUT of the VPN status applies at once, but its answer hangs
+        self.hold = None              # an Event: every request waits for it before being answered
+        self.requests = []            # method, path, headers, body; seq on arrival, done once answered
+        self.stalls = []              # fault, path; seq at start and end; ended: client closed | released | guard
+        self.stalled = threading.Event()  # set once a request stalls (hangs or trickles)
         self.lock = threading.Lock()
+        self.changed = threading.Condition(self.lock)
         self.release_hang = threading.Event()
         fake = self
 
@@ -94,6 +127,13 @@ class FakeGluetun(object):
     # ---------------------------------------------------------------------------------------------
     def paths(self):
         return [r["path"] for r in self.requests]
+
+    def ended_stalls(self, count=1, guard=HANG_GUARD):
+        """The stalls, once there are ``count`` and all have ended (the server notices a client hanging up
+        within a tick of it); ``guard`` only keeps a broken client from holding the test forever."""
+        with self.changed:
+            self.changed.wait_for(lambda: len(self.stalls) >= count and all(s["ended"] for s in self.stalls), guard)
+            return [dict(stall) for stall in self.stalls]
 
     def known_routes(self):
         routes = set(PUBLIC_ROUTES) | {"GET /v1/vpn/settings", "GET /v1/openvpn/settings"}
@@ -144,15 +184,52 @@ class FakeGluetun(object):
         path = handler.path.split("?")[0]
         length = int(handler.headers.get("Content-Length") or 0)
         body = handler.rfile.read(length) if length else b""
+        record = {"method": method, "path": path, "headers": dict(handler.headers.items()),
+                  "body": body.decode("utf-8", "replace"), "seq": next_seq(), "done": None}
         with self.lock:
-            self.requests.append({"method": method, "path": path, "headers": dict(handler.headers.items()),
-                                  "body": body.decode("utf-8", "replace")})
+            self.requests.append(record)
+        if self.hold is not None:
+            self.hold.wait(HANG_GUARD)
+        self.answer(handler, method, path, body)
+        record["done"] = next_seq()
+
+    def stall(self, handler, fault, path):
+        """Hold a request: ``hang`` answers nothing, ``trickle`` sends headers then a byte every 0.1 s of a body
+        that never ends; until the client hangs up, the server is closed, or HANG_GUARD. Recorded in stalls."""
+        stall = {"fault": fault, "path": path, "start": next_seq(), "end": None, "ended": None}
+        with self.lock:
+            self.stalls.append(stall)
+        self.stalled.set()
+        ended = "guard"
+        deadline = time.monotonic() + HANG_GUARD
+        try:
+            if fault == "trickle":
+                handler.send_response(200)
+                handler.send_header("Content-Length", "100000")
+                handler.end_headers()
+            while time.monotonic() < deadline:
+                if self.release_hang.is_set():
+                    ended = "released"
+                    break
+                if fault == "trickle":
+                    handler.wfile.write(b" ")
+                    handler.wfile.flush()
+                if _client_closed(handler.connection, 0.1 if fault == "trickle" else 0.05):
+                    ended = "client closed"
+                    break
+        except OSError:
+            ended = "client closed"
+        handler.close_connection = True
+        with self.changed:
+            stall["end"], stall["ended"] = next_seq(), ended
+            self.changed.notify_all()
+
+    def answer(self, handler, method, path, body):
         release = release_tuple(self.version)
         route = "%s %s" % (method, path)
         if self.fault and (self.fault_routes is None or path in self.fault_routes):
-            if self.fault == "hang":
-                self.release_hang.wait(60)
-                return
+            if self.fault in ("hang", "trickle"):
+                return self.stall(handler, self.fault, path)
             if self.fault == "500":
                 return self._send(handler, 500, "internal error: simulated\n")
             if self.fault == "nonjson":
@@ -162,19 +239,6 @@ class FakeGluetun(object):
             if self.fault == "garbage":
                 handler.wfile.write(b"SSH-2.0-OpenSSH_9.2\r\n")
                 handler.close_connection = True
-                return
-            if self.fault == "trickle":
-                handler.send_response(200)
-                handler.send_header("Content-Length", "100000")
-                handler.end_headers()
-                for _tick in range(600):
-                    try:
-                        handler.wfile.write(b" ")
-                        handler.wfile.flush()
-                    except OSError:
-                        return
-                    if self.release_hang.wait(0.1):
-                        return
                 return
         if path in self.absent:
             return self._send(handler, 404, "404 page not found\n")
@@ -208,8 +272,8 @@ class FakeGluetun(object):
                 self.vpn_status = self.after_put or wanted
                 if wanted == "stopped":
                     self.ports = []
-                if self.put_delay:
-                    time.sleep(self.put_delay)
+                if self.put_hangs:
+                    return self.stall(handler, "hang", path)
                 return self._json(handler, {"outcome": wanted})
             return self._json(handler, {"status": self.vpn_status})
         if path == "/v1/publicip/ip":
@@ -231,15 +295,6 @@ class FakeGluetun(object):
         if path.endswith("/settings"):
             return self._json(handler, {"secret": "do-not-log"})
         return self._send(handler, 404, "404 page not found\n")
-
-
-def wait_until(predicate, timeout=5.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    return False
 
 
 def free_port():

@@ -8,8 +8,6 @@ terms run in the integration suite).
 
 from __future__ import annotations
 
-import time
-
 import pytest
 import yaml
 from ansible import constants as C
@@ -72,16 +70,16 @@ def test_strict_401_names_route_and_fix_without_secret(fake, lookup):
     assert "X-API-Key" in text and KEY not in text
 
 
-def test_no_port_yet_is_an_error_unless_waited_for(fake, lookup):
+def test_no_port_yet_is_an_error_unless_waited_for(fake, lookup, clock):
     server = fake(version="v3.41.3", ports=[])
     with pytest.raises(AnsibleLookupError, match="Failed to get forwarded port from Gluetun .*no port is forwarded"):
         lookup.run([server.url], {})
-    import threading
-
-    threading.Timer(0.7, lambda: setattr(server, "ports", [43210])).start()
-    start = time.monotonic()
+    assert clock.sleeps == [] and server.paths().count("/v1/portforward") == 1  # asked once, no wait
+    clock.at(0.7, lambda: setattr(server, "ports", [43210]))
     assert lookup.run([server.url], {}, wait=5) == [43210]
-    assert 0.6 < time.monotonic() - start < 3
+    # polled every 0.5 s until the port came (at 0.7 s), answered at the first poll after: not the whole 5 s
+    assert clock.sleeps == [0.5, 0.5]
+    assert server.paths().count("/v1/portforward") == 1 + 3
 
 
 def test_errors_warn_and_ignore(fake, lookup, warnings):
@@ -104,13 +102,14 @@ def test_strict_unreachable_keeps_the_seed_wording(lookup):
     assert "api_url must reach the control server" in text
 
 
-def test_hung_server_bounded(fake, lookup):
+def test_hung_server_bounded(fake, lookup, socket_timeouts):
     server = fake(version="v3.41.3")
     server.fault = "hang"
-    start = time.monotonic()
     with pytest.raises(AnsibleLookupError, match="did not answer GET /v1/version within 0.5s"):
         lookup.run([server.url], {}, timeout=0.5)
-    assert time.monotonic() - start < 1.5
+    # every socket wait bounded by the timeout option; the client hung up on its own, once
+    assert socket_timeouts.bounded_by(0.5), socket_timeouts
+    assert [(s["path"], s["ended"]) for s in server.ended_stalls()] == [("/v1/version", "client closed")]
 
 
 @pytest.mark.parametrize("terms, kwargs, message", [

@@ -9,8 +9,6 @@ The control servers are real local HTTP servers; Docker is a small in-memory sta
 from __future__ import annotations
 
 import json
-import threading
-import time
 
 import pytest
 from gluetun_fake import free_port
@@ -356,14 +354,8 @@ def test_read_forwarded_ports(fake):
 
 
 # ------------------------------------------------------------------------------------------------ waiting
-def later(delay, func):
-    timer = threading.Timer(delay, func)
-    timer.daemon = True
-    timer.start()
-    return timer
-
-
-def test_wait_until_healthy_and_port(fake):
+# On the fake clock (the ``clock`` fixture): it moves only when the probe sleeps between polls.
+def test_wait_until_healthy_and_port(fake, clock):
     server = fake(version="v3.41.3", vpn_status="starting", ports=[])
     state = {"health": "starting"}
     docker = FakeDocker({"g": lambda: inspect_doc("g", host_port=server.port, health=state["health"])})
@@ -371,29 +363,29 @@ def test_wait_until_healthy_and_port(fake):
     def up():
         server.vpn_status = "running"
         state["health"] = "healthy"
-        later(0.5, lambda: setattr(server, "ports", [45678]))
+        clock.at(clock.elapsed() + 0.5, lambda: setattr(server, "ports", [45678]))
 
-    later(0.8, up)
-    start = time.monotonic()
+    clock.at(0.8, up)
     [vpn] = probe_instances(docker, ["g"], wait_timeout=10, require_forwarded_port=True)
-    elapsed = time.monotonic() - start
     assert vpn["healthy"] and vpn["forwarded_port"] == 45678 and vpn["error"] is None
-    assert 1.2 < elapsed < 4
+    # polls at 0, 0.5, 1 (healthy from 0.8 s, but no port yet) and 1.5 s (the port came at 1.5 s): healthy alone
+    # was not enough, and the wait ended at the first poll that saw the port, far before wait_timeout
+    assert clock.sleeps == [0.5, 0.5, 0.5]
+    assert docker.calls == ["g"] * 4
 
 
-def test_wait_gives_up_with_the_last_reason(fake):
+def test_wait_gives_up_with_the_last_reason(fake, clock):
     _server, doc = sim(fake, "g", health="starting", version="v3.41.3")
-    start = time.monotonic()
-    [vpn] = probe_instances(FakeDocker({"g": doc}), ["g"], wait_timeout=1)
-    assert 0.9 < time.monotonic() - start < 2.5
+    docker = FakeDocker({"g": doc})
+    [vpn] = probe_instances(docker, ["g"], wait_timeout=1)
+    assert clock.sleeps == [0.5, 0.5] and docker.calls == ["g"] * 3  # polled for the whole second, not longer
     assert vpn["error"].startswith("after waiting 1s: VPN container 'g' is not healthy yet")
 
 
-def test_401_ends_the_wait_at_once(fake):
-    _server, doc = sim(fake, "g", version="latest")
-    start = time.monotonic()
+def test_401_ends_the_wait_at_once(fake, clock):
+    server, doc = sim(fake, "g", version="latest")
     [vpn] = probe_instances(FakeDocker({"g": doc}), ["g"], wait_timeout=30)
-    assert time.monotonic() - start < 2
+    assert clock.sleeps == [] and server.paths().count("/v1/vpn/status") == 1  # one round, no wait
     assert "401 Unauthorized for GET /v1/vpn/status" in vpn["error"]
 
 
@@ -429,10 +421,10 @@ def test_vpn_status_starting_is_not_put_again(fake):
     assert not vpn["changed"] and "PUT" not in [r["method"] for r in _server.requests]
 
 
-def test_vpn_status_put_unanswered_in_time_counts_as_sent(fake):
+def test_vpn_status_put_unanswered_in_time_counts_as_sent(fake, clock):
     """Gluetun answers the PUT once its loop has moved: a timeout means "sent", so changed, and a wait goes on."""
     _server, doc = sim(fake, "g", version="v3.41.3", vpn_status="stopped")
-    _server.put_delay = 1.0
+    _server.put_hangs = True
     [vpn] = probe_instances(FakeDocker({"g": doc}), ["g"], vpn_status="running", timeout=0.4)
     assert vpn["changed"] is True
     assert "did not answer PUT /v1/vpn/status within 0.4s (timeout)" in vpn["error"]
@@ -440,6 +432,7 @@ def test_vpn_status_put_unanswered_in_time_counts_as_sent(fake):
     [vpn] = probe_instances(FakeDocker({"g": doc}), ["g"], vpn_status="running", timeout=0.4, wait_timeout=5)
     assert vpn["changed"] is True and vpn["healthy"] and vpn["error"] is None
     assert [r["method"] for r in _server.requests].count("PUT") == 2  # one per run, never repeated
+    assert clock.sleeps == [0.5]  # the second run polled again after its unanswered PUT
 
 
 def test_vpn_status_put_refused(fake):
@@ -451,30 +444,46 @@ def test_vpn_status_put_refused(fake):
 
 
 # -------------------------------------------------------------------------------------------- parallelism
-def test_ten_servers_one_hung_answer_within_timeout_plus_one_second(fake):
+# Without a clock: the fake servers number every request and stall in one sequence (gluetun_fake.next_seq),
+# which tells which requests were open at the same moment.
+def test_ten_servers_one_hung_answer_within_timeout_plus_one_second(fake, socket_timeouts):
     servers = [fake(version="v3.41.3", ports=[40000 + i]) for i in range(10)]
-    servers[6].fault = "hang"
+    hung = servers[6]
+    hung.fault = "hang"
+    for server in servers:
+        if server is not hung:
+            server.hold = hung.stalled  # the others answer only once the hung one holds its request
     docker = FakeDocker(dict(("g%d" % i, inspect_doc("g%d" % i, host_port=s.port)) for i, s in enumerate(servers)))
-    start = time.monotonic()
     vpns = probe_instances(docker, ["g%d" % i for i in range(10)], timeout=1.5)
-    elapsed = time.monotonic() - start
-    assert elapsed < 1.5 + 1, elapsed
     assert [v["name"] for v in vpns] == ["g%d" % i for i in range(10)]
     assert [v["forwarded_port"] for v in vpns] == [40000 + i if i != 6 else None for i in range(10)]
     assert "did not answer GET /v1/version within 1.5s (timeout)" in vpns[6]["error"]
     assert all(v["error"] is None for i, v in enumerate(vpns) if i != 6)
-    assert len(servers[6].requests) == 1  # not asked again after the timeout
+    assert len(hung.requests) == 1  # not asked again after the timeout
+    # the hung request costs its timeout and no more: every socket wait bounded by it, the client hung up on its
+    # own; the nine others were answered while it was held, not after it (asked one after the other, g0 would
+    # have waited for g6 in vain)
+    assert socket_timeouts.bounded_by(1.5), socket_timeouts
+    [stall] = hung.ended_stalls()
+    assert stall["ended"] == "client closed"
+    others = [server for server in servers if server is not hung]
+    assert all(server.requests for server in others)
+    assert all(r["done"] is not None and stall["start"] < r["done"] < stall["end"] for s in others for r in s.requests)
 
 
-def test_nine_hung_of_ten_still_cost_the_timeout_once(fake):
+def test_nine_hung_of_ten_still_cost_the_timeout_once(fake, socket_timeouts):
     servers = [fake(version="v3.41.3", ports=[40000 + i]) for i in range(10)]
     for server in servers[1:]:
         server.fault = "hang"
     docker = FakeDocker(dict(("g%d" % i, inspect_doc("g%d" % i, host_port=s.port)) for i, s in enumerate(servers)))
-    start = time.monotonic()
     vpns = probe_instances(docker, ["g%d" % i for i in range(10)], timeout=1)
-    assert time.monotonic() - start < 1 + 1
     assert vpns[0]["error"] is None and all("within 1s (timeout)" in v["error"] for v in vpns[1:])
+    # the nine hung requests were all open at one moment (the last began before the first ended): the timeout
+    # was paid once, in parallel, not nine times one after the other; each client hung up on its own
+    assert socket_timeouts.bounded_by(1), socket_timeouts
+    stalls = [stall for server in servers[1:] for stall in server.ended_stalls()]
+    assert len(stalls) == 9 and all(stall["ended"] == "client closed" for stall in stalls)
+    assert max(stall["start"] for stall in stalls) < min(stall["end"] for stall in stalls)
 
 
 def test_results_keep_input_order_whatever_finishes_first(fake):
