@@ -142,7 +142,7 @@ def bench_pool(api, n):
     pool_task = {"name": "pool", "acestream.orchestrator.engine_pool": args}
     converge = must(run_playbook([pool_task]), "engine_pool converge")
     converge_s = task_seconds(converge, "pool")
-    row(group, "engine_pool converge 0 -> N", converge_s, raw_s, "<= 1.3x raw", 1.3)
+    row(group, "engine_pool converge 0 -> N", converge_s, raw_s, "<= 1.3x raw (N >= 50)", 1.3 if n >= 50 else None)
     engines = [e["name"] for e in converge.result("pool")["engines"]]
 
     noop = must(run_playbook([pool_task]), "engine_pool no-op")
@@ -160,7 +160,7 @@ def bench_pool(api, n):
     row(group, "docker_container_info loop over the engines", info_s)
     row(group, "one docker_host_info task, containers by label", host_info_s)
     row(group, "ansible.builtin.ping task (floor of any task)", ping_s)
-    row(group, "engine_pool no-op rerun vs docker_container_info loop", noop_s, info_s, "<= 0.05x (>= 20x faster)",
+    row(group, "engine_pool no-op rerun vs docker_container_info loop", noop_s, info_s, "<= 0.05x, >= 20x faster (N >= 50)",
         0.05 if n >= 50 else None)
     row(group, "engine_pool no-op rerun vs docker_host_info", noop_s, host_info_s, "<= 1.5x", 1.5)
     row(group, "engine_pool no-op rerun vs docker_container loop no-op", noop_s, loop_noop)
@@ -169,7 +169,7 @@ def bench_pool(api, n):
     check = must(run_playbook([pool_task], check=True), "engine_pool check")
     check_s = task_seconds(check, "pool")
     assert check.result("pool")["changed"] is True, "check with one engine missing reported no change"
-    row(group, "engine_pool --check, one engine missing vs info loop", check_s, info_s, "<= 0.05x (>= 20x faster)",
+    row(group, "engine_pool --check, one engine missing vs info loop", check_s, info_s, "<= 0.05x, >= 20x faster (N >= 50)",
         0.05 if n >= 50 else None)
     row(group, "engine_pool --check, one engine missing vs host_info", check_s, host_info_s, "<= 1.5x", 1.5)
     must(run_playbook([pool_task]), "engine_pool repair")
@@ -200,8 +200,9 @@ def bench_gluetun_status(api, servers=10, timeout=2):
     row(group, f"{servers} control servers, one hung (timeout={timeout}s)", hung_s, timeout + 1.0,
         f"<= timeout + 1 s = {timeout + 1}s (ratio <= 1)", 1.0)
     # What the hung server itself costs: the same task with it hung, minus with it answering.
+    # About one timeout (not one per request or per server): within a quarter of it.
     row(group, "what the hung one adds (one hung - all answering) vs timeout", hung_s - all_up, timeout,
-        "<= 1x the timeout", 1.0)
+        "about 1x the timeout (<= 1.25x)", 1.25)
     remove_all(api, {"label": f"{TEST_LABEL}={RUN}"})
 
 
