@@ -4,17 +4,11 @@
 
 from __future__ import annotations
 
-import pathlib
-import sys
 
 import pytest
 from ansible.errors import AnsibleFilterError
 
-_COLLECTIONS = str(pathlib.Path(__file__).resolve().parents[4] / "build" / "collections")
-if _COLLECTIONS not in sys.path:
-    sys.path.insert(0, _COLLECTIONS)
-
-from ansible_collections.acestream.orchestrator.plugins.filter.port_plan import FilterModule, port_plan  # noqa: E402
+from ansible_collections.acestream.orchestrator.plugins.filter.port_plan import FilterModule, port_plan
 
 
 def test_registered():

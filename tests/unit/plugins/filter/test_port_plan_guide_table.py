@@ -9,17 +9,13 @@ import ast
 import importlib.util
 import os
 import pathlib
-import sys
 
 import pytest
 from ansible.errors import AnsibleFilterError
 
-_ROOT = pathlib.Path(__file__).resolve().parents[4]
-_COLLECTIONS = str(_ROOT / "build" / "collections")
-if _COLLECTIONS not in sys.path:
-    sys.path.insert(0, _COLLECTIONS)
+from ansible_collections.acestream.orchestrator.plugins.filter.port_plan import FilterModule
 
-from ansible_collections.acestream.orchestrator.plugins.filter.port_plan import FilterModule  # noqa: E402
+_ROOT = pathlib.Path(__file__).resolve().parents[4]
 
 # The guide, next to the checkout (absent on a clean clone: then only the in-repo copy below is checked).
 SEED_GUIDE = pathlib.Path(os.environ.get("ACESTREAM_PORT_GUIDE",

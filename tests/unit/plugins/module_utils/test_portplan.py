@@ -4,17 +4,11 @@
 
 from __future__ import annotations
 
-import pathlib
-import sys
 
 import pytest
 from hypothesis import given, settings, strategies as st
 
-_COLLECTIONS = str(pathlib.Path(__file__).resolve().parents[4] / "build" / "collections")
-if _COLLECTIONS not in sys.path:
-    sys.path.insert(0, _COLLECTIONS)
-
-from ansible_collections.acestream.orchestrator.plugins.module_utils._portplan import (  # noqa: E402
+from ansible_collections.acestream.orchestrator.plugins.module_utils._portplan import (
     PortPlanError,
     PortRange,
     build_plan,

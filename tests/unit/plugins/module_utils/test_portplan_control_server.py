@@ -5,16 +5,10 @@
 from __future__ import annotations
 
 import pathlib
-import sys
 
 import pytest
 
-_ROOT = pathlib.Path(__file__).resolve().parents[4]
-_COLLECTIONS = str(_ROOT / "build" / "collections")
-if _COLLECTIONS not in sys.path:
-    sys.path.insert(0, _COLLECTIONS)
-
-from ansible_collections.acestream.orchestrator.plugins.module_utils._portplan import (  # noqa: E402
+from ansible_collections.acestream.orchestrator.plugins.module_utils._portplan import (
     DEFAULT_API_PORT,
     PortPlanError,
     PortRange,
@@ -22,6 +16,8 @@ from ansible_collections.acestream.orchestrator.plugins.module_utils._portplan i
     free_port,
     parse_port,
 )
+
+_ROOT = pathlib.Path(__file__).resolve().parents[4]
 
 TWO = ["gluetun1", "gluetun2"]
 CONTROL_KEYS = {"control_server_address", "api_port", "api_host_port", "api_port_mapping"}
