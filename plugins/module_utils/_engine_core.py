@@ -617,15 +617,22 @@ def _action(kind, engine, reason, container_id=None):
             "reason": reason, "id": container_id}
 
 
-def name_clashes(actions, taken, pool):
+def name_clashes(actions, taken, pool, desired=None):
     """Fail before any change when a container the pool must create has a name used by a container that is not
-    this pool's engine. ``taken``: name -> list entry of the containers that carry those names."""
+    this pool's engine. ``taken``: name -> list entry of the containers that carry those names. ``desired``:
+    name -> engine spec; a container that is this pool's engine for that slot with the same spec (made by
+    another run converging the pool at the same time, after this run listed the pool) is not a clash: the create
+    finds it and adopts it."""
     problems = []
     for action in actions:
         if action["action"] != "create" or action["name"] not in taken:
             continue
         container = taken[action["name"]]
         labels = container.get("Labels") or {}
+        spec = (desired or {}).get(action["name"])
+        if (spec is not None and labels.get(LABEL_MANAGED_BY) == MANAGER and labels.get(LABEL_POOL) == pool
+                and labels.get(LABEL_SPEC_HASH) == spec["labels"].get(LABEL_SPEC_HASH)):
+            continue
         owner = ("engine pool '%s'" % labels.get(LABEL_POOL) if labels.get(LABEL_MANAGED_BY) == MANAGER
                  else "not managed by acestream.orchestrator")
         problems.append("container '%s' (%s, image %s) already exists and is %s; engine pool '%s' needs this name "

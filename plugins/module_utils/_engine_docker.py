@@ -35,6 +35,8 @@ from ansible_collections.acestream.orchestrator.plugins.module_utils._engine_cor
 )
 
 STATUS_PATH = "/server/api?api_version=3&method=get_status"
+# Seconds to wait for a container whose name another run has just reserved (its create is still running).
+NAME_RESERVED_WAIT = 10.0
 
 
 class EngineActionError(Exception):
@@ -209,18 +211,27 @@ class DockerEngines:
         api = self._api()
         restart = None if spec["restart_policy"] in (None, "no") else {"Name": spec["restart_policy"]}
         host_config = api.create_host_config(network_mode=spec["network_mode"], restart_policy=restart)
-        self._count("create")
-        try:
-            created = api.create_container(spec["image"], name=spec["name"], environment=spec["env"],
-                                           command=spec["command"], labels=spec["labels"], host_config=host_config,
-                                           detach=True)
-            return created["Id"]
-        except APIError as exc:
-            if getattr(exc, "status_code", None) != 409:
-                raise
-        # 409: the name is taken. Another run placing the same slot at the same time made the same engine:
-        # adopt it. Anything else holding the name is a clash.
-        other = self.inspect_container(spec["name"])
+        other = None
+        for _attempt in range(3):
+            self._count("create")
+            try:
+                created = api.create_container(spec["image"], name=spec["name"], environment=spec["env"],
+                                               command=spec["command"], labels=spec["labels"],
+                                               host_config=host_config, detach=True)
+                return created["Id"]
+            except APIError as exc:
+                if getattr(exc, "status_code", None) != 409:
+                    raise
+            # 409: the name is taken. Another run placing the same slot at the same time may be creating it
+            # right now (Docker reserves the name before the container can be inspected): look for a while.
+            other, deadline = self.inspect_container(spec["name"]), time.monotonic() + NAME_RESERVED_WAIT
+            while other is None and time.monotonic() < deadline:
+                time.sleep(0.1)
+                other = self.inspect_container(spec["name"])
+            if other is not None:
+                break
+            # Still nobody there: that create failed and freed the name; try ours again.
+        # The same engine, made by another run: adopt it. Anything else holding the name is a clash.
         labels = ((other or {}).get("Config") or {}).get("Labels") or {}
         if (labels.get(LABEL_MANAGED_BY) == MANAGER and labels.get(LABEL_POOL) == pool
                 and labels.get(LABEL_SPEC_HASH) == spec["labels"][LABEL_SPEC_HASH]):

@@ -541,7 +541,7 @@ def main():
         creates = [a["name"] for a in actions if a["action"] == "create"]
         taken = dict((name, c) for name, c in ops.containers_named(creates).items() if c.get("Id") not in own)
         try:
-            name_clashes(actions, taken, core["pool"])
+            name_clashes(actions, taken, core["pool"], decided["desired"])
         except PreflightError as exc:
             module.fail_json(msg=str(exc), changed=False, actions=[])
 

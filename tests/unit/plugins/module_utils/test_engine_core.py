@@ -655,6 +655,21 @@ def test_name_clash():
         core.name_clashes(actions, taken, "ace")
 
 
+def test_same_engine_made_by_a_concurrent_run_is_no_clash():
+    """Another run converging the pool made the slot's engine after this run listed the pool: same pool, same spec
+    hash: not a clash (the create adopts it). Another spec for that slot still is one."""
+    actions = [{"action": "create", "name": "ace-g-100", "vpn": "g", "port": 100}]
+    desired = {"ace-g-100": {"labels": {core.LABEL_SPEC_HASH: "abc"}}}
+    labels = {core.LABEL_MANAGED_BY: core.MANAGER, core.LABEL_POOL: "ace", core.LABEL_SPEC_HASH: "abc"}
+    taken = {"ace-g-100": {"Id": "0123456789abcdef", "Image": "engine", "Labels": labels}}
+    core.name_clashes(actions, taken, "ace", desired)
+    labels[core.LABEL_SPEC_HASH] = "older"
+    with pytest.raises(core.PreflightError, match="already exists and is engine pool 'ace'"):
+        core.name_clashes(actions, taken, "ace", desired)
+    with pytest.raises(core.PreflightError):
+        core.name_clashes(actions, taken, "other-pool", desired)
+
+
 def test_absent_actions(two):
     plan, states, decided = two
     observed = [core.observed_engine(c) for c in apply(plan, states, decided)]

@@ -33,6 +33,9 @@ class FakeDocker:
         self.lock = threading.Lock()
         self.fail_start = set()
         self.race_names = set()
+        # name -> how many inspects answer 404 while another run's create of that name is still running
+        self.reserved_names = {}
+        self.reserved_done = set()
         self.seq = 0
 
     def _log(self, *call):
@@ -82,6 +85,10 @@ class FakeDocker:
 
     def inspect_container(self, ref):
         self._log("inspect", ref)
+        with self.lock:
+            if self.reserved_names.get(ref):
+                self.reserved_names[ref] -= 1
+                raise NotFound("No such container: %s" % ref)
         return json.loads(json.dumps(self._find(ref)))
 
     def inspect_image(self, image):
@@ -101,6 +108,12 @@ class FakeDocker:
                          detach=True):
         self._log("create", name)
         with self.lock:
+            if name in self.reserved_names and name not in self.reserved_done:
+                # Another run's create of this name is under way: the name is taken, the container not visible yet.
+                self.reserved_done.add(name)
+                self._insert(image, name, environment, command, labels, host_config)
+                raise APIError("Conflict", response=type("R", (), {"status_code": 409, "reason": "Conflict"})(),
+                               explanation="Conflict. The container name \"/%s\" is already in use" % name)
             if name in self.race_names:
                 # Another run created the very same engine a moment ago.
                 self.race_names.discard(name)
@@ -236,6 +249,17 @@ def test_concurrent_run_created_the_same_engine(two, capsys):
     two.race_names.add("ace-g1-101")
     result = run_module(base_args(), capsys=capsys)
     assert result["changed"] and not result.get("failed")
+    assert len([c for c in two.containers_by_id.values() if c["Name"] == "/ace-g1-101"]) == 1
+    assert run_module(base_args(), capsys=capsys)["changed"] is False
+
+
+def test_concurrent_run_still_creating_the_same_engine(two, capsys):
+    """The name is taken but the other run's container cannot be inspected yet (Docker reserves the name first):
+    look again until it shows, then adopt it; no clash, no second container."""
+    two.reserved_names["ace-g1-101"] = 3
+    result = run_module(base_args(), capsys=capsys)
+    assert result["changed"] and not result.get("failed"), result.get("msg")
+    assert two.reserved_names["ace-g1-101"] == 0, "it did not look again"
     assert len([c for c in two.containers_by_id.values() if c["Name"] == "/ace-g1-101"]) == 1
     assert run_module(base_args(), capsys=capsys)["changed"] is False
 
