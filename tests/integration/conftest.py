@@ -438,6 +438,22 @@ class PlaybookRun:
         return self.results[task_name][host]
 
 
+def playbook_environment(json_output=True):
+    """The environment of the tests' ansible-playbook runs: this checkout's collection and ansible.cfg, and the
+    ansible.posix.json callback unless the text output is wanted."""
+    environment = dict(os.environ)
+    environment.update({
+        "ANSIBLE_COLLECTIONS_PATH": str(ROOT / "build" / "collections"),
+        "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"),
+        "ANSIBLE_NOCOLOR": "1",
+        "ANSIBLE_LOCALHOST_WARNING": "0",
+        "ANSIBLE_INVENTORY_UNPARSED_WARNING": "0",
+    })
+    if json_output:
+        environment["ANSIBLE_STDOUT_CALLBACK"] = "ansible.posix.json"
+    return environment
+
+
 def run_playbook(tasks=None, playbook=None, extra_vars=None, check=False, diff=False, verbosity=0,
                  json_output=True, env=None, inventory=None, timeout=900):
     """Run ansible-playbook on localhost with a list of tasks (or a playbook file) and parse its output.
@@ -465,16 +481,7 @@ def run_playbook(tasks=None, playbook=None, extra_vars=None, check=False, diff=F
         cmd.append("--diff")
     if verbosity:
         cmd.append("-" + "v" * verbosity)
-    environment = dict(os.environ)
-    environment.update({
-        "ANSIBLE_COLLECTIONS_PATH": str(ROOT / "build" / "collections"),
-        "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"),
-        "ANSIBLE_NOCOLOR": "1",
-        "ANSIBLE_LOCALHOST_WARNING": "0",
-        "ANSIBLE_INVENTORY_UNPARSED_WARNING": "0",
-    })
-    if json_output:
-        environment["ANSIBLE_STDOUT_CALLBACK"] = "ansible.posix.json"
+    environment = playbook_environment(json_output)
     environment.update(env or {})
     proc = subprocess.run(cmd, capture_output=True, text=True, env=environment, timeout=timeout, cwd=workdir, check=False)
     run = PlaybookRun(rc=proc.returncode, stdout=proc.stdout, stderr=proc.stderr)

@@ -10,6 +10,7 @@ import os
 import sys
 import uuid
 
+import pytest
 import yaml
 
 from conftest import ENGINE_IMAGE, GLUETUN_IMAGE, ROOT, free_port, free_port_range, run_playbook
@@ -55,6 +56,21 @@ def stack_vars(run_id, tmp_path, mode="redundant", replicas=2, range_size=6, rel
     }
     data.update(overrides)
     return data
+
+
+@pytest.fixture
+def stack(run_id, tmp_path, docker_api):
+    """Factory of stack descriptions; whatever a run left of them is removed at the end."""
+    made = []
+
+    def make(**kwargs):
+        variables = stack_vars(run_id, tmp_path, **kwargs)
+        made.append(variables)
+        return variables
+
+    yield make
+    for variables in made:
+        remove_stack(docker_api, variables)
 
 
 def write_playbook(tmp_path, roles=ROLES, check=False):

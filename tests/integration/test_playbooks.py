@@ -13,28 +13,13 @@ import threading
 
 import pytest
 
-from roles_helpers import (
+from roles_helpers import (  # noqa: F401 pylint: disable=unused-import
     dump,
     failure_message,
     file_mode,
-    remove_stack,
     run_collection_playbook,
-    stack_vars,
+    stack,
 )
-
-
-@pytest.fixture
-def stack(run_id, tmp_path, docker_api):
-    made = []
-
-    def make(**kwargs):
-        variables = stack_vars(run_id, tmp_path, **kwargs)
-        made.append(variables)
-        return variables
-
-    yield make
-    for variables in made:
-        remove_stack(docker_api, variables)
 
 
 def engines_of(docker_api, variables):

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import yaml
 
-from conftest import ROOT, wait_for
+from conftest import playbook_environment, wait_for
 from engine_pool_helpers import (  # noqa: F401 pylint: disable=unused-import
     MODULE,
     engine_status,
@@ -36,12 +36,9 @@ def start_pool_run(args):
              "vars": {"ansible_python_interpreter": sys.executable},
              "tasks": [{"name": "engine pool", MODULE: args}]}]
     (workdir / "playbook.yml").write_text(yaml.safe_dump(play, sort_keys=False))
-    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(ROOT / "build" / "collections"),
-               ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_STDOUT_CALLBACK="ansible.posix.json",
-               ANSIBLE_LOCALHOST_WARNING="0", ANSIBLE_NOCOLOR="1")
     return subprocess.Popen([str(Path(sys.executable).parent / "ansible-playbook"), "-i", "localhost,",
-                             "playbook.yml"], cwd=workdir, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
+                             "playbook.yml"], cwd=workdir, env=playbook_environment(), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
 
 
 def kill_tree(pid):

@@ -8,25 +8,13 @@ from __future__ import annotations
 import subprocess
 import sys
 
-import pytest
-
 from conftest import assert_same_docker_state, docker_state, free_port
-from roles_helpers import failure_message, remove_stack, run_roles, stack_containers, stack_vars
-
-
-@pytest.fixture
-def stack(run_id, tmp_path, docker_api):
-    """Factory of stack descriptions; whatever a run left of them is removed at the end."""
-    made = []
-
-    def make(**kwargs):
-        variables = stack_vars(run_id, tmp_path, **kwargs)
-        made.append(variables)
-        return variables
-
-    yield make
-    for variables in made:
-        remove_stack(docker_api, variables)
+from roles_helpers import (  # noqa: F401 pylint: disable=unused-import
+    failure_message,
+    run_roles,
+    stack,
+    stack_containers,
+)
 
 
 def run_refused(docker_api, tmp_path, variables, **kwargs):
