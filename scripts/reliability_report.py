@@ -14,7 +14,6 @@ import argparse
 import ast
 import datetime
 import subprocess
-import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -49,18 +48,29 @@ def docstrings(path):
     return found
 
 
+def _list_length(tree, name):
+    """Length of the first list literal assigned to ``name`` anywhere in ``tree`` (None when there is none)."""
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", "") == name and \
+                isinstance(node.value, ast.List):
+            return len(node.value.elts)
+    return None
+
+
 def bad_input_counts():
-    """How many bad-input cases each bad-input test holds (its cases list, or 1)."""
-    sys.path.insert(0, str(ROOT / "tests" / "integration"))
+    """How many bad-input cases each bad-input test holds: the length of its list of cases."""
     counts = {}
-    text = (ROOT / "tests/integration/test_engine_pool_variants.py").read_text()
-    body = text.split("def test_bad_input_is_refused_before_anything_is_touched", 1)[1]
-    counts["test_bad_input_is_refused_before_anything_is_touched"] = body.split("results = run_failing")[0].count(
-        "\n        (dict(")
-    tree = ast.parse((ROOT / "tests/integration/test_bad_input.py").read_text())
-    for node in tree.body:
-        if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", "") == "CASES":
-            counts["test_bad_input_to_status_lookup_and_filter_changes_nothing"] = len(node.value.elts)
+    for file, test, name in (
+            ("tests/integration/test_engine_pool_variants.py", "test_bad_input_is_refused_before_anything_is_touched",
+             "cases"),
+            ("tests/integration/test_bad_input.py", "test_bad_input_to_status_lookup_and_filter_changes_nothing",
+             "CASES")):
+        tree = ast.parse((ROOT / file).read_text())
+        if name == "cases":
+            tree = next(n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == test)
+        count = _list_length(tree, name)
+        if count is not None:
+            counts[test] = count
     return counts
 
 
