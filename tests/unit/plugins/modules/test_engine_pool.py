@@ -36,6 +36,8 @@ class FakeDocker:
         # name -> how many inspects answer 404 while another run's create of that name is still running
         self.reserved_names = {}
         self.reserved_done = set()
+        # names another, unrelated container takes between the run's name check and its create
+        self.foreign_race = set()
         self.seq = 0
 
     def _log(self, *call):
@@ -114,6 +116,9 @@ class FakeDocker:
                 self._insert(image, name, environment, command, labels, host_config)
                 raise APIError("Conflict", response=type("R", (), {"status_code": 409, "reason": "Conflict"})(),
                                explanation="Conflict. The container name \"/%s\" is already in use" % name)
+            if name in self.foreign_race:
+                self.foreign_race.discard(name)
+                self._insert("nginx", name, {}, None, {}, host_config)
             if name in self.race_names:
                 # Another run created the very same engine a moment ago.
                 self.race_names.discard(name)
@@ -251,6 +256,18 @@ def test_concurrent_run_created_the_same_engine(two, capsys):
     assert result["changed"] and not result.get("failed")
     assert len([c for c in two.containers_by_id.values() if c["Name"] == "/ace-g1-101"]) == 1
     assert run_module(base_args(), capsys=capsys)["changed"] is False
+
+
+def test_container_of_someone_else_taking_the_name_meanwhile_is_a_clash(two, capsys):
+    """Not the pool's engine (no labels), taking a slot's name after the run's check: the create fails for that
+    slot with a message naming the container, the others are made, nothing of the other container is touched."""
+    two.foreign_race.add("ace-g1-101")
+    result = run_module(base_args(), capsys=capsys)
+    assert result["failed"] and result["changed"] is True
+    assert ("create ace-g1-101: container 'ace-g1-101' already exists and is not this pool's engine for that slot "
+            "(labels {}); remove or rename it, or choose another pool name") in result["msg"], result["msg"]
+    foreign = [c for c in two.containers_by_id.values() if c["Name"] == "/ace-g1-101"]
+    assert len(foreign) == 1 and foreign[0]["Image"] == "nginx" and foreign[0]["Config"]["Labels"] == {}
 
 
 def test_concurrent_run_still_creating_the_same_engine(two, capsys):
