@@ -1,0 +1,178 @@
+#!/usr/bin/python
+# Copyright (c) acestream.orchestrator contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: stack_files
+short_description: Write a stack's directories and files, with their modes, and remove its old ones, in one call
+version_added: 0.1.0
+author: acestream.orchestrator maintainers (@acestream-orchestrator)
+description:
+  - Brings a set of directories and files on the target to the given contents and modes, and removes the paths
+    listed in O(absent), in one module call. The collection's roles use it for a stack's env files, control-server
+    auth files, generated keys and C(docker-compose.yml) record, in one call instead of two per file with
+    M(ansible.builtin.copy), which is what a run that changes nothing spends most of its time on.
+  - Files are written atomically (a temporary file in the same directory renamed over the old one) and get their
+    mode before the rename, so a secret file is never readable with a wider mode, nor half-written.
+  - Contents given as O(files[].secret_content) never appear in the output, in the diff or at C(-vvv); the diff
+    says only that such a file is created or changed.
+  - Everything is checked before anything is touched. A bad option, or a path that holds something else (a
+    directory where a file must be), fails the task with a message naming the option and the fix.
+  - Ownership is left as the target's user creates it (root when the play uses C(become)).
+attributes:
+  check_mode:
+    support: full
+    description: Reports the same RV(changes) and C(changed) that the real run then makes, without any change.
+  diff_mode:
+    support: full
+    description: One entry a changed path; contents of non-secret files before and after.
+  idempotent:
+    support: full
+    description: A second run with the same options reports C(changed=false).
+options:
+  directories:
+    description:
+      - Directories that must exist, created in the order given (missing parents are created with mode C(0755)).
+        An existing directory only gets its mode corrected.
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      path:
+        description: Absolute path.
+        type: path
+        required: true
+      mode:
+        description: Octal permission bits, quoted, such as V('0700').
+        type: raw
+        default: '0755'
+  files:
+    description:
+      - Regular files that must hold exactly this content with this mode (missing parent directories are created
+        with mode C(0755)).
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      path:
+        description: Absolute path.
+        type: path
+        required: true
+      content:
+        description:
+          - The content, shown in the diff. Give exactly one of O(files[].content) and O(files[].secret_content).
+        type: str
+      secret_content:
+        description:
+          - The content of a file holding keys or credentials, never shown in output or diff.
+        type: str
+      mode:
+        description: Octal permission bits, quoted, such as V('0600').
+        type: raw
+        default: '0644'
+  absent:
+    description:
+      - Paths to remove, files or whole directory trees. A path already absent is not a change. A path may not be in
+        O(absent) and in O(directories) or O(files) at once.
+    type: list
+    elements: path
+    default: []
+notes:
+  - Removing a directory in O(absent) removes everything under it. The roles list only the directories they created.
+seealso:
+  - module: ansible.builtin.copy
+  - module: ansible.builtin.file
+"""
+
+EXAMPLES = r"""
+- name: Write a Gluetun container's files
+  acestream.orchestrator.stack_files:
+    directories:
+      - path: /opt/acestream/pool1
+        mode: "0755"
+      - path: /opt/acestream/pool1/gluetun/gluetun1
+        mode: "0700"
+    files:
+      - path: /opt/acestream/pool1/gluetun/gluetun1/gluetun.env
+        secret_content: "WIREGUARD_PRIVATE_KEY={{ wireguard_private_key }}\n"
+        mode: "0600"
+      - path: /opt/acestream/pool1/docker-compose.yml
+        content: "{{ lookup('ansible.builtin.template', 'docker-compose.yml.j2') }}"
+        mode: "0644"
+
+- name: Remove them again
+  acestream.orchestrator.stack_files:
+    absent:
+      - /opt/acestream/pool1/gluetun
+      - /opt/acestream/pool1/docker-compose.yml
+"""
+
+RETURN = r"""
+changes:
+  description: What was changed (or, in check mode, would be), in order. Contents are not included.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    path:
+      description: The path.
+      type: str
+    kind:
+      description: V(directory), V(file) (or V(other) for a removed special file).
+      type: str
+    action:
+      description: V(create), V(update) (content), V(mode) (mode only) or V(remove).
+      type: str
+  sample: [{"path": "/opt/acestream/pool1/gluetun/gluetun1/gluetun.env", "kind": "file", "action": "update"}]
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.acestream.orchestrator.plugins.module_utils._stack_files import (
+    StackFilesError,
+    apply,
+    plan,
+    report,
+    validate,
+)
+
+
+def argument_spec():
+    return dict(
+        directories=dict(type="list", elements="dict", default=[], options=dict(
+            path=dict(type="path", required=True),
+            mode=dict(type="raw", default="0755"),
+        )),
+        files=dict(type="list", elements="dict", default=[], options=dict(
+            path=dict(type="path", required=True),
+            content=dict(type="str"),
+            secret_content=dict(type="str", no_log=True),
+            mode=dict(type="raw", default="0644"),
+        ), mutually_exclusive=[("content", "secret_content")], required_one_of=[("content", "secret_content")]),
+        absent=dict(type="list", elements="path", default=[]),
+    )
+
+
+def main():
+    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
+    params = module.params
+    try:
+        directories, files, absent = validate(params["directories"], params["files"], params["absent"])
+        changes = plan(directories, files, absent)
+    except StackFilesError as exc:
+        module.fail_json(msg=str(exc))
+    if changes and not module.check_mode:
+        try:
+            apply(changes)
+        except OSError as exc:
+            done = report([change for change in changes if change.get("done")])[0]
+            module.fail_json(msg=f"{exc.filename or 'a stack file'}: {exc.strerror or exc} (the changes before it were made)",
+                             changes=done, changed=bool(done))
+    done, diff = report(changes)
+    module.exit_json(changed=bool(changes), changes=done, diff=diff)
+
+
+if __name__ == "__main__":
+    main()
