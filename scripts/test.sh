@@ -5,6 +5,7 @@
 # real Docker Engine, molecule. Prepares the machine first (scripts/bootstrap.sh).
 #   scripts/test.sh                 every stage, one after the other
 #   scripts/test.sh unit lint       only the named stages
+# ACESTREAM_TEST_WORKERS=N: pytest workers of the integration stage (default 2; 1 runs its tests one by one).
 # ACESTREAM_TEST_LANES=2 runs a full suite in two lanes side by side (below): for machines with cores to spare.
 # On 2 cores the lanes compete for the CPU and a full run takes longer than one stage after the other.
 set -uo pipefail
@@ -42,7 +43,16 @@ stage_lint() {
 }
 
 stage_integration() {
-  pytest -q -p no:cacheprovider tests/integration --junitxml="$REPORTS/integration.xml"
+  # The tests share the Docker Engine (unique names, free ports, their own labels): ACESTREAM_TEST_WORKERS
+  # (default 2) pytest workers run them side by side, a test file per worker. Then, one at a time, the tests
+  # marked "exclusive", which need the engine to themselves (they compare its whole state before and after).
+  local workers=${ACESTREAM_TEST_WORKERS:-2} rc=0
+  local parallel=(-n "$workers" --dist loadfile)
+  [ "$workers" -gt 1 ] || parallel=()
+  pytest -q -p no:cacheprovider tests/integration -m "not exclusive" "${parallel[@]}" \
+    --junitxml="$REPORTS/integration.xml" || rc=1
+  pytest -q -p no:cacheprovider tests/integration -m exclusive --junitxml="$REPORTS/integration-exclusive.xml" || rc=1
+  return "$rc"
 }
 
 stage_fleet() {

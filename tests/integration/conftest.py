@@ -32,6 +32,13 @@ ENGINE_IMAGE = os.environ.get("ACESTREAM_ENGINE_SIM_IMAGE", "acestream-sim/engin
 TEST_LABEL = "org.acestream.test.run"
 
 
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "exclusive: the test needs the Docker Engine to itself (it compares the engine's whole state "
+                   "before and after, or kills processes midway on a timing): scripts/test.sh runs these after the "
+                   "others, one at a time, while the others share the engine between workers")
+
+
 # --------------------------------------------------------------------------------------------- Docker
 @pytest.fixture(scope="session")
 def run_id():

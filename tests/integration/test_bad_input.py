@@ -7,7 +7,11 @@ docs/reliability.md counts them all."""
 
 from __future__ import annotations
 
+import pytest
+
 from conftest import assert_same_docker_state, docker_state, run_playbook
+
+pytestmark = pytest.mark.exclusive
 
 STATUS = "acestream.orchestrator.gluetun_status"
 LOOKUP = "acestream.orchestrator.forwarded_port"

@@ -4,6 +4,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from conftest import assert_same_docker_state, docker_state, health_of, wait_for
 from engine_pool_helpers import (  # noqa: F401 pylint: disable=unused-import
     converge_many,
@@ -77,6 +79,7 @@ def test_every_variant_one_two_and_three_vpns(docker_api, run_id, vpn_sim):
     assert len(pool_containers(docker_api, trio)) == 5
 
 
+@pytest.mark.exclusive
 def test_bad_input_is_refused_before_anything_is_touched(docker_api, run_id, vpn_sim):
     vpn = vpn_sim(size=2)
     low, high = vpn.engine_range

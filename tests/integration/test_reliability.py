@@ -15,6 +15,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import pytest
+
 import yaml
 
 from conftest import playbook_environment, wait_for
@@ -27,6 +29,8 @@ from engine_pool_helpers import (  # noqa: F401 pylint: disable=unused-import
     set_health,
     vpn_sim,
 )
+
+pytestmark = pytest.mark.exclusive
 
 
 def start_pool_run(args):

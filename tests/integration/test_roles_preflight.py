@@ -8,6 +8,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
 from conftest import assert_same_docker_state, docker_state, free_port
 from roles_helpers import (  # noqa: F401 pylint: disable=unused-import
     failure_message,
@@ -15,6 +17,8 @@ from roles_helpers import (  # noqa: F401 pylint: disable=unused-import
     stack,
     stack_containers,
 )
+
+pytestmark = pytest.mark.exclusive
 
 
 def run_refused(docker_api, tmp_path, variables, **kwargs):
