@@ -61,10 +61,27 @@ stage_fleet() {
 }
 
 stage_molecule() {
-  local scenarios
-  scenarios=$(find "$ROOT/extensions/molecule" -mindepth 2 -maxdepth 2 -name molecule.yml 2>/dev/null | wc -l)
-  if [ "$scenarios" -eq 0 ]; then echo "no molecule scenario yet"; return 0; fi
-  (cd "$ROOT/extensions" && molecule test --all)
+  # Each scenario has its own names, ports and network: with ACESTREAM_TEST_WORKERS above 1 (the default) they
+  # run side by side, each one's output shown whole when it ends.
+  local scenarios=() scenario rc=0
+  mapfile -t scenarios < <(find "$ROOT/extensions/molecule" -mindepth 2 -maxdepth 2 -name molecule.yml \
+    -printf '%h\n' 2>/dev/null | xargs -rn1 basename | grep -vx shared | sort)
+  if [ ${#scenarios[@]} -eq 0 ]; then echo "no molecule scenario yet"; return 0; fi
+  if [ "${ACESTREAM_TEST_WORKERS:-2}" -le 1 ]; then
+    (cd "$ROOT/extensions" && molecule test --all)
+    return
+  fi
+  for scenario in "${scenarios[@]}"; do
+    (cd "$ROOT/extensions" && molecule test -s "$scenario" >"$REPORTS/molecule-$scenario.log" 2>&1
+     echo $? >"$REPORTS/molecule-$scenario.rc") &
+  done
+  wait
+  for scenario in "${scenarios[@]}"; do
+    log "molecule scenario $scenario: rc $(cat "$REPORTS/molecule-$scenario.rc")"
+    cat "$REPORTS/molecule-$scenario.log"
+    [ "$(cat "$REPORTS/molecule-$scenario.rc")" = 0 ] || rc=1
+  done
+  return "$rc"
 }
 
 run_stage() {  # run_stage NAME: one stage, its row appended to $REPORTS/summary
