@@ -1,6 +1,7 @@
 # Copyright (c) acestream.orchestrator contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Benchmark engine_pool and gluetun_status against their baselines, in one process, on the real Docker Engine.
+"""Benchmark engine_pool, gluetun_status and stack_files against their baselines, in one process, on the real Docker
+Engine (stack_files: on a temporary directory).
 
 Every number is measured in this run and printed next to the baseline it is compared with, as a ratio.
 Nothing here asserts a time: the targets are printed with the verdict, and docs/performance.md is rewritten
@@ -217,6 +218,32 @@ def bench_publish(api, sizes):
         row(group, f"{size} ports: remove", remove_s)
 
 
+def bench_files(counts):
+    """A stack's files written by one stack_files task against the loop of ansible.builtin.copy tasks the roles
+    used before (two module calls a file): from nothing, and again with nothing to change."""
+    group = "stack_files"
+    import tempfile  # pylint: disable=import-outside-toplevel
+    for count in counts:
+        root = Path(tempfile.mkdtemp(prefix=f"{RUN}-files-"))
+        files = [{"path": str(root / "{kind}" / f"f{i}.env"), "content": f"KEY{i}=value-{i}\n" * 20, "mode": "0600"}
+                 for i in range(count)]
+        copy = {"name": "copy", "ansible.builtin.copy": {"dest": "{{ item.path }}", "content": "{{ item.content }}",
+                                                          "mode": "{{ item.mode }}"},
+                "loop": [dict(f, path=f["path"].format(kind="copy")) for f in files]}
+        stack = {"name": "stack_files", "acestream.orchestrator.stack_files": {
+            "directories": [{"path": str(root / "stack"), "mode": "0700"}],
+            "files": [{"path": f["path"].format(kind="stack"), "secret_content": f["content"], "mode": f["mode"]}
+                      for f in files]}}
+        (root / "copy").mkdir(mode=0o700)
+        for what in ("from nothing", "nothing to change"):
+            base = task_seconds(must(run_playbook([copy]), "copy loop"), "copy")
+            row(group, f"{count} files, {what}: copy loop (baseline)", base)
+            ours = task_seconds(must(run_playbook([stack]), "stack_files"), "stack_files")
+            row(group, f"{count} files, {what}: one stack_files task", ours, base,
+                "<= 0.5x the copy loop (for 4 files or more)" if count >= 4 else None, 0.5 if count >= 4 else None)
+        subprocess.run(["rm", "-rf", str(root)], check=True)
+
+
 def machine_facts(api):
     version = api.version()
     mem_kib = int(next(line.split()[1] for line in open("/proc/meminfo") if line.startswith("MemTotal")))
@@ -257,7 +284,9 @@ def main():
     parser.add_argument("--sizes", type=int, nargs="+", default=[10, 50, 100])
     parser.add_argument("--publish", type=int, nargs="+", default=[20, 100, 500])
     parser.add_argument("--report", default=str(ROOT / "docs" / "performance.md"))
-    parser.add_argument("--skip", nargs="*", default=[], choices=["pool", "status", "publish"])
+    parser.add_argument("--files", type=int, nargs="+", default=[2, 6, 20],
+                        help="stack_files: numbers of files (a redundant stack writes 6: 2 env, 2 auth, key, compose)")
+    parser.add_argument("--skip", nargs="*", default=[], choices=["pool", "status", "publish", "files"])
     args = parser.parse_args()
     api = docker.APIClient(version="auto", timeout=300)
     facts = machine_facts(api)
@@ -270,6 +299,8 @@ def main():
             bench_gluetun_status(api)
         if "publish" not in args.skip:
             bench_publish(api, args.publish)
+        if "files" not in args.skip:
+            bench_files(args.files)
     finally:
         remove_all(api, {"label": f"{TEST_LABEL}={RUN}"})
     write_report(facts, args)
