@@ -9,7 +9,7 @@ import re
 import threading
 
 import pytest
-from ansible.module_utils.testing import patch_module_args
+from module_runner import run_module_main
 from docker.errors import APIError, NotFound
 
 from ansible_collections.acestream.orchestrator.plugins.module_utils import _engine_docker
@@ -170,16 +170,7 @@ def fake(monkeypatch):
 
 
 def run_module(args, check=False, diff=False, capsys=None):
-    args = dict(args)
-    if check:
-        args["_ansible_check_mode"] = True
-    if diff:
-        args["_ansible_diff"] = True
-    with patch_module_args(args):
-        with pytest.raises(SystemExit):
-            engine_pool.main()
-    out = capsys.readouterr().out
-    return json.loads(out)
+    return run_module_main(engine_pool.main, capsys, args, check_mode=check, diff=diff)[1]
 
 
 def base_args(**extra):

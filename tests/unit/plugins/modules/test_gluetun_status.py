@@ -8,10 +8,8 @@ daemon is needed (the Docker paths are covered by the probe tests and the integr
 
 from __future__ import annotations
 
-import json
-
 import pytest
-from ansible.module_utils.testing import patch_module_args
+from module_runner import run_module_main
 
 from ansible_collections.acestream.orchestrator.plugins.modules import gluetun_status
 
@@ -41,13 +39,7 @@ def warning_texts(out):
 def run(capsys, args, check_mode=False):
     args = dict(args)
     args.setdefault("docker_host", NO_DOCKER)
-    if check_mode:
-        args["_ansible_check_mode"] = True
-    with patch_module_args(args):
-        with pytest.raises(SystemExit) as exc:
-            gluetun_status.main()
-    raw = capsys.readouterr().out
-    return exc.value.code, json.loads(raw), raw
+    return run_module_main(gluetun_status.main, capsys, args, check_mode=check_mode)
 
 
 def test_report_for_two_instances(fake, capsys):

@@ -11,7 +11,7 @@ import os
 import stat
 
 import pytest
-from ansible.module_utils.testing import patch_module_args
+from module_runner import run_module_main
 
 from ansible_collections.acestream.orchestrator.plugins.module_utils import _stack_files
 from ansible_collections.acestream.orchestrator.plugins.modules import stack_files
@@ -20,16 +20,7 @@ SECRET = "WIREGUARD_PRIVATE_KEY=wg-very-secret-value-0123456789\n"
 
 
 def run(capsys, args, check_mode=False, diff=False):
-    args = dict(args)
-    if check_mode:
-        args["_ansible_check_mode"] = True
-    if diff:
-        args["_ansible_diff"] = True
-    with patch_module_args(args):
-        with pytest.raises(SystemExit) as exc:
-            stack_files.main()
-    raw = capsys.readouterr().out
-    return exc.value.code, json.loads(raw), raw
+    return run_module_main(stack_files.main, capsys, args, check_mode=check_mode, diff=diff)
 
 
 def mode_of(path):
