@@ -227,8 +227,8 @@ def bench_files(counts):
         root = Path(tempfile.mkdtemp(prefix=f"{RUN}-files-"))
         files = [{"path": str(root / "{kind}" / f"f{i}.env"), "content": f"KEY{i}=value-{i}\n" * 20, "mode": "0600"}
                  for i in range(count)]
-        copy = {"name": "copy", "ansible.builtin.copy": {"dest": "{{ item.path }}", "content": "{{ item.content }}",
-                                                          "mode": "{{ item.mode }}"},
+        copy_args = {"dest": "{{ item.path }}", "content": "{{ item.content }}", "mode": "{{ item.mode }}"}
+        copy = {"name": "copy", "ansible.builtin.copy": copy_args,
                 "loop": [dict(f, path=f["path"].format(kind="copy")) for f in files]}
         stack = {"name": "stack_files", "acestream.orchestrator.stack_files": {
             "directories": [{"path": str(root / "stack"), "mode": "0700"}],

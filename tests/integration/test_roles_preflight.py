@@ -9,8 +9,9 @@ import subprocess
 import sys
 
 import pytest
+import yaml
 
-from conftest import assert_same_docker_state, docker_state, free_port
+from conftest import assert_same_docker_state, docker_state, free_port, run_playbook
 from roles_helpers import (  # noqa: F401 pylint: disable=unused-import
     failure_message,
     run_roles,
@@ -153,6 +154,30 @@ def test_python_without_the_docker_sdk(stack, docker_api, tmp_path):
     run = run_refused(docker_api, tmp_path, variables)
     assert_refused(run, docker_api, variables, tmp_path, "Docker SDK for Python is missing",
                    str(venv / "bin" / "python3"), "pip install 'docker>=5.0.0'", "acestream_docker_sdk_install: true")
+
+
+def test_sdk_probe_runs_with_the_interpreter_ansible_discovered(stack, docker_api, tmp_path):
+    """No ansible_python_interpreter (as in most inventories): the Docker Engine is asked first, that module run
+    discovers the target's Python, and the SDK probe runs with that Python, without a fact-gathering call."""
+    variables = stack(mode="single")
+    playbook = tmp_path / "common-only.yml"
+    playbook.write_text(yaml.safe_dump([{"name": "common role, interpreter discovered", "hosts": "localhost",
+                                         "connection": "local", "gather_facts": False,
+                                         "roles": [{"role": "acestream.orchestrator.common"}]}]))
+    before = docker_state(docker_api)
+    run = run_playbook(playbook=playbook, extra_vars=variables)
+    asked = run.results["acestream.orchestrator.common : Ask the Docker Engine on the target"]["localhost"]
+    discovered = asked["ansible_facts"]["discovered_interpreter_python"]
+    probe = run.results["acestream.orchestrator.common : Look for the Docker SDK for Python on the target"]
+    assert probe["localhost"]["cmd"][0] == discovered
+    gathered = run.results["acestream.orchestrator.common : Find the target's Python interpreter"]["localhost"]
+    assert gathered.get("skipped"), "facts were gathered although the interpreter was known"
+    if probe["localhost"]["rc"] != 0:  # that Python has no Docker SDK: refused, naming it
+        assert run.rc != 0 and f"Docker SDK for Python is missing from {discovered}" in failure_message(run)
+    else:
+        assert run.rc == 0, failure_message(run)
+    assert run.changed == 0
+    assert_same_docker_state(before, docker_state(docker_api))
 
 
 def test_engines_role_against_a_gluetun_publishing_another_range(stack, docker_api, tmp_path, gluetun_sim):
