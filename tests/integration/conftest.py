@@ -80,8 +80,20 @@ def port_is_free(port):
         return True
 
 
+def worker_slice(low, high):
+    """The part of [low, high) for this pytest-xdist worker (gw0, gw1, ...): the workers' ranges never overlap."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    count = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1") or 1)
+    if not worker.startswith("gw") or count <= 1:
+        return low, high
+    index, width = int(worker[2:]), (high - low) // count
+    return low + index * width, low + (index + 1) * width
+
+
 def free_port_range(size, low=20000, high=32000):
-    """A run of ``size`` consecutive free host ports, chosen at random to keep parallel runs apart."""
+    """A run of ``size`` consecutive free host ports, chosen at random to keep parallel runs apart (and within this
+    worker's slice of [low, high) when the tests run in several workers)."""
+    low, high = worker_slice(low, high)
     for _attempt in range(200):
         start = random.randrange(low, high - size)
         if all(port_is_free(p) for p in range(start, start + size)):
@@ -155,7 +167,7 @@ def create_gluetun_sim(client, run_id, version="latest", api_port=8000, publish_
     ``engine_range`` is None, (start, end) or a size (a free range is picked). Host ports picked here are
     picked again when Docker finds them taken by a concurrent run.
     """
-    name = name or f"t{run_id}-gluetun-{uuid.uuid4().hex[:4]}"
+    given_name = name
     environment = {
         "GLUETUN_SIM_VERSION": version,
         "HTTP_CONTROL_SERVER_ADDRESS": f":{api_port}",
@@ -163,6 +175,10 @@ def create_gluetun_sim(client, run_id, version="latest", api_port=8000, publish_
     }
     environment.update(env or {})
     for attempt in range(5):
+        # A retry gets a new name: Docker may hold the name of the container just removed for a moment.
+        name = given_name or f"t{run_id}-gluetun-{uuid.uuid4().hex[:4]}"
+        if attempt and given_name:
+            wait_name_free(client, name)
         wanted = free_port_range(engine_range) if isinstance(engine_range, int) else engine_range
         port_bindings = {}  # container port -> (host address, host port); docker-py appends "/tcp" itself
         if publish_api:
@@ -188,6 +204,12 @@ def create_gluetun_sim(client, run_id, version="latest", api_port=8000, publish_
     return GluetunSim(name=name, id=container["Id"], api_port=api_port, api_host_port=api_host_port,
                       engine_range=wanted,
                       api_url=f"http://127.0.0.1:{api_host_port}" if publish_api else None)
+
+
+def wait_name_free(client, name, timeout=15):
+    """Docker may still hold the name of a container just removed: wait until no container has it."""
+    wait_for(lambda: not client.containers(all=True, filters={"name": f"^/{name}$"}), timeout=timeout, interval=0.1,
+             what=f"the name {name} free again")
 
 
 def wait_until_healthy(client, name, timeout=90):

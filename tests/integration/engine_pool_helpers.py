@@ -22,6 +22,7 @@ from conftest import (
     health_of,
     run_playbook,
     wait_for,
+    wait_name_free,
 )
 
 MODULE = "acestream.orchestrator.engine_pool"
@@ -192,13 +193,17 @@ def vpn_sim(docker_api, run_id):
 
     def start(size=4, engine_range=None, env=None, healthy_after=0.5, wait_healthy=True, forwarded_port=None,
               api_port=8000, name=None):
-        name = name or "t%s-vpn-%s" % (run_id, uuid.uuid4().hex[:4])
+        given_name = name
         environment = {"HTTP_CONTROL_SERVER_ADDRESS": ":%d" % api_port, "GLUETUN_SIM_HEALTHY_AFTER": str(healthy_after)}
         if forwarded_port:
             environment.update({"VPN_PORT_FORWARDING": "on", "GLUETUN_SIM_FORWARDED_PORT": str(forwarded_port),
                                 "GLUETUN_SIM_PORT_FORWARD_DELAY": "0"})
         environment.update(env or {})
         for attempt in range(5):
+            # A retry gets a new name: Docker may hold the name of the container just removed for a moment.
+            name = given_name or "t%s-vpn-%s" % (run_id, uuid.uuid4().hex[:4])
+            if attempt and given_name:
+                wait_name_free(docker_api, name)
             wanted = engine_range or free_port_range(size)
             bindings = {api_port: ("127.0.0.1", free_port())}
             for port in range(wanted[0], wanted[1] + 1):
