@@ -19,6 +19,8 @@ import tempfile
 MODE_RE = re.compile(r"^0?[0-7]{3}$")
 
 SECRET_PLACEHOLDER = "(secret content, not shown)\n"
+SECRET_CHANGED = "(secret content, changed, not shown)\n"
+KINDS = {"directory": "a directory", "file": "a regular file", "other": "a symbolic link or special file"}
 
 
 class StackFilesError(Exception):
@@ -95,10 +97,6 @@ def _read(path):
         return handle.read()
 
 
-def _show(content, secret):
-    return SECRET_PLACEHOLDER if secret else content
-
-
 def plan(directories, files, absent):
     """The changes that bring the file system to the options, in the order to apply them. Each change is a dict:
     path, action (create | update | mode | remove), kind (directory | file), mode, content/secret for files and
@@ -110,7 +108,7 @@ def plan(directories, files, absent):
             changes.append({"path": entry["path"], "kind": "directory", "action": "create", "mode": entry["mode"],
                             "before": "", "after": f"directory, mode {entry['mode']:04o}\n"})
         elif kind != "directory":
-            raise StackFilesError(f"{entry['path']} is a {kind}, not a directory: move it away (the stack needs a "
+            raise StackFilesError(f"{entry['path']} is {KINDS[kind]}, not a directory: move it away (the stack needs a "
                                   f"directory there)")
         elif mode != entry["mode"]:
             changes.append({"path": entry["path"], "kind": "directory", "action": "mode", "mode": entry["mode"],
@@ -122,9 +120,10 @@ def plan(directories, files, absent):
         change = {"path": entry["path"], "kind": "file", "mode": entry["mode"], "data": wanted,
                   "secret": entry["secret"]}
         if kind == "absent":
-            change.update(action="create", before="", after=_show(entry["content"], entry["secret"]))
+            change.update(action="create", before="",
+                          after=SECRET_PLACEHOLDER if entry["secret"] else entry["content"])
         elif kind != "file":
-            raise StackFilesError(f"{entry['path']} is a {kind}, not a regular file: move it away (the stack writes "
+            raise StackFilesError(f"{entry['path']} is {KINDS[kind]}, not a regular file: move it away (the stack writes "
                                   f"a file there)")
         else:
             current = _read(entry["path"])
@@ -132,8 +131,7 @@ def plan(directories, files, absent):
                 before = current.decode("utf-8", errors="replace")
                 change.update(action="update",
                               before=SECRET_PLACEHOLDER if entry["secret"] else before,
-                              after=SECRET_PLACEHOLDER.replace("not shown", "changed, not shown")
-                              if entry["secret"] else entry["content"])
+                              after=SECRET_CHANGED if entry["secret"] else entry["content"])
             elif mode != entry["mode"]:
                 change.update(action="mode", before=f"mode {mode:04o}\n", after=f"mode {entry['mode']:04o}\n")
             else:

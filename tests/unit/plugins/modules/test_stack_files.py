@@ -97,7 +97,7 @@ def test_secret_content_is_never_in_the_output(capsys, tmp_path):
     assert "wg-very-secret-value" not in raw
     entry = next(d for d in out["diff"] if d["before_header"].endswith("gluetun.env"))
     assert entry["before"] == _stack_files.SECRET_PLACEHOLDER
-    assert "changed" in entry["after"] and "not shown" in entry["after"]
+    assert entry["after"] == _stack_files.SECRET_CHANGED
     assert (tmp_path / "stack" / "gluetun" / "gluetun.env").read_text() == changed_secret
 
 
@@ -168,6 +168,22 @@ def test_a_directory_where_a_file_must_be_fails_before_any_change(capsys, tmp_pa
     assert code == 1
     assert "docker-compose.yml is a directory, not a regular file" in out["msg"] and "move it away" in out["msg"]
     assert tree(tmp_path) == before
+
+
+def test_a_symbolic_link_is_refused_as_a_file_and_only_the_link_is_removed(capsys, tmp_path):
+    """A link where a file must be is not followed (no write through it); removing it leaves its target."""
+    target = tmp_path / "users-file"
+    target.write_text("the user's data\n")
+    (tmp_path / "stack").mkdir()
+    (tmp_path / "stack" / "docker-compose.yml").symlink_to(target)
+    code, out, _raw = run(capsys, stack_args(tmp_path))
+    assert code == 1 and "is a symbolic link or special file, not a regular file" in out["msg"]
+    assert target.read_text() == "the user's data\n" and (tmp_path / "stack" / "docker-compose.yml").is_symlink()
+    code, out, _raw = run(capsys, {"absent": [f"{tmp_path}/stack/docker-compose.yml"]})
+    assert code == 0 and out["changes"] == [
+        {"path": f"{tmp_path}/stack/docker-compose.yml", "kind": "other", "action": "remove"}]
+    assert target.read_text() == "the user's data\n"
+    assert not (tmp_path / "stack" / "docker-compose.yml").is_symlink()
 
 
 def test_a_failed_write_midway_reports_what_was_done(capsys, tmp_path, monkeypatch):
