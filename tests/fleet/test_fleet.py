@@ -25,6 +25,10 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
+# The integration suite's environment for ansible-playbook (this checkout's collection, ansible.cfg, JSON callback).
+sys.path.insert(0, str(ROOT / "tests" / "integration"))
+from conftest import playbook_environment  # noqa: E402  pylint: disable=wrong-import-position
+
 FLEET_SH = ROOT / "tests" / "fleet" / "fleet.sh"
 INVENTORY = ROOT / "inventories" / "fleet-sim"
 SITE = ROOT / "playbooks" / "site.yml"
@@ -146,12 +150,8 @@ def seconds_between(start, end):
 
 def ansible_playbook(playbook, *args, forks, timeout=1200):
     """ansible-playbook against inventories/fleet-sim (over SSH), with the JSON callback."""
-    env = dict(os.environ)
+    env = playbook_environment(json_output=True)
     env.update({
-        "ANSIBLE_COLLECTIONS_PATH": str(ROOT / "build" / "collections"),
-        "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"),
-        "ANSIBLE_STDOUT_CALLBACK": "ansible.posix.json",
-        "ANSIBLE_NOCOLOR": "1",
         "ANSIBLE_DEPRECATION_WARNINGS": "0",
         # The hosts' Python: the one running these tests (it has the Docker SDK).
         "ACESTREAM_FLEET_PYTHON": sys.executable,
