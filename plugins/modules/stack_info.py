@@ -1,0 +1,480 @@
+#!/usr/bin/python
+# Copyright (c) acestream.orchestrator contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: stack_info
+short_description: Observe a whole AceStream stack once - its Gluetun VPNs, engines, checks, drift and status
+version_added: 0.2.0
+author: acestream.orchestrator maintainers (@acestream-orchestrator)
+description:
+  - Reads one stack in one call, changing nothing - each Gluetun container (inspect) and its control server (version,
+    VPN status, public IP, forwarded ports, with its credentials, on every release from v3.39 to C(latest)); the pool's
+    engines (one labelled container list); each engine's API through the port its VPN publishes, in parallel with a
+    bounded timeout; optionally each VPN's egress IP from inside one of its engines.
+  - From that observation it returns the port guide's Verification checks, the drift M(acestream.orchestrator.engine_pool)
+    would act on (the very decision engine_pool makes in check mode, so the two never disagree), the status table and
+    a JSON status document, and the Prometheus metrics for node_exporter's textfile collector.
+  - Takes the same options as M(acestream.orchestrator.engine_pool) for the pool, so that both read the stack alike.
+  - The C(verify) and C(status) playbooks and the roles' checks are built on it. See the collection's C(docs/stack_info.md).
+attributes:
+  check_mode:
+    support: full
+    description: Changes nothing in either mode.
+  diff_mode:
+    support: none
+  idempotent:
+    support: full
+    description: Read-only.
+options:
+  name:
+    description: Pool name, as given to M(acestream.orchestrator.engine_pool).
+    type: str
+    required: true
+  replicas:
+    description: Number of engines the stack asks for.
+    type: int
+    default: 1
+  vpn_containers:
+    description: Gluetun container names, in order (the first is C(GLUETUN_CONTAINER_NAME)).
+    type: list
+    elements: str
+    required: true
+  port_range:
+    description: The engine port range published by the VPN containers together (C(PORT_RANGE_HOST)), C(START-END).
+    type: str
+  vpn_port_ranges:
+    description: Explicit engine port ranges, VPN container name to C(START-END).
+    type: dict
+    default: {}
+  https_port_range:
+    description: Engine HTTPS ports (not published).
+    type: str
+    default: 45000-49999
+  engine_variant:
+    description: The engine image family (see M(acestream.orchestrator.engine_pool)).
+    type: str
+    choices: [krinkuto11-amd64, jopsis-amd64, jopsis-arm32, jopsis-arm64]
+    default: krinkuto11-amd64
+  image:
+    description: Engine image instead of the variant's.
+    type: str
+  env:
+    description: Extra environment of every engine (part of what the drift compares).
+    type: dict
+    default: {}
+  labels:
+    description: Extra labels of every engine (part of what the drift compares).
+    type: dict
+    default: {}
+  restart_policy:
+    description: Docker restart policy of the engines.
+    type: str
+    choices: ['no', on-failure, always, unless-stopped]
+    default: unless-stopped
+  forwarded_port:
+    description: V(auto) reads each VPN's forwarded ports; V(off) expects no forwarded engine.
+    type: str
+    choices: [auto, 'off']
+    default: auto
+  api_port:
+    description: The INTERNAL control-server port (C(HTTP_CONTROL_SERVER_ADDRESS), C(GLUETUN_API_PORT)).
+    type: int
+    default: 8000
+  api_key:
+    description: Control-server API key (sent as C(X-API-Key)).
+    type: str
+  username:
+    description: Control-server user for C(auth = "basic") roles.
+    type: str
+  password:
+    description: Password of O(username).
+    type: str
+  api_timeout:
+    description: Seconds for each control-server and engine API request.
+    type: float
+    default: 5
+  wait_timeout:
+    description:
+      - Seconds to wait for VPNs that are not healthy yet (just started, reconnecting) before reporting them as they
+        are. V(0) reports at once.
+    type: float
+    default: 0
+  on_unhealthy_vpn:
+    description: As in M(acestream.orchestrator.engine_pool) - with V(failover), an unhealthy VPN's engine count is not a failure.
+    type: str
+    choices: [fail, failover]
+    default: fail
+  egress_url:
+    description:
+      - A URL that answers the caller's public IP address as text (for example C(https://ifconfig.me/ip)). Each VPN's
+        egress is fetched from inside one of its running engines and must be the VPN's public IP, not the Docker host's.
+      - Empty - the egress check is skipped, and says so.
+    type: str
+    default: ""
+  mode:
+    description: The stack's C(VPN_MODE), shown in the status table's title. Empty - told from the number of VPNs.
+    type: str
+    default: ""
+  host:
+    description: The name the status table and failure message give the Docker host (the inventory hostname).
+    type: str
+    default: localhost
+  parallelism:
+    description: Requests (inspects, control servers, engine APIs) under way at once at most.
+    type: int
+    default: 8
+  docker_host:
+    description: Docker daemon address; defaults to E(DOCKER_HOST), then C(unix:///var/run/docker.sock).
+    type: str
+    aliases: [docker_url]
+  docker_timeout:
+    description: Seconds for each Docker API call.
+    type: int
+    default: 60
+requirements:
+  - Docker SDK for Python >= 5.0
+notes:
+  - Fails only on bad options or when the Docker Engine cannot be reached; everything the stack gets wrong is in
+    RV(checks) and RV(drift).
+  - Credentials and the control servers' settings routes are never part of the result.
+seealso:
+  - module: acestream.orchestrator.engine_pool
+  - module: acestream.orchestrator.gluetun_status
+"""
+
+EXAMPLES = r"""
+- name: Observe the guide's redundant stack
+  acestream.orchestrator.stack_info:
+    name: acestream
+    vpn_containers: [gluetun1, gluetun2]
+    port_range: 19000-19999
+    replicas: 4
+    api_port: 8001
+    api_key: "{{ vault_gluetun_api_key }}"
+  register: stack
+
+- name: Fail listing every check that failed
+  ansible.builtin.assert:
+    that: stack.checks_failed == 0
+    fail_msg: "{{ stack.failure }}"
+
+- name: Write the metrics for node_exporter's textfile collector
+  ansible.builtin.copy:
+    content: "{{ stack.metrics }}"
+    dest: /var/lib/node_exporter/textfile/acestream.prom
+    mode: "0644"
+"""
+
+RETURN = r"""
+vpns:
+  description: Each VPN of the plan as observed, in plan order.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    name:
+      description: Gluetun container name.
+      type: str
+    exists:
+      description: Whether the container exists.
+      type: bool
+    health:
+      description: Docker health (C(healthy), C(starting), C(unhealthy), C(none) without a healthcheck).
+      type: str
+    vpn_status:
+      description: The control server's VPN status.
+      type: str
+    healthy:
+      description: Docker health C(healthy) (or no healthcheck) and the VPN C(running).
+      type: bool
+    version:
+      description: The Gluetun release the control server reports.
+      type: str
+    public_ip:
+      description: The VPN's public IP.
+      type: str
+    forwarded_port:
+      description: The first forwarded port, V(null) when none.
+      type: int
+    forwarded_ports:
+      description: Every forwarded port.
+      type: list
+      elements: int
+    port_forwarding:
+      description: Whether the container's environment turns port forwarding on.
+      type: bool
+    range:
+      description: Its engine port range.
+      type: str
+    published:
+      description: The TCP ports it publishes on the same host ports.
+      type: str
+engines:
+  description: The pool's engines, by VPN then port.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    name:
+      description: Container name.
+      type: str
+    vpn:
+      description: Its VPN container.
+      type: str
+    port:
+      description: Its HTTP port.
+      type: int
+    state:
+      description: Docker state.
+      type: str
+    forwarded:
+      description: Whether it is its VPN's forwarded engine.
+      type: bool
+    p2p_port:
+      description: Its P2P port when forwarded.
+      type: int
+    api_ok:
+      description: Whether it answered get_status through its VPN's published port.
+      type: bool
+checks:
+  description: The port guide's Verification checks and the drift, each C({scope, check, ok, detail}).
+  returned: always
+  type: list
+  elements: dict
+checks_failed:
+  description: How many checks failed.
+  returned: always
+  type: int
+failure:
+  description: One line naming every failed check; V(null) when none failed.
+  returned: always
+  type: str
+report:
+  description: The checks as aligned text lines, the last counting them.
+  returned: always
+  type: list
+  elements: str
+drift:
+  description: What M(acestream.orchestrator.engine_pool) would do now.
+  returned: always
+  type: dict
+  contains:
+    actions:
+      description: Its planned actions (C(action), C(name), C(vpn), C(port), C(reason)), in order.
+      type: list
+      elements: dict
+    error:
+      description: Its refusal (an unhealthy VPN, a range not published ...), V(null) when it would run.
+      type: str
+    warnings:
+      description: Its warnings.
+      type: list
+      elements: str
+status_table:
+  description: The status table as text lines.
+  returned: always
+  type: list
+  elements: str
+status:
+  description: The status as one JSON-ready document (VPNs, engines, drift, check counts, time of the observation).
+  returned: always
+  type: dict
+metrics:
+  description: The Prometheus text exposition of the status, for node_exporter's textfile collector.
+  returned: always
+  type: str
+"""
+
+import json
+import time
+import traceback
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.urls import open_url
+
+from ansible_collections.acestream.orchestrator.plugins.module_utils._docker_common import (
+    DOCKER_ARGUMENT_SPEC,
+    DockerException,
+    docker_client,
+    docker_host_from,
+    require_docker_sdk,
+)
+from ansible_collections.acestream.orchestrator.plugins.module_utils._engine_core import (
+    RUNNING,
+    observed_engine,
+    published_ports,
+)
+from ansible_collections.acestream.orchestrator.plugins.module_utils._engine_docker import (
+    DockerEngines,
+    _host_of,
+    read_control,
+)
+from ansible_collections.acestream.orchestrator.plugins.module_utils._gluetun_api import GluetunConfigError
+from ansible_collections.acestream.orchestrator.plugins.module_utils._gluetun_probe import probe_instances
+from ansible_collections.acestream.orchestrator.plugins.module_utils._pool_options import (
+    POOL_ARGUMENT_SPEC,
+    credentials,
+    validate_pool,
+)
+from ansible_collections.acestream.orchestrator.plugins.module_utils._portplan import PortPlanError
+from ansible_collections.acestream.orchestrator.plugins.module_utils import _stack_view as view_of
+
+# Run inside an engine to fetch the egress URL with whatever the image has: curl, wget or Python.
+EGRESS_SCRIPT = ('curl -fsS -m "$2" "$1" 2>/dev/null || wget -qO- -T "$2" "$1" 2>/dev/null || '
+                 "python3 -c 'import sys, urllib.request as u; "
+                 "print(u.urlopen(sys.argv[1], timeout=float(sys.argv[2])).read().decode())' \"$1\" \"$2\"")
+
+
+def argument_spec():
+    spec = dict(POOL_ARGUMENT_SPEC)
+    spec.update(
+        vpn_containers=dict(type="list", elements="str", required=True),
+        wait_timeout=dict(type="float", default=0),
+        egress_url=dict(type="str", default=""),
+        mode=dict(type="str", default=""),
+        host=dict(type="str", default="localhost"),
+    )
+    spec.update(DOCKER_ARGUMENT_SPEC)
+    return spec
+
+
+def engine_answer(url, timeout):
+    """``{ok, url, detail}``: one get_status request to an engine."""
+    try:
+        resp = open_url(url, headers={"Connection": "close"}, timeout=timeout, use_proxy=False)
+        try:
+            body = resp.read(65536)
+            status = resp.status
+        finally:
+            resp.close()
+        if status == 200:
+            json.loads(body.decode("utf-8"))
+            return {"ok": True, "url": url, "detail": "%s answers get_status" % url.split("/server/")[0]}
+        problem = "HTTP %d" % status
+    except ValueError:
+        problem = "not JSON"
+    except Exception as exc:  # pylint: disable=broad-except  # any network failure is an answer here
+        problem = str(getattr(exc, "reason", exc)) or type(exc).__name__
+    return {"ok": False, "url": url, "detail": "%s did not answer get_status (%s)" % (url.split("/server/")[0], problem)}
+
+
+def _exec_output(api, container_id, argv, timeout):
+    exec_id = api.exec_create(container_id, argv, stdout=True, stderr=False)["Id"]
+    output = api.exec_start(exec_id).decode("utf-8", "replace").strip()
+    code = api.exec_inspect(exec_id).get("ExitCode")
+    return output if code == 0 else "", None if code == 0 else "exit code %s" % code
+
+
+def observe_egress(ops, url, timeout, engines):
+    """The host's own egress IP, and one running engine's per VPN."""
+    host_ip = ""
+    try:
+        resp = open_url(url, timeout=timeout, use_proxy=False)
+        try:
+            if resp.status == 200:
+                host_ip = resp.read(256).decode("utf-8", "replace").strip()
+        finally:
+            resp.close()
+    except Exception:  # pylint: disable=broad-except  # no host IP: the check then only compares with the VPN's
+        host_ip = ""
+    first = {}
+    for engine in engines:
+        if engine["state"] == RUNNING and engine["vpn"] not in first:
+            first[engine["vpn"]] = engine
+
+    def fetch(engine):
+        try:
+            ip, error = _exec_output(ops._api(), engine["id"], ["sh", "-c", EGRESS_SCRIPT, "egress", url,
+                                                                "%g" % timeout], timeout)
+        except DockerException as exc:
+            ip, error = "", str(exc)
+        return {"engine": engine["name"], "ip": ip, "error": error}
+
+    seen = dict(zip(first, ops.parallel(fetch, list(first.values()))))
+    return {"url": url, "host_ip": host_ip, "vpns": seen}
+
+
+def observe(ops, plan, core, params, docker_api):
+    names = [vpn.name for vpn in plan.vpns]
+    creds = credentials(params)
+    host = _host_of(ops.docker_host)
+    probes = probe_instances(docker_api, names, api_port=params["api_port"], timeout=params["api_timeout"],
+                             wait_timeout=params["wait_timeout"], public_ip=True,
+                             host_address=None if host == "127.0.0.1" else host, **creds)
+    probes = dict(zip(names, probes))
+
+    jobs = [("list", None)] + [("vpn", name) for name in names] + [("image", core["image"])]
+
+    def run(job):
+        kind, arg = job
+        if kind == "list":
+            return ops.list_pool(core["pool"])
+        if kind == "vpn":
+            return ops.inspect_container(arg)
+        return ops.image_id(arg)
+
+    results = ops.parallel(run, jobs)
+    containers, inspects, image_id = results[0], dict(zip(names, results[1:-1])), results[-1]
+
+    def control(name):
+        inspect = inspects[name]
+        health = (((inspect or {}).get("State") or {}).get("Health") or {}).get("Status")
+        return read_control(inspect, name, params["api_port"], creds, params["api_timeout"], need_status=health is None,
+                            need_ports=params["forwarded_port"] == "auto", docker_host=ops.docker_host)
+
+    controls = dict(zip(names, ops.parallel(control, names)))
+
+    engines = [observed_engine(c) for c in containers]
+    published = dict((name, published_ports(inspects[name])[0]) for name in names if inspects[name])
+
+    def ask(engine):
+        url = ops.engine_url(engine, published.get(engine["vpn"], {}).get(engine["port"]))
+        return engine_answer(url, params["api_timeout"])
+
+    running = [e for e in engines if e["state"] == RUNNING and e["port"]]
+    api = dict(zip([e["name"] for e in running], ops.parallel(ask, running)))
+    egress = observe_egress(ops, params["egress_url"], params["api_timeout"], engines) if params["egress_url"] else None
+    core = dict(core, replicas=plan.replicas, mode=params["mode"] or None, host=params["host"])
+    return view_of.observe(plan, core, inspects, probes, controls, containers, image_id, api, egress, time.time())
+
+
+def main():
+    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
+    require_docker_sdk(module)
+    params = module.params
+    try:
+        plan, core = validate_pool(params)
+        if params["wait_timeout"] < 0 or params["wait_timeout"] == float("inf"):
+            raise PortPlanError("wait_timeout", "%s is not a number of seconds, 0 or more" % params["wait_timeout"])
+    except PortPlanError as exc:
+        module.fail_json(msg=str(exc), field=exc.field)
+    docker_host = docker_host_from(params["docker_host"])
+    try:
+        client = docker_client(docker_host, params["docker_timeout"])
+        ops = DockerEngines(client, params["parallelism"], docker_host)
+        view = observe(ops, plan, core, params, client)
+    except GluetunConfigError as exc:
+        module.fail_json(msg=str(exc))
+    except DockerException as exc:
+        module.fail_json(msg="Docker error: %s" % exc, exception=traceback.format_exc())
+    results = view_of.checks(view)
+    module.exit_json(
+        changed=False,
+        vpns=view["vpns"],
+        engines=view["engines"],
+        checks=results,
+        checks_failed=len([c for c in results if not c["ok"]]),
+        failure=view_of.failure_message(results, params["host"]),
+        report=view_of.report_lines(results),
+        drift=view["drift"],
+        status_table=view_of.status_lines(view),
+        status=view_of.status_document(view, results),
+        metrics=view_of.prometheus_text(view, results),
+    )
+
+
+if __name__ == "__main__":
+    main()
