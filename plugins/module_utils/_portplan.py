@@ -32,7 +32,10 @@ import re
 MIN_PORT = 1
 MAX_PORT = 65535
 DEFAULT_HTTPS_PORT_RANGE = "45000-49999"
+# The port guide's control-server port (GLUETUN_API_PORT), used when planning the control servers.
 DEFAULT_API_PORT = 8001
+# Gluetun's own control-server port when HTTP_CONTROL_SERVER_ADDRESS is unset (the modules' api_port default).
+GLUETUN_DEFAULT_API_PORT = 8000
 
 _RANGE_RE = re.compile(r"^\s*(\S+?)\s*(?:-\s*(\S+)\s*)?$")
 
