@@ -249,7 +249,7 @@ checks_failed:
   returned: always
   type: int
 failure:
-  description: One line naming every failed check; V(null) when none failed.
+  description: One line naming every failed check; empty when none failed.
   returned: always
   type: str
 report:
@@ -467,7 +467,7 @@ def main():
         engines=view["engines"],
         checks=results,
         checks_failed=len([c for c in results if not c["ok"]]),
-        failure=view_of.failure_message(results, params["host"]),
+        failure=view_of.failure_message(results, params["host"]) or "",
         report=view_of.report_lines(results),
         drift=view["drift"],
         status_table=view_of.status_lines(view),

@@ -36,7 +36,7 @@ def task_result(run, name, host="localhost"):
 
 
 def checks_of(run):
-    return task_result(run, "Evaluate the checks")["ansible_facts"]["acestream_verify_checks"]
+    return task_result(run, "Observe the stack")["checks"]
 
 
 def assert_not_printed(secret, output):
