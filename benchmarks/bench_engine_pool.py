@@ -244,6 +244,43 @@ def bench_files(counts):
         subprocess.run(["rm", "-rf", str(root)], check=True)
 
 
+def bench_playbooks(api, sizes):
+    """The verify and status playbooks (one stack_info observation each) against the engine count, and against a
+    site run that changes nothing on the same stack: whole ansible-playbook runs, wall time, best of three."""
+    import tempfile  # pylint: disable=import-outside-toplevel
+    from roles_helpers import remove_stack, run_collection_playbook, stack_vars  # pylint: disable=import-outside-toplevel
+    group = "playbooks"
+    tmp = Path(tempfile.mkdtemp(prefix=f"{RUN}-playbooks-"))
+    variables = stack_vars(RUN, tmp, mode="redundant", replicas=min(sizes), range_size=max(sizes),
+                           acestream_engine_forwarded_port_timeout=5)
+    best = {}
+    try:
+        for n in sizes:
+            variables["acestream_engine_replicas"] = n
+            must(run_collection_playbook("site", variables, tmp), f"site with {n} engines")
+            for name in ("site", "verify", "status"):
+                times = []
+                for _attempt in range(3):
+                    seconds, run = timed(run_collection_playbook, name, variables, tmp)
+                    must(run, f"{name} with {n} engines")
+                    if name == "site" and run.changed:
+                        raise SystemExit(f"the site rerun with {n} engines changed {run.changed} task(s)")
+                    times.append(seconds)
+                best[name, n] = min(times)
+        low, high = min(sizes), max(sizes)
+        for n in sizes:
+            row(group, f"{n} engines: site, nothing to change (baseline)", best["site", n])
+            for name in ("verify", "status"):
+                row(group, f"{n} engines: {name} vs site no-op", best[name, n], best["site", n],
+                    "<= 1.5x site no-op" if n == high else None, 1.5 if n == high else None)
+        for name in ("verify", "status"):
+            row(group, f"{name}: {high} engines vs {low}", best[name, high], best[name, low],
+                f"<= 1.3x {low} engines", 1.3)
+    finally:
+        remove_stack(api, variables)
+        subprocess.run(["rm", "-rf", str(tmp)], check=True)
+
+
 def machine_facts(api):
     version = api.version()
     mem_kib = int(next(line.split()[1] for line in open("/proc/meminfo") if line.startswith("MemTotal")))
@@ -259,7 +296,24 @@ def machine_facts(api):
     ]
 
 
+def earlier_rows(path, measured):
+    """The rows of an earlier report whose groups this run did not measure, with that report's date: a partial run
+    (--skip) keeps them instead of dropping them."""
+    if not Path(path).exists():
+        return [], None
+    text = Path(path).read_text()
+    date = next((line.split("|")[2].strip() for line in text.splitlines() if line.startswith("| date |")), None)
+    kept = []
+    for line in text.split("## Results", 1)[-1].splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == 6 and cells[0] not in ("group", "---") and not cells[0].startswith("---"):
+            if cells[0] not in measured:
+                kept.append(line.rstrip())
+    return kept, date
+
+
 def write_report(facts, args):
+    kept, kept_date = earlier_rows(args.report, set(r["group"] for r in ROWS))
     lines = ["# Performance", "",
              "Measured by `benchmarks/run.sh` (`make bench`) against the real Docker Engine and the simulator",
              "images. Each ratio compares a measurement with the baseline named in its row, measured in the same",
@@ -272,6 +326,9 @@ def write_report(facts, args):
         ratio = f"{r['ratio']:.2f}" if r["ratio"] is not None else ""
         lines.append(f"| {r['group']} | {r['what']} | {r['seconds']:.2f} | {ratio} | {r['target'] or ''} "
                      f"| {r['verdict']} |")
+    if kept:
+        lines += ["", f"Rows kept from the run of {kept_date} (groups this run skipped):", "",
+                  "| group | measurement | seconds | ratio | target | verdict |", "|---|---|---:|---:|---|---|"] + kept
     guidance = ROOT / "docs" / "performance-guidance.md"
     if guidance.exists():
         lines += ["", guidance.read_text().strip()]
@@ -286,7 +343,9 @@ def main():
     parser.add_argument("--report", default=str(ROOT / "docs" / "performance.md"))
     parser.add_argument("--files", type=int, nargs="+", default=[2, 6, 20],
                         help="stack_files: numbers of files (a redundant stack writes 6: 2 env, 2 auth, key, compose)")
-    parser.add_argument("--skip", nargs="*", default=[], choices=["pool", "status", "publish", "files"])
+    parser.add_argument("--playbooks", type=int, nargs="+", default=[4, 40],
+                        help="verify and status playbooks: engine counts (the first is the baseline)")
+    parser.add_argument("--skip", nargs="*", default=[], choices=["pool", "status", "publish", "files", "playbooks"])
     args = parser.parse_args()
     api = docker.APIClient(version="auto", timeout=300)
     facts = machine_facts(api)
@@ -301,6 +360,8 @@ def main():
             bench_publish(api, args.publish)
         if "files" not in args.skip:
             bench_files(args.files)
+        if "playbooks" not in args.skip:
+            bench_playbooks(api, args.playbooks)
     finally:
         remove_all(api, {"label": f"{TEST_LABEL}={RUN}"})
     write_report(facts, args)
