@@ -71,8 +71,9 @@ def _vpn_view(vpn, state, probe, decided_plan):
 
 def _engine_view(engine, states, api):
     state = states.get(engine["vpn"])
-    view = dict((key, engine[key]) for key in ("name", "id", "vpn", "port", "https_port", "forwarded", "p2p_port",
-                                                "state", "status", "network_mode", "vpn_started_at"))
+    keys = ("name", "id", "vpn", "port", "https_port", "forwarded", "p2p_port", "state", "status", "network_mode",
+            "vpn_started_at")
+    view = dict((key, engine[key]) for key in keys)
     view["host"] = engine["vpn"]
     view["in_plan"] = state is not None
     view["vpn_id"] = state["id"] if state else None
@@ -231,8 +232,9 @@ def _egress_checks(view):
             detail = "egress %s from %s%s%s" % (ip, seen.get("engine"), " = VPN public IP" if public else "",
                                                 ", host %s" % host_ip if host_ip else "")
         elif not ip:
-            detail = "could not fetch %s from %s%s" % (egress.get("url"), seen.get("engine") or "no running engine",
-                                                      ": %s" % seen["error"] if seen.get("error") else "")
+            detail = "could not fetch %s from %s%s" % (
+                egress.get("url"), seen.get("engine") or "no running engine",
+                ": %s" % seen["error"] if seen.get("error") else "")
         elif ip == host_ip:
             detail = "egress %s is the host IP, not the VPN" % ip
         else:

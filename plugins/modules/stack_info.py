@@ -25,6 +25,7 @@ attributes:
     description: Changes nothing in either mode.
   diff_mode:
     support: none
+    description: Nothing changes, so there is nothing to show.
   idempotent:
     support: full
     description: Read-only.

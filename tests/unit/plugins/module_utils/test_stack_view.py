@@ -232,8 +232,8 @@ def test_forwarding_on_but_no_port():
 
 def test_engine_api_not_answering():
     stack = Stack()
-    stack.api["ace-gluetun1-19001"] = {"ok": False, "url": "u", "detail": "127.0.0.1:19001 did not answer get_status "
-                                                                         "(Connection refused)"}
+    stack.api["ace-gluetun1-19001"] = {
+        "ok": False, "url": "u", "detail": "127.0.0.1:19001 did not answer get_status (Connection refused)"}
     view = stack.view()
     assert failed(view) == [("engine gluetun1:19001", "API")]
 
