@@ -29,7 +29,7 @@ import ssl
 import time
 from urllib.parse import urljoin, urlsplit
 
-DEFAULT_API_PORT = 8000
+# Gluetun's default control-server port is _portplan.GLUETUN_DEFAULT_API_PORT (this client only takes URLs).
 DEFAULT_TIMEOUT = 5.0
 MAX_BODY_BYTES = 1 << 20
 MAX_REDIRECTS = 3
@@ -228,6 +228,7 @@ class GluetunClient(object):
         self.api_port = api_port
         self.hints = list(hints or [])
         self.release = None          # the /v1/version answer, once read
+        self.release_asked = False   # whether /v1/version was asked (it may have failed: release stays None)
         self.status_route = None     # the VPN status route that answered
         self.port_route = None       # the port route that answered (after redirects)
         self.last_route = None       # the route of the last answer (after redirects)
@@ -399,6 +400,7 @@ class GluetunClient(object):
     # ---------------------------------------------------------------------------------- routes
     def version(self):
         """``{"version", "commit", "created"}`` from /v1/version (remembered for route choices)."""
+        self.release_asked = True
         data = self.get_json(ROUTE_VERSION)
         self._field(data, "version", ROUTE_VERSION)
         self.release = data

@@ -3,7 +3,7 @@
 """Docker-aware probing of Gluetun containers: health, VPN status, public IP, forwarded ports.
 
 Private to this collection: not an API for other collections. Used by the gluetun_status module, the
-forwarded_port lookup and engine_pool.
+forwarded_port lookup, engine_pool and stack_info.
 
 * ``resolve_api_url(container_inspect, api_port)``: where the control server of an inspected container is
   reachable from the Docker host (pure).
@@ -11,6 +11,9 @@ forwarded_port lookup and engine_pool.
 * ``probe_instances(docker_api, instances, ...)``: one result per instance (input order), probed in parallel,
   optionally waiting until each is healthy with its VPN running (and a forwarded port).
 * ``read_forwarded_ports(docker_api, instances, ...)``: only the forwarded ports (the lookup).
+* ``read_control(inspect, name, api_port, ...)``: what engine_pool and stack_info need from one inspected
+  container's control server (VPN status, forwarded port).
+* ``read_ports(client, ...)``: THE way forwarded ports are read; every reader above goes through it.
 
 Health: Docker ``State.Health.Status == "healthy"`` (``starting`` is not); a container without a
 healthcheck counts only when its control server answers ``running``.
@@ -23,8 +26,9 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+from urllib.parse import urlsplit
+
 from ansible_collections.acestream.orchestrator.plugins.module_utils._gluetun_api import (
-    DEFAULT_API_PORT,
     DEFAULT_TIMEOUT,
     GluetunClient,
     GluetunConfigError,
@@ -40,6 +44,8 @@ from ansible_collections.acestream.orchestrator.plugins.module_utils._docker_com
     DockerException,
     NotFound,
 )
+from ansible_collections.acestream.orchestrator.plugins.module_utils._engine_core import forwarding_enabled
+from ansible_collections.acestream.orchestrator.plugins.module_utils._portplan import GLUETUN_DEFAULT_API_PORT
 
 POLL_INTERVAL = 0.5
 MAX_WORKERS = 64
@@ -50,7 +56,7 @@ FORWARDED_PORT_FAILURE = "Failed to get forwarded port from Gluetun"
 
 
 # ----------------------------------------------------------------------------------------- input
-def normalize_instances(instances, api_port=DEFAULT_API_PORT, api_key=None, username=None, password=None):
+def normalize_instances(instances, api_port=GLUETUN_DEFAULT_API_PORT, api_key=None, username=None, password=None):
     """Validate the instance list and merge the defaults into each; raises GluetunConfigError.
 
     An element is a container name or a dict with ``name`` and optional ``api_port``, ``api_url``,
@@ -195,7 +201,7 @@ def configured_control_port(container_inspect):
         if key == "HTTP_CONTROL_SERVER_ADDRESS":
             port = value.rpartition(":")[2]
             return int(port) if port.isdigit() else None
-    return DEFAULT_API_PORT
+    return GLUETUN_DEFAULT_API_PORT
 
 
 def _address_hints(container_inspect, api_port, url):
@@ -309,7 +315,7 @@ class _InstanceProbe(object):
         result["version"] = (self.client.release or {}).get("version")
 
     def _read_ports(self, result):
-        ports, error = self._call(result, self.client.forwarded_ports)
+        ports, error = self._call(result, lambda: read_ports(self.client))
         result["port_route"] = self.client.port_route
         if error is not None:
             return error
@@ -449,6 +455,70 @@ class _InstanceProbe(object):
             time.sleep(min(POLL_INTERVAL, left))
 
 
+def read_ports(client, wait=0.0, retry_empty=False):
+    """The forwarded ports of one control server, ``[]`` when none is forwarded (yet): the one way this collection
+    reads them (gluetun_status, the forwarded_port lookup, engine_pool and stack_info all come here).
+
+    The release is asked first unless it was already (a hint only: before v3.41.0 the port route is
+    /v1/openvpn/portforwarded; where it is unknown the client tries /v1/portforward, then the old route). The
+    client sends the API key or basic auth, follows the old route's 301 (v3.41+) with the same credentials and
+    reads every answer shape, 0 meaning no port. With ``retry_empty``, an empty answer is asked again once a
+    second for up to ``wait`` seconds. Raises GluetunError.
+    """
+    if not client.release_asked:
+        try:
+            client.version()
+        except GluetunError:
+            pass  # the release is only a hint for the port route
+    deadline = time.monotonic() + float(wait or 0)
+    while True:
+        ports = client.forwarded_ports()
+        if ports or not retry_empty or time.monotonic() + 1 > deadline:
+            return ports
+        time.sleep(1)
+
+
+def docker_host_address(docker_host):
+    """The address a Docker host's published ports are reached at from here: the daemon's host for tcp://,
+    http(s):// and ssh://, else loopback (a local socket)."""
+    if docker_host and docker_host.startswith(("tcp://", "http://", "https://", "ssh://")):
+        host = urlsplit(docker_host).hostname
+        if host:
+            return host
+    return "127.0.0.1"
+
+
+def read_control(inspect, name, api_port, credentials, timeout, need_status, need_ports, port_wait=0.0,
+                 docker_host=None):
+    """Ask one running Gluetun container's control server what a pool needs, at the address its inspect shows.
+
+    Returns ``{"vpn_status", "forwarded_port", "error"}``. ``need_status``: the container has no healthcheck, so
+    its health is the VPN status. ``need_ports``: forwarded_port is auto. ``port_wait``: when the container turns
+    port forwarding on and reports no port yet, ask again for up to that many seconds. ``credentials``:
+    ``api_key``, ``username``, ``password``. ``docker_host``: where the Docker daemon is (its published ports).
+    """
+    result = {"vpn_status": None, "forwarded_port": None, "error": None}
+    if inspect is None or ((inspect.get("State") or {}).get("Status") != "running") or not (need_status or need_ports):
+        return result
+    host = docker_host_address(docker_host)
+    url = resolve_api_url(inspect, api_port, None if host == "127.0.0.1" else host)
+    if url is None:
+        result["error"] = ("Cannot access Gluetun API of '%s': port %d/tcp is not published and the container has no "
+                           "address reachable from here; publish it (e.g. \"127.0.0.1:%d:%d\") or check api_port"
+                           % (name, api_port, api_port, api_port))
+        return result
+    client = GluetunClient(url, timeout=timeout, name=name, api_port=api_port, **credentials)
+    try:
+        if need_status:
+            result["vpn_status"] = client.vpn_status()
+        if need_ports:
+            ports = read_ports(client, wait=port_wait, retry_empty=forwarding_enabled(inspect))
+            result["forwarded_port"] = ports[0] if ports else None
+    except GluetunError as exc:
+        result["error"] = str(exc)
+    return result
+
+
 def _label(name):
     """How messages name an instance: 'gluetun1', or "at <url>" for a URL term of the lookup."""
     return "at %s" % name if name.startswith(("http://", "https://")) else "'%s'" % name
@@ -506,8 +576,8 @@ def _run(docker_api, instances, options):
         return [future.result() for future in futures]
 
 
-def probe_instances(docker_api, instances, *, api_port=DEFAULT_API_PORT, api_key=None, username=None, password=None,
-                    timeout=DEFAULT_TIMEOUT, wait_timeout=0, require_forwarded_port=False, vpn_status=None,
+def probe_instances(docker_api, instances, *, api_port=GLUETUN_DEFAULT_API_PORT, api_key=None, username=None,
+                    password=None, timeout=DEFAULT_TIMEOUT, wait_timeout=0, require_forwarded_port=False, vpn_status=None,
                     check_mode=False, public_ip=True, host_address=None, docker_where=""):
     """Probe every instance in parallel; one result dict per instance, in input order.
 
@@ -529,7 +599,7 @@ def probe_instances(docker_api, instances, *, api_port=DEFAULT_API_PORT, api_key
     return _run(docker_api, normalized, options)
 
 
-def read_forwarded_ports(docker_api, instances, *, api_port=DEFAULT_API_PORT, api_key=None, username=None,
+def read_forwarded_ports(docker_api, instances, *, api_port=GLUETUN_DEFAULT_API_PORT, api_key=None, username=None,
                          password=None, timeout=DEFAULT_TIMEOUT, wait_timeout=0, host_address=None, docker_where=""):
     """Only the forwarded ports: one result per instance (``name``, ``api_url``, ``forwarded_port``,
     ``forwarded_ports``, ``port_route``, ``version``, ``error``), waiting up to ``wait_timeout`` for a
@@ -559,4 +629,5 @@ def needs_docker(instances):
 
 
 __all__ = ["normalize_instances", "check_timeouts", "resolve_api_url", "container_summary", "configured_control_port",
-           "probe_instances", "read_forwarded_ports", "needs_docker", "PUBLIC_IP_FIELDS", "FORWARDED_PORT_FAILURE"]
+           "probe_instances", "read_forwarded_ports", "read_ports", "read_control", "docker_host_address",
+           "needs_docker", "PUBLIC_IP_FIELDS", "FORWARDED_PORT_FAILURE"]

@@ -305,6 +305,7 @@ from ansible_collections.acestream.orchestrator.plugins.module_utils._gluetun_pr
     normalize_instances,
     probe_instances,
 )
+from ansible_collections.acestream.orchestrator.plugins.module_utils._portplan import GLUETUN_DEFAULT_API_PORT
 
 
 def argument_spec():
@@ -317,7 +318,7 @@ def argument_spec():
             username=dict(type="str"),
             password=dict(type="str", no_log=True),
         )),
-        api_port=dict(type="int", default=8000),
+        api_port=dict(type="int", default=GLUETUN_DEFAULT_API_PORT),
         api_key=dict(type="str", no_log=True),
         username=dict(type="str"),
         password=dict(type="str", no_log=True),

@@ -11,17 +11,23 @@ from __future__ import annotations
 import json
 
 import pytest
-from gluetun_fake import free_port
+from gluetun_fake import RELEASES, free_port
 
 from ansible_collections.acestream.orchestrator.plugins.module_utils._docker_common import NotFound
-from ansible_collections.acestream.orchestrator.plugins.module_utils._gluetun_api import GluetunConfigError
+from ansible_collections.acestream.orchestrator.plugins.module_utils._gluetun_api import (
+    GluetunClient,
+    GluetunConfigError,
+)
 from ansible_collections.acestream.orchestrator.plugins.module_utils._gluetun_probe import (
     configured_control_port,
     container_summary,
     needs_docker,
     normalize_instances,
     probe_instances,
+    docker_host_address,
+    read_control,
     read_forwarded_ports,
+    read_ports,
     resolve_api_url,
 )
 
@@ -351,6 +357,111 @@ def test_read_forwarded_ports(fake):
     assert results[0]["error"] is None and results[1]["error"] is None
     assert results[2]["error"].startswith("Failed to get forwarded port from Gluetun 'g3': no port is forwarded")
     assert "/v1/vpn/status" not in s1.paths() + s2.paths() + s3.paths()  # only what the lookup needs
+
+
+# ----------------------------------------------------------------- one way to read ports: read_ports, read_control
+def _api_key_roles(version):
+    new = version == "latest" or version >= "v3.41"
+    route = "GET /v1/portforward" if new else "GET /v1/openvpn/portforwarded"
+    return [{"name": "pool", "auth": "apikey", "apikey": KEY, "routes": ["GET /v1/version", "GET /v1/vpn/status", route]}]
+
+
+@pytest.mark.parametrize("version", RELEASES)
+def test_read_control_every_release_with_an_api_key(fake, version):
+    """What engine_pool and stack_info read, on every release: the route the release knows, X-API-Key on every
+    request, the release asked once first."""
+    server, doc = sim(fake, "g", version=version, roles=_api_key_roles(version), ports=[40001, 40002])
+    creds = {"api_key": KEY, "username": None, "password": None}
+    control = read_control(doc, "g", 8000, creds, 5, need_status=True, need_ports=True)
+    new = version == "latest" or version >= "v3.41"
+    assert control == {"vpn_status": "running", "forwarded_port": 40001, "error": None}
+    assert server.paths() == ["/v1/vpn/status", "/v1/version",
+                              "/v1/portforward" if new else "/v1/openvpn/portforwarded"]
+    if version != "v3.39.0":
+        assert all(r["headers"].get("X-API-Key") == KEY for r in server.requests)
+
+
+def test_read_control_basic_auth_and_no_port_is_none(fake):
+    roles = [{"name": "m", "auth": "basic", "username": "monitor", "password": PASSWORD,
+              "routes": ["GET /v1/version", "GET /v1/portforward"]}]
+    server, doc = sim(fake, "g", version="latest", roles=roles, ports=[])
+    creds = {"api_key": None, "username": "monitor", "password": PASSWORD}
+    control = read_control(doc, "g", 8000, creds, 5, need_status=False, need_ports=True)
+    assert control == {"vpn_status": None, "forwarded_port": None, "error": None}  # {"port": 0, "ports": null}
+    assert server.paths() == ["/v1/version", "/v1/portforward"]
+    assert all(r["headers"].get("Authorization", "").startswith("Basic ") for r in server.requests)
+
+
+def test_read_control_asks_nothing_it_does_not_need(fake):
+    server, doc = sim(fake, "g", version="v3.41.3")
+    creds = {"api_key": None, "username": None, "password": None}
+    assert read_control(doc, "g", 8000, creds, 5, need_status=False, need_ports=False) == {
+        "vpn_status": None, "forwarded_port": None, "error": None}
+    assert read_control(None, "g", 8000, creds, 5, True, True)["error"] is None
+    stopped = inspect_doc("g", host_port=server.port, status="exited")
+    assert read_control(stopped, "g", 8000, creds, 5, True, True)["error"] is None
+    assert server.paths() == []
+
+
+def test_read_control_errors_are_text(fake):
+    creds = {"api_key": None, "username": None, "password": None}
+    hidden = inspect_doc("g", host_port=None, network_mode="none")
+    assert read_control(hidden, "g", 8001, creds, 5, True, True)["error"] == (
+        "Cannot access Gluetun API of 'g': port 8001/tcp is not published and the container has no address "
+        "reachable from here; publish it (e.g. \"127.0.0.1:8001:8001\") or check api_port")
+    server, doc = sim(fake, "g", version="latest")
+    error = read_control(doc, "g", 8000, creds, 5, need_status=False, need_ports=True)["error"]
+    assert "answered 401 Unauthorized for GET /v1/portforward" in error
+    # the release is unknown (401 as well): up to v3.41.1 an unknown route is 401 too, so the old one is tried
+    assert server.paths() == ["/v1/version", "/v1/portforward", "/v1/openvpn/portforwarded"]
+
+
+def test_read_control_waits_for_a_port_only_when_forwarding_is_on(fake, clock):
+    server = fake(version="v3.41.3", ports=[])
+    creds = {"api_key": None, "username": None, "password": None}
+    doc = inspect_doc("g", host_port=server.port, env=["VPN_PORT_FORWARDING=on"])
+    clock.at(2.5, lambda: setattr(server, "ports", [45678]))
+    control = read_control(doc, "g", 8000, creds, 5, need_status=False, need_ports=True, port_wait=10)
+    assert control["forwarded_port"] == 45678 and clock.sleeps == [1, 1, 1]
+    server.ports = []
+    off = inspect_doc("g", host_port=server.port)
+    assert read_control(off, "g", 8000, creds, 5, False, True, port_wait=10)["forwarded_port"] is None
+    assert clock.sleeps == [1, 1, 1]  # forwarding off: no port is coming, nothing to wait for
+
+
+def test_read_ports_is_the_probes_path_too(fake, monkeypatch):
+    """gluetun_status and the lookup read ports through read_ports as well (the release is not asked twice)."""
+    from ansible_collections.acestream.orchestrator.plugins.module_utils import _gluetun_probe
+    seen = []
+    real = _gluetun_probe.read_ports
+
+    def spy(client, *args, **kwargs):
+        seen.append(client.base_url)
+        return real(client, *args, **kwargs)
+
+    monkeypatch.setattr(_gluetun_probe, "read_ports", spy)
+    server, doc = sim(fake, "g", version="v3.40.0", ports=[1234])
+    [result] = read_forwarded_ports(FakeDocker({"g": doc}), ["g"])
+    [vpn] = probe_instances(FakeDocker({"g": doc}), ["g"])
+    assert result["forwarded_port"] == 1234 and vpn["forwarded_port"] == 1234
+    assert seen == [server.url, server.url]
+    assert server.paths().count("/v1/version") == 2  # once per call, by the probe itself
+
+
+def test_read_ports_follows_the_old_routes_redirect_with_the_key(fake):
+    server = fake(version="v3.41.3", default_role={"auth": "apikey", "apikey": KEY}, ports=[])
+    client = GluetunClient(server.url, api_key=KEY)
+    client.port_route = "/v1/openvpn/portforwarded"
+    assert read_ports(client) == []  # 0 = none
+    assert server.paths() == ["/v1/version", "/v1/openvpn/portforwarded", "/v1/portforward"]
+    assert [r["headers"].get("X-API-Key") for r in server.requests] == [KEY, KEY, KEY]
+
+
+def test_docker_host_address():
+    assert docker_host_address(None) == "127.0.0.1"
+    assert docker_host_address("unix:///var/run/docker.sock") == "127.0.0.1"
+    assert docker_host_address("tcp://10.0.0.5:2375") == "10.0.0.5"
+    assert docker_host_address("ssh://root@host.example") == "host.example"
 
 
 # ------------------------------------------------------------------------------------------------ waiting
