@@ -11,7 +11,12 @@ VPN container, the control servers) and hands the observations in; this core dec
 * ``vpn_state(name, inspect, ...)``: a VPN container as read from its inspect (health, ports it publishes).
 * ``preflight(...)``: the checks that must pass before anything is touched.
 * ``place(...)``: which slots each VPN's engines take (balanced, lowest free port, existing slots kept).
-* ``converge(...)``: desired engines, actions with reasons, the engines after the run, and the diff.
+* ``converge(...)``: desired engines, actions with reasons, the engines after the run, and the diff; its steps
+  (``forwarded_and_usable``, ``placement``, ``desired_specs``, ``reconcile``, ``engines_after``, ``diff_parts``,
+  ``plan_output``) are functions of their own.
+* ``pull_action(...)``: pull the missing image, or refuse (pull: never).
+* ``same_engine(labels, pool, spec)``: whether a container is this pool's engine for a slot (name clashes, and
+  the adoption of an engine a concurrent run created).
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ import json
 import re
 
 from ansible_collections.acestream.orchestrator.plugins.module_utils._portplan import (
+    GLUETUN_DEFAULT_API_PORT,
     PortPlanError,
     ranges_text,
     share_replicas,
@@ -164,6 +170,15 @@ def attach(spec, vpn):
     spec["labels"][LABEL_VPN_ID] = vpn["id"]
     spec["labels"][LABEL_VPN_STARTED_AT] = vpn["started_at"] or ""
     return spec
+
+
+def same_engine(labels, pool, spec):
+    """True when a container with these labels is this pool's engine for the slot of ``spec`` (the desired spec,
+    None: no engine is wanted there), with the same spec hash: made by another run converging the pool at the
+    same time, so it is adopted rather than a name clash."""
+    labels = labels or {}
+    return (spec is not None and labels.get(LABEL_MANAGED_BY) == MANAGER and labels.get(LABEL_POOL) == pool
+            and labels.get(LABEL_SPEC_HASH) == spec["labels"].get(LABEL_SPEC_HASH))
 
 
 def pool_label_filters(pool):
@@ -453,32 +468,53 @@ def converge(plan, params, states, observed, image_id=None):
     """Decide everything from the observations.
 
     ``params``: ``pool``, ``variant``, ``image``, ``env``, ``labels``, ``restart_policy``, ``on_unhealthy``,
-    ``api_port``. ``states``: VPN name -> ``vpn_state()``. ``observed``: ``observed_engine()`` list of the
-    pool's engines. Raises PortPlanError / PreflightError before any action is decided.
+    ``api_port``, ``forwarded_port``. ``states``: VPN name -> ``vpn_state()``. ``observed``: ``observed_engine()``
+    list of the pool's engines. Raises PortPlanError / PreflightError before any action is decided.
 
     Returns a dict: ``actions`` (ordered: removals, then recreations, starts and creations), ``desired`` (specs
-    by name), ``engines`` (the pool after the run), ``plan`` (per VPN), ``warnings``, ``frozen`` and the diff
-    parts ``before``/``after``.
+    by name), ``engines`` (the pool after the run), ``plan`` (per VPN), ``warnings``, ``frozen``, ``active`` and
+    the diff parts ``before``/``after``.
     """
     pool = params["pool"]
-    check_reserved_ports(plan, params.get("api_port", 8000))
+    check_reserved_ports(plan, params.get("api_port", GLUETUN_DEFAULT_API_PORT))
     active, frozen = preflight(plan, states, params.get("on_unhealthy", "fail"))
     warnings = []
-
     by_vpn = {}
     for engine in observed:
         by_vpn.setdefault(engine["vpn"], []).append(engine)
 
-    # Forwarded port per active VPN, and the ports each VPN's engines may take.
-    forwarded, allowed = {}, {}
-    if params.get("forwarded_port", "auto") == "auto":
+    forwarded, allowed = forwarded_and_usable(plan, states, active, by_vpn, params.get("forwarded_port", "auto"),
+                                              warnings)
+    targets, placed = placement(plan, pool, active, frozen, allowed, by_vpn, warnings)
+    desired = desired_specs(plan, params, states, placed, forwarded, by_vpn)
+    actions, matched = reconcile(plan, pool, states, observed, desired, frozen, allowed, targets, image_id, warnings)
+    before, after = diff_parts(observed, desired, matched, actions, frozen)
+    return {
+        "actions": actions, "desired": desired,
+        "engines": engines_after(plan, observed, desired, matched, actions, frozen),
+        "plan": plan_output(plan, states, targets, forwarded), "warnings": warnings, "frozen": frozen,
+        "active": active, "before": {"engines": before}, "after": {"engines": after},
+    }
+
+
+def forwarded_and_usable(plan, states, active, by_vpn, mode="auto", warnings=None):
+    """Step 1: the forwarded port of each active VPN, and the ports its engines may take.
+
+    ``by_vpn``: VPN name -> its observed engines. ``mode``: the forwarded_port option. Returns ``(forwarded,
+    allowed)``: VPN -> port or None, VPN -> usable HTTP ports (ascending; a slot whose HTTP or HTTPS port is the
+    forwarded port is skipped). A control server that could not be read is a PreflightError (``auto``).
+    Appends what the user should know to ``warnings``.
+    """
+    warnings = [] if warnings is None else warnings
+    auto = mode == "auto"
+    if auto:
         failed = [states[name] for name in active if states[name]["control_error"]]
         if failed:
             raise PreflightError("; ".join("Failed to get forwarded port from Gluetun '%s': %s" % (
                 state["name"], state["control_error"]) for state in failed))
+    forwarded, allowed = {}, {}
     for name in active:
         vpn, state = plan.vpn(name), states[name]
-        auto = params.get("forwarded_port", "auto") == "auto"
         port = (state["forwarded_port"] or None) if auto else None
         current = [e for e in by_vpn.get(name, ()) if e["forwarded"] and e["p2p_port"]]
         if port is None and auto and state["forwarding_on"] and current:
@@ -497,7 +533,13 @@ def converge(plan, params, states, observed, image_id=None):
                 continue
             ports.append(candidate)
         allowed[name] = ports
+    return forwarded, allowed
 
+
+def placement(plan, pool, active, frozen, allowed, by_vpn, warnings=None):
+    """Step 2: how many engines each active VPN runs, and on which slots. Returns ``(targets, placed)``: VPN ->
+    count, VPN -> HTTP ports. Raises PortPlanError when a VPN cannot hold its target on its usable slots."""
+    warnings = [] if warnings is None else warnings
     targets, unplaced = targets_for(plan, active, allowed)
     for name in active:
         if targets[name] > len(allowed[name]):
@@ -509,29 +551,38 @@ def converge(plan, params, states, observed, image_id=None):
     if frozen:
         warnings.append("failover: %s not healthy; %s engines left in place, their share placed on %s" % (
             ", ".join(frozen), "its" if len(frozen) == 1 else "their", ", ".join(active)))
-
     existing_slots = {}
     for name in active:
         existing_slots[name] = [e["port"] for e in by_vpn.get(name, ()) if e["port"] is not None
                                 and e["name"] == engine_name(pool, name, e["port"])]
-    placement = place(allowed, targets, existing_slots)
+    return targets, place(allowed, targets, existing_slots)
 
+
+def desired_specs(plan, params, states, placed, forwarded, by_vpn):
+    """Step 3: the desired engine of every placed slot, attached to its VPN, by container name."""
+    pool = params["pool"]
     desired = {}
-    for name in active:
+    for name, ports in placed.items():
         vpn = plan.vpn(name)
         # The engine that is forwarded now stays the forwarded one (a moved port re-creates only that engine).
         current = [e["port"] for e in by_vpn.get(name, ()) if e["forwarded"]
                    and e["name"] == engine_name(pool, name, e["port"] or 0)]
-        fwd_slot = forwarded_slot(placement[name], current) if forwarded[name] else None
-        for port in placement[name]:
+        fwd_slot = forwarded_slot(ports, current) if forwarded[name] else None
+        for port in ports:
             spec = engine_spec(pool, name, port, vpn.https_port(port, plan.https_range),
                                forwarded[name] if port == fwd_slot else None, params["variant"], params["image"],
                                params["env"], params["labels"], params["restart_policy"])
             attach(spec, states[name])
             desired[spec["name"]] = spec
+    return desired
 
-    # Observed engines: in a desired slot (keep / repair), or not (remove, unless its VPN is frozen).
-    actions, removals, repairs, creations = [], [], [], []
+
+def reconcile(plan, pool, states, observed, desired, frozen, allowed, targets, image_id=None, warnings=None):
+    """Step 4: the actions, in order (removals, then repairs, then creations), each with its reason. Returns
+    ``(actions, matched)``: matched is name -> the observed engine that sits in a desired slot. Observed engines
+    not in a desired slot are removed, unless their VPN is frozen (failover)."""
+    warnings = [] if warnings is None else warnings
+    removals, repairs, creations = [], [], []
     matched = {}
     order = dict((vpn.name, vpn.index) for vpn in plan.vpns)
     for engine in sorted(observed, key=lambda e: (order.get(e["vpn"], len(order)), e["vpn"] or "", e["port"] or 0,
@@ -542,17 +593,7 @@ def converge(plan, params, states, observed, image_id=None):
             continue
         if engine["vpn"] in frozen:
             continue
-        if engine["vpn"] not in [vpn.name for vpn in plan.vpns]:
-            reason = "its VPN '%s' is no longer in vpn_containers" % engine["vpn"]
-        elif engine["port"] is None or engine["name"] != engine_name(pool, engine["vpn"], engine["port"]):
-            reason = "labels do not match its name (not a slot of this pool)"
-        elif engine["port"] not in plan.vpn(engine["vpn"]).range or engine["port"] not in allowed[engine["vpn"]]:
-            reason = "port %d is outside VPN '%s''s usable range %s" % (
-                engine["port"], engine["vpn"], plan.vpn(engine["vpn"]).range)
-        else:
-            reason = "surplus: VPN '%s' runs %d engine(s) (replicas %d)" % (
-                engine["vpn"], targets[engine["vpn"]], plan.replicas)
-        removals.append(_action("remove", engine, reason, engine["id"]))
+        removals.append(_action("remove", engine, _removal_reason(plan, pool, engine, allowed, targets), engine["id"]))
 
     for name in sorted(desired, key=lambda n: (plan.vpn(desired[n]["vpn"]).index, desired[n]["port"])):
         spec = desired[name]
@@ -567,9 +608,23 @@ def converge(plan, params, states, observed, image_id=None):
         elif engine["state"] == "restarting":
             warnings.append("engine %s is restarting (%s): Docker keeps restarting it; see its logs" % (
                 name, engine["status"] or "restarting"))
-    actions = removals + repairs + creations
+    return removals + repairs + creations, matched
 
-    # The pool after the run, and the diff.
+
+def _removal_reason(plan, pool, engine, allowed, targets):
+    if engine["vpn"] not in [vpn.name for vpn in plan.vpns]:
+        return "its VPN '%s' is no longer in vpn_containers" % engine["vpn"]
+    if engine["port"] is None or engine["name"] != engine_name(pool, engine["vpn"], engine["port"]):
+        return "labels do not match its name (not a slot of this pool)"
+    if engine["port"] not in plan.vpn(engine["vpn"]).range or engine["port"] not in allowed[engine["vpn"]]:
+        return "port %d is outside VPN '%s''s usable range %s" % (
+            engine["port"], engine["vpn"], plan.vpn(engine["vpn"]).range)
+    return "surplus: VPN '%s' runs %d engine(s) (replicas %d)" % (engine["vpn"], targets[engine["vpn"]], plan.replicas)
+
+
+def engines_after(plan, observed, desired, matched, actions, frozen):
+    """Step 5: the pool after the run (the return value ``engines``): desired engines by VPN then port, then the
+    engines left in place on frozen VPNs."""
     done = dict((a["name"], a["action"]) for a in actions)
     engines = []
     for name, spec in sorted(desired.items(), key=lambda kv: (plan.vpn(kv[1]["vpn"]).index, kv[1]["port"])):
@@ -588,14 +643,23 @@ def converge(plan, params, states, observed, image_id=None):
                 "port": engine["port"], "https_port": engine["https_port"], "forwarded": engine["forwarded"],
                 "p2p_port": engine["p2p_port"], "status": engine["state"], "vpn_healthy": False,
             })
+    return engines
 
+
+def diff_parts(observed, desired, matched, actions, frozen):
+    """Step 5 (diff mode): ``(before, after)`` engine summaries by container name."""
+    done = dict((a["name"], a["action"]) for a in actions)
     before = dict((e["name"], _summary(e)) for e in observed)
     after = dict((e["name"], _summary(e)) for e in observed if e["vpn"] in frozen)
     for name, spec in desired.items():
         summary = _summary(spec)
         summary["state"] = RUNNING if done.get(name) or name not in matched else matched[name]["state"]
         after[name] = summary
+    return before, after
 
+
+def plan_output(plan, states, targets, forwarded):
+    """Step 6: the return value ``plan``, one entry per VPN in order."""
     plan_out = []
     for vpn in plan.vpns:
         state = states[vpn.name]
@@ -606,10 +670,18 @@ def converge(plan, params, states, observed, image_id=None):
             "healthy": state["healthy"], "forwarded_port": forwarded.get(vpn.name, state["forwarded_port"]),
             "https_range": "%d-%d" % (plan.https_range.start, plan.https_range.start + vpn.capacity - 1),
         })
-    return {
-        "actions": actions, "desired": desired, "engines": engines, "plan": plan_out, "warnings": warnings,
-        "frozen": frozen, "active": active, "before": {"engines": before}, "after": {"engines": after},
-    }
+    return plan_out
+
+
+def pull_action(actions, image, image_id, pull="missing"):
+    """The pull that must come first, or None: the image is not on the Docker host (``image_id`` None) and an
+    engine is to be created from it. With ``pull`` ``never`` that is a PreflightError instead."""
+    if image_id is not None or not any(a["action"] in ("create", "recreate") for a in actions):
+        return None
+    if pull == "never":
+        raise PreflightError("image %s is not on the Docker host and pull is never: load or pull it first" % image)
+    return {"action": "pull", "name": image, "vpn": None, "port": None, "reason": "image not on the Docker host",
+            "id": None}
 
 
 def _action(kind, engine, reason, container_id=None):
@@ -629,9 +701,7 @@ def name_clashes(actions, taken, pool, desired=None):
             continue
         container = taken[action["name"]]
         labels = container.get("Labels") or {}
-        spec = (desired or {}).get(action["name"])
-        if (spec is not None and labels.get(LABEL_MANAGED_BY) == MANAGER and labels.get(LABEL_POOL) == pool
-                and labels.get(LABEL_SPEC_HASH) == spec["labels"].get(LABEL_SPEC_HASH)):
+        if same_engine(labels, pool, (desired or {}).get(action["name"])):
             continue
         owner = ("engine pool '%s'" % labels.get(LABEL_POOL) if labels.get(LABEL_MANAGED_BY) == MANAGER
                  else "not managed by acestream.orchestrator")

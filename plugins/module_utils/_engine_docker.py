@@ -6,7 +6,8 @@ Private to this collection. Everything here is thin; the decisions live in ``_en
 
 Observation cost of a run that changes nothing: one ``containers(all=True, filters=label...)`` call (labels,
 state, image and network mode are all in the list output, so no engine is inspected), one inspect per VPN
-container and one image inspect, all in parallel, plus the control-server reads the options ask for.
+container and one image inspect, all in parallel, plus the control-server reads the options ask for
+(``_gluetun_probe.read_control``, kept importable from here).
 Changes run in a bounded thread pool: removals first (they free ports and names), then creations and starts.
 """
 
@@ -17,7 +18,6 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from urllib.error import URLError
-from urllib.parse import urlsplit
 
 from ansible.module_utils.urls import open_url
 
@@ -27,11 +27,15 @@ from ansible_collections.acestream.orchestrator.plugins.module_utils._docker_com
     NotFound,
 )
 from ansible_collections.acestream.orchestrator.plugins.module_utils._engine_core import (
-    LABEL_MANAGED_BY,
-    LABEL_POOL,
-    LABEL_SPEC_HASH,
-    MANAGER,
+    observed_engine,
     pool_label_filters,
+    same_engine,
+    vpn_state,
+)
+# read_control lives with the other Gluetun reads; stack_info imports it (and _host_of) from here.
+from ansible_collections.acestream.orchestrator.plugins.module_utils._gluetun_probe import (
+    docker_host_address as _host_of,
+    read_control,
 )
 
 STATUS_PATH = "/server/api?api_version=3&method=get_status"
@@ -45,15 +49,6 @@ class EngineActionError(Exception):
     def __init__(self, message, done):
         super().__init__(message)
         self.done = done
-
-
-def _host_of(docker_host):
-    """The address engines' published ports are reached at: the daemon's host for tcp://, else loopback."""
-    if docker_host and docker_host.startswith(("tcp://", "http://", "https://", "ssh://")):
-        host = urlsplit(docker_host).hostname
-        if host:
-            return host
-    return "127.0.0.1"
 
 
 class DockerEngines:
@@ -94,6 +89,37 @@ class DockerEngines:
             return list(pool.map(func, items))
 
     # ------------------------------------------------------------------------------ observing
+    def observe(self, plan, pool, image, api_port, credentials, api_timeout, ports=True, port_wait=0.0):
+        """The run's observations: one list call, the VPN inspects and the image, in parallel; then the control
+        servers, in parallel: the VPN status of a container without a healthcheck, and with ``ports`` (forwarded_port
+        auto) the forwarded port, waiting up to ``port_wait`` seconds for one (``read_control``).
+
+        Returns ``(engines, states, image_id)``: the ``observed_engine()`` list, VPN name -> ``vpn_state()``, the
+        image's local ID (None when it is not on the Docker host)."""
+        names = [vpn.name for vpn in plan.vpns]
+        jobs = [("list", pool)] + [("vpn", name) for name in names] + [("image", image)]
+
+        def run(job):
+            kind, arg = job
+            if kind == "list":
+                return self.list_pool(arg)
+            if kind == "vpn":
+                return self.inspect_container(arg)
+            return self.image_id(arg)
+
+        results = self.parallel(run, jobs)
+        containers, inspects, image_id = results[0], dict(zip(names, results[1:-1])), results[-1]
+
+        def control(name):
+            inspect = inspects[name]
+            health = (((inspect or {}).get("State") or {}).get("Health") or {}).get("Status")
+            return read_control(inspect, name, api_port, credentials, api_timeout, need_status=health is None,
+                                need_ports=ports, port_wait=port_wait, docker_host=self.docker_host)
+
+        controls = dict(zip(names, self.parallel(control, names)))
+        states = dict((name, vpn_state(name, inspects[name], controls[name])) for name in names)
+        return [observed_engine(c) for c in containers], states, image_id
+
     def list_pool(self, pool):
         """The pool's engines: ONE list call, filtered by the pool's labels (list output, no inspect)."""
         self._count("list")
@@ -233,8 +259,7 @@ class DockerEngines:
             # Still nobody there: that create failed and freed the name; try ours again.
         # The same engine, made by another run: adopt it. Anything else holding the name is a clash.
         labels = ((other or {}).get("Config") or {}).get("Labels") or {}
-        if (labels.get(LABEL_MANAGED_BY) == MANAGER and labels.get(LABEL_POOL) == pool
-                and labels.get(LABEL_SPEC_HASH) == spec["labels"][LABEL_SPEC_HASH]):
+        if same_engine(labels, pool, spec):
             return other["Id"]
         raise NameClash("container '%s' already exists and is not this pool's engine for that slot (labels %s); "
                         "remove or rename it, or choose another pool name" % (
@@ -252,7 +277,8 @@ class DockerEngines:
 
     def wait_ready(self, engines, host_ips, timeout):
         """Poll each engine's status API (through its VPN container's published port) until it answers with JSON
-        or ``timeout`` seconds pass. Returns the names that never answered, with what was last seen."""
+        or ``timeout`` seconds pass. Returns ``[(name, detail)]`` for the engines that never answered, in input
+        order; ``detail`` is ``"<url>: <what was last seen>"``."""
         deadline = time.monotonic() + float(timeout)
 
         def wait_one(engine):
@@ -272,11 +298,10 @@ class DockerEngines:
                 except (URLError, OSError, ValueError) as exc:
                     last = str(getattr(exc, "reason", exc))
                 if time.monotonic() + 0.5 > deadline:
-                    return "%s (%s: %s)" % (engine["name"], url, last)
+                    return engine["name"], "%s: %s" % (url, last)
                 time.sleep(0.5)
 
-        failures = [f for f in self.parallel(wait_one, engines) if f]
-        return failures
+        return [failure for failure in self.parallel(wait_one, engines) if failure]
 
     def explain(self, container_id):
         """State and the last log lines of a container, for messages about an engine that did not come up."""
@@ -288,52 +313,6 @@ class DockerEngines:
                                                  ", last log lines: %s" % logs[-600:] if logs else "")
         except DockerException as exc:
             return "cannot inspect it: %s" % _docker_message(exc)
-
-
-def read_control(inspect, name, api_port, credentials, timeout, need_status, need_ports, port_wait=0.0,
-                 docker_host=None):
-    """Ask one running Gluetun container's control server what the options need, through the collection's client.
-
-    Returns ``{"vpn_status", "forwarded_port", "error"}``. ``need_status``: the container has no healthcheck, so
-    its health is the VPN status. ``need_ports``: forwarded_port is auto. ``port_wait``: when the container turns
-    port forwarding on and reports no port yet, ask again for up to that many seconds.
-    """
-    from ansible_collections.acestream.orchestrator.plugins.module_utils._gluetun_api import (
-        GluetunClient,
-        GluetunError,
-    )
-    from ansible_collections.acestream.orchestrator.plugins.module_utils._gluetun_probe import resolve_api_url
-    from ansible_collections.acestream.orchestrator.plugins.module_utils._engine_core import forwarding_enabled
-
-    result = {"vpn_status": None, "forwarded_port": None, "error": None}
-    if inspect is None or ((inspect.get("State") or {}).get("Status") != "running") or not (need_status or need_ports):
-        return result
-    host = _host_of(docker_host)
-    url = resolve_api_url(inspect, api_port, None if host == "127.0.0.1" else host)
-    if url is None:
-        result["error"] = ("Cannot access Gluetun API of '%s': port %d/tcp is not published and the container has no "
-                           "address reachable from here; publish it (e.g. \"127.0.0.1:%d:%d\") or check api_port"
-                           % (name, api_port, api_port, api_port))
-        return result
-    client = GluetunClient(url, timeout=timeout, name=name, api_port=api_port, **credentials)
-    try:
-        if need_status:
-            result["vpn_status"] = client.vpn_status()
-        if need_ports:
-            try:
-                client.version()
-            except GluetunError:
-                pass  # the release is only a hint for the port route
-            deadline = time.monotonic() + float(port_wait or 0)
-            while True:
-                ports = client.forwarded_ports()
-                if ports or not forwarding_enabled(inspect) or time.monotonic() + 1 > deadline:
-                    break
-                time.sleep(1)
-            result["forwarded_port"] = ports[0] if ports else None
-    except GluetunError as exc:
-        result["error"] = str(exc)
-    return result
 
 
 class NameClash(Exception):

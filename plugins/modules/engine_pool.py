@@ -376,22 +376,30 @@ from ansible_collections.acestream.orchestrator.plugins.module_utils._engine_cor
     default_image,
     name_clashes,
     observed_engine,
+    pull_action,
     validate_env,
     validate_labels,
-    vpn_state,
 )
 from ansible_collections.acestream.orchestrator.plugins.module_utils._engine_docker import (
     DockerEngines,
     EngineActionError,
-    read_control,
 )
 from ansible_collections.acestream.orchestrator.plugins.module_utils._portplan import (
     DEFAULT_HTTPS_PORT_RANGE,
+    GLUETUN_DEFAULT_API_PORT,
     PortPlanError,
     build_plan,
 )
 
 POOL_NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
+
+
+class EnginesNotReady(Exception):
+    """Engines this run created or started did not answer in time; ``result`` is what the run did."""
+
+    def __init__(self, message, result):
+        super().__init__(message)
+        self.result = result
 
 
 def argument_spec():
@@ -411,7 +419,7 @@ def argument_spec():
         restart_policy=dict(type="str", default="unless-stopped", choices=["no", "on-failure", "always", "unless-stopped"]),
         forwarded_port=dict(type="str", default="auto", choices=["auto", "off"]),
         forwarded_port_timeout=dict(type="float", default=0),
-        api_port=dict(type="int", default=8000),
+        api_port=dict(type="int", default=GLUETUN_DEFAULT_API_PORT),
         api_key=dict(type="str", no_log=True),
         username=dict(type="str"),
         password=dict(type="str", no_log=True),
@@ -467,114 +475,87 @@ def validate(params):
     return plan, core
 
 
-def observe(ops, plan, core, params):
-    """The run's observations: one list call, the VPN inspects and the image, in parallel; then the control servers."""
-    names = [vpn.name for vpn in plan.vpns]
-    jobs = [("list", None)] + [("vpn", name) for name in names] + [("image", core["image"])]
+def remove_pool(module, ops, pool):
+    """state=absent: every engine of the pool goes. Returns the result."""
+    observed = [observed_engine(c) for c in ops.list_pool(pool)]
+    actions = absent_actions(observed)
+    result = dict(changed=bool(actions), actions=actions, engines=[])
+    if module._diff:
+        before = dict((e["name"], {"vpn": e["vpn"], "port": e["port"], "state": e["state"]}) for e in observed)
+        result["diff"] = {"before": {"engines": before}, "after": {"engines": {}}}
+    if actions and not module.check_mode:
+        ops.execute(actions, {}, pool)
+    return result
 
-    def run(job):
-        kind, arg = job
-        if kind == "list":
-            return ops.list_pool(core["pool"])
-        if kind == "vpn":
-            return ops.inspect_container(arg)
-        return ops.image_id(arg)
 
-    results = ops.parallel(run, jobs)
-    containers, inspects, image_id = results[0], dict(zip(names, results[1:-1])), results[-1]
+def converge_pool(module, ops, plan, core, params):
+    """state=present: observe, decide (the core), check the names, act, wait. Returns the result."""
     credentials = {"api_key": params["api_key"], "username": params["username"], "password": params["password"]}
+    observed, states, image_id = ops.observe(plan, core["pool"], core["image"], params["api_port"], credentials,
+                                             params["api_timeout"], ports=params["forwarded_port"] == "auto",
+                                             port_wait=params["forwarded_port_timeout"])
+    decided = converge(plan, core, states, observed, image_id)
+    actions = decided["actions"]
+    pull = pull_action(actions, core["image"], image_id, params["pull"])
+    if pull is not None:
+        actions.insert(0, pull)
+    own = set(e["id"] for e in observed)
+    creates = [a["name"] for a in actions if a["action"] == "create"]
+    taken = dict((name, c) for name, c in ops.containers_named(creates).items() if c.get("Id") not in own)
+    name_clashes(actions, taken, core["pool"], decided["desired"])
 
-    def control(name):
-        inspect = inspects[name]
-        health = (((inspect or {}).get("State") or {}).get("Health") or {}).get("Status")
-        return read_control(inspect, name, params["api_port"], credentials, params["api_timeout"],
-                            need_status=health is None, need_ports=params["forwarded_port"] == "auto",
-                            port_wait=params["forwarded_port_timeout"], docker_host=ops.docker_host)
-
-    controls = dict(zip(names, ops.parallel(control, names)))
-    states = dict((name, vpn_state(name, inspects[name], controls[name])) for name in names)
-    return [observed_engine(c) for c in containers], states, image_id
+    engines = decided["engines"]
+    for warning in decided["warnings"]:
+        module.warn(warning)
+    if actions and not module.check_mode:
+        ids, _done = ops.execute(actions, decided["desired"], core["pool"])
+        for engine in engines:
+            if engine["name"] in ids:
+                engine["id"] = ids[engine["name"]]
+        touched = [e for e in engines if e["name"] in ids]
+        if params["wait_ready"] and touched:
+            host_ips = dict((e["name"], states[e["vpn"]]["published"].get(e["port"])) for e in touched)
+            failures = ops.wait_ready(touched, host_ips, params["wait_ready"])
+            if failures:
+                details = ["%s (%s) - %s" % (name, detail, ops.explain(ids[name])) for name, detail in failures]
+                raise EnginesNotReady("%d engine(s) did not answer their status API within %ds: %s" % (
+                    len(failures), params["wait_ready"], "; ".join(details)),
+                    dict(changed=True, actions=actions, engines=engines))
+    result = dict(changed=bool(actions), actions=actions, engines=engines, plan=decided["plan"])
+    if module._diff:
+        result["diff"] = {"before": decided["before"], "after": decided["after"]}
+    return result
 
 
 def main():
     module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
     require_docker_sdk(module)
     params = module.params
+    # Every failure is reported here, in one place.
     try:
         plan, core = validate(params)
-    except PortPlanError as exc:
-        module.fail_json(msg=str(exc), field=exc.field, changed=False, actions=[])
-
-    docker_host = docker_host_from(params["docker_host"])
-    try:
+        docker_host = docker_host_from(params["docker_host"])
         ops = DockerEngines(docker_client(docker_host, params["docker_timeout"]), params["parallelism"], docker_host)
         if params["state"] == "absent":
-            observed = [observed_engine(c) for c in ops.list_pool(params["name"])]
-            actions = absent_actions(observed)
-            before = dict((e["name"], {"vpn": e["vpn"], "port": e["port"], "state": e["state"]}) for e in observed)
-            result = dict(changed=bool(actions), actions=actions, engines=[])
-            if module._diff:
-                result["diff"] = {"before": {"engines": before}, "after": {"engines": {}}}
-            if actions and not module.check_mode:
-                try:
-                    ops.execute(actions, {}, params["name"])
-                except EngineActionError as exc:
-                    module.fail_json(msg="Removing the pool's engines failed: %s" % exc, changed=bool(exc.done),
-                                     actions=exc.done)
-            module.exit_json(**result)
-
-        observed, states, image_id = observe(ops, plan, core, params)
-        try:
-            decided = converge(plan, core, states, observed, image_id)
-        except PortPlanError as exc:
-            module.fail_json(msg=str(exc), field=exc.field, changed=False, actions=[])
-        except PreflightError as exc:
-            module.fail_json(msg=str(exc), changed=False, actions=[])
-        actions = decided["actions"]
-        if image_id is None and any(a["action"] in ("create", "recreate") for a in actions):
-            if params["pull"] == "never":
-                module.fail_json(msg="image %s is not on the Docker host and pull is never: load or pull it first"
-                                 % core["image"], changed=False, actions=[])
-            actions.insert(0, {"action": "pull", "name": core["image"], "vpn": None, "port": None,
-                               "reason": "image not on the Docker host", "id": None})
-        own = set(e["id"] for e in observed)
-        creates = [a["name"] for a in actions if a["action"] == "create"]
-        taken = dict((name, c) for name, c in ops.containers_named(creates).items() if c.get("Id") not in own)
-        try:
-            name_clashes(actions, taken, core["pool"], decided["desired"])
-        except PreflightError as exc:
-            module.fail_json(msg=str(exc), changed=False, actions=[])
-
-        engines = decided["engines"]
-        for warning in decided["warnings"]:
-            module.warn(warning)
-        if actions and not module.check_mode:
-            try:
-                ids, _done = ops.execute(actions, decided["desired"], core["pool"])
-            except EngineActionError as exc:
-                module.fail_json(msg="Converging engine pool '%s' failed midway (the next run converges the rest): %s"
-                                 % (core["pool"], exc), changed=bool(exc.done), actions=exc.done)
-            for engine in engines:
-                if engine["name"] in ids:
-                    engine["id"] = ids[engine["name"]]
-            touched = [e for e in engines if e["name"] in ids]
-            if params["wait_ready"] and touched:
-                host_ips = dict((e["name"], states[e["vpn"]]["published"].get(e["port"])) for e in touched)
-                failures = ops.wait_ready(touched, host_ips, params["wait_ready"])
-                if failures:
-                    details = []
-                    for failure in failures:
-                        name = failure.split(" ", 1)[0]
-                        details.append("%s - %s" % (failure, ops.explain(ids[name])))
-                    module.fail_json(msg="%d engine(s) did not answer their status API within %ds: %s" % (
-                        len(failures), params["wait_ready"], "; ".join(details)), changed=True, actions=actions,
-                        engines=engines)
-        result = dict(changed=bool(actions), actions=actions, engines=engines, plan=decided["plan"])
-        if module._diff:
-            result["diff"] = {"before": decided["before"], "after": decided["after"]}
-        module.exit_json(**result)
+            result = remove_pool(module, ops, params["name"])
+        else:
+            result = converge_pool(module, ops, plan, core, params)
+    except PortPlanError as exc:
+        module.fail_json(msg=str(exc), field=exc.field, changed=False, actions=[])
+    except PreflightError as exc:
+        module.fail_json(msg=str(exc), changed=False, actions=[])
+    except EngineActionError as exc:
+        if params["state"] == "absent":
+            msg = "Removing the pool's engines failed: %s" % exc
+        else:
+            msg = "Converging engine pool '%s' failed midway (the next run converges the rest): %s" % (
+                params["name"], exc)
+        module.fail_json(msg=msg, changed=bool(exc.done), actions=exc.done)
+    except EnginesNotReady as exc:
+        module.fail_json(msg=str(exc), **exc.result)
     except DockerException as exc:
         module.fail_json(msg="Docker error: %s" % exc, exception=traceback.format_exc())
+    module.exit_json(**result)
 
 
 if __name__ == "__main__":

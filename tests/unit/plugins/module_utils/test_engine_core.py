@@ -670,6 +670,69 @@ def test_same_engine_made_by_a_concurrent_run_is_no_clash():
         core.name_clashes(actions, taken, "other-pool", desired)
 
 
+def test_same_engine():
+    """One check for "this container is the pool's engine for that slot": the name-clash check and the adoption of
+    an engine a concurrent run created (a 409 on create) both use it."""
+    spec = {"labels": {core.LABEL_SPEC_HASH: "abc"}}
+    labels = {core.LABEL_MANAGED_BY: core.MANAGER, core.LABEL_POOL: "ace", core.LABEL_SPEC_HASH: "abc"}
+    assert core.same_engine(labels, "ace", spec)
+    assert not core.same_engine(labels, "other", spec)
+    assert not core.same_engine(labels, "ace", None)  # no engine wanted in that slot
+    assert not core.same_engine(dict(labels, **{core.LABEL_SPEC_HASH: "older"}), "ace", spec)
+    assert not core.same_engine(dict(labels, **{core.LABEL_MANAGED_BY: "someone"}), "ace", spec)
+    assert not core.same_engine({}, "ace", spec) and not core.same_engine(None, "ace", spec)
+
+
+@pytest.mark.parametrize("kinds, image_id, pull, expected", [
+    (["create"], None, "missing", "pull"),
+    (["remove", "recreate"], None, "missing", "pull"),
+    (["create"], "sha256:img", "missing", None),      # on the host already
+    (["start", "unpause", "remove"], None, "missing", None),  # nothing is created from it
+    ([], None, "never", None),
+    (["start"], None, "never", None),
+    (["create"], "sha256:img", "never", None),
+])
+def test_pull_action(kinds, image_id, pull, expected):
+    actions = [{"action": kind, "name": "e%d" % i} for i, kind in enumerate(kinds)]
+    decided = core.pull_action(actions, "registry.example/engine:2", image_id, pull)
+    if expected is None:
+        assert decided is None
+    else:
+        assert decided == {"action": "pull", "name": "registry.example/engine:2", "vpn": None, "port": None,
+                           "reason": "image not on the Docker host", "id": None}
+
+
+def test_pull_never_refuses_before_any_change():
+    with pytest.raises(core.PreflightError) as info:
+        core.pull_action([{"action": "recreate", "name": "e"}], "other:1", None, "never")
+    assert str(info.value) == "image other:1 is not on the Docker host and pull is never: load or pull it first"
+
+
+def test_converge_steps_compose(two):
+    """converge is its steps in a row: the same answer from the step functions called one by one."""
+    plan, states, decided = two
+    observed = [core.observed_engine(c) for c in apply(plan, states, decided)][1:]
+    by_vpn = {}
+    for engine in observed:
+        by_vpn.setdefault(engine["vpn"], []).append(engine)
+    active, frozen = core.preflight(plan, states)
+    warnings = []
+    forwarded, allowed = core.forwarded_and_usable(plan, states, active, by_vpn, "off", warnings)
+    assert forwarded == {"g1": None, "g2": None} and allowed["g1"] == list(plan.vpn("g1").slot_ports())
+    targets, placed = core.placement(plan, POOL, active, frozen, allowed, by_vpn, warnings)
+    desired = core.desired_specs(plan, params(), states, placed, forwarded, by_vpn)
+    actions, matched = core.reconcile(plan, POOL, states, observed, desired, frozen, allowed, targets, "sha256:img",
+                                      warnings)
+    assert [(a["action"], a["name"]) for a in actions] == [("create", name("g1", 100))]
+    before, after = core.diff_parts(observed, desired, matched, actions, frozen)
+    whole = run(plan, states, apply(plan, states, decided)[1:])
+    assert whole["actions"] == actions and whole["desired"] == desired and whole["warnings"] == warnings
+    assert whole["engines"] == core.engines_after(plan, observed, desired, matched, actions, frozen)
+    assert whole["before"] == {"engines": before} and whole["after"] == {"engines": after}
+    assert whole["plan"] == core.plan_output(plan, states, targets, forwarded)
+    assert (whole["active"], whole["frozen"]) == (active, frozen)
+
+
 def test_absent_actions(two):
     plan, states, decided = two
     observed = [core.observed_engine(c) for c in apply(plan, states, decided)]

@@ -322,7 +322,7 @@ def test_forwarded_port_auto(two, capsys, monkeypatch):
         seen.append((name, api_port, credentials, need_status, need_ports))
         return answers[name]
 
-    monkeypatch.setattr(engine_pool, "read_control", read_control)
+    monkeypatch.setattr(_engine_docker, "read_control", read_control)
     args = base_args(forwarded_port="auto", api_port=8001, api_key="s3cret-key")
     result = run_module(args, capsys=capsys)
     assert [(e["name"], e["p2p_port"]) for e in result["engines"] if e["forwarded"]] == [("ace-g1-100", 51000)]
@@ -342,6 +342,61 @@ def test_wait_ready_failure_explains(two, capsys):
     assert result["msg"].startswith("1 engine(s) did not answer their status API within 1s: ace-g1-100 "
                                     "(http://127.0.0.1:100/server/api?api_version=3&method=get_status: ")
     assert "last log lines: cannot listen on TCP port 19000" in result["msg"]
+
+
+def test_docker_errors_and_failed_removals_are_reported(two, capsys, monkeypatch):
+    run_module(base_args(), capsys=capsys)
+
+    def refuse(cid, force=False, v=False):
+        raise APIError("boom", explanation="simulated remove failure")
+
+    monkeypatch.setattr(two, "remove_container", refuse)
+    failed = run_module({"name": "ace", "state": "absent"}, capsys=capsys)
+    assert failed["failed"] and failed["changed"] is False and failed["actions"] == []
+    assert failed["msg"].startswith("Removing the pool's engines failed: remove ace-g1-100: simulated remove failure")
+
+    def down(all=False, filters=None):  # noqa: A002 - the SDK's name
+        raise APIError("boom", explanation="daemon is shutting down")
+
+    monkeypatch.setattr(two, "containers", down)
+    for args in (base_args(), {"name": "ace", "state": "absent"}):
+        failed = run_module(args, capsys=capsys)
+        assert failed["failed"] and failed["msg"] == 'Docker error: boom ("daemon is shutting down")'
+
+
+def test_wait_ready_returns_name_and_detail_pairs(monkeypatch):
+    """wait_ready hands back (name, detail) for each engine that did not answer, in input order; the module builds
+    its message from the pairs (nothing parsed back out of text)."""
+    from urllib.error import URLError
+
+    answers = {100: URLError("connection refused"), 101: b'{"result": {"status": "idle"}}', 102: b"<html>"}
+
+    class Response:
+        def __init__(self, body):
+            self.status, self.body = 200, body
+
+        def read(self, size):
+            return self.body
+
+        def close(self):
+            pass
+
+    def open_url(url, **kwargs):
+        answer = answers[int(url.split(":")[2].split("/")[0])]
+        if isinstance(answer, Exception):
+            raise answer
+        return Response(answer)
+
+    monkeypatch.setattr(_engine_docker, "open_url", open_url)
+    ops = _engine_docker.DockerEngines(FakeDocker(), 1)
+    engines = [{"name": "ace-g1-%d" % port, "port": port} for port in (100, 101, 102)]
+    assert ops.wait_ready(engines, {"ace-g1-100": "127.0.0.1"}, 0) == [
+        ("ace-g1-100", "http://127.0.0.1:100/server/api?api_version=3&method=get_status: connection refused"),
+        ("ace-g1-102", "http://127.0.0.1:102/server/api?api_version=3&method=get_status: Expecting value: line 1 "
+                       "column 1 (char 0)"),
+    ]
+    answers[100] = answers[102] = answers[101]
+    assert ops.wait_ready(engines, {}, 0) == []
 
 
 @pytest.mark.parametrize("args, field, message", [
