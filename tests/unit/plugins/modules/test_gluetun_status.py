@@ -9,7 +9,7 @@ daemon is needed (the Docker paths are covered by the probe tests and the integr
 from __future__ import annotations
 
 import pytest
-from module_runner import run_module_main
+from module_runner import fresh_module_state, run_module_main, warning_texts
 
 from ansible_collections.acestream.orchestrator.plugins.modules import gluetun_status
 
@@ -20,20 +20,9 @@ NO_DOCKER = "unix:///nonexistent/acestream-test-docker.sock"
 
 @pytest.fixture(autouse=True)
 def fresh_warnings(monkeypatch):
-    """Ansible keeps module warnings in a process-wide dict: start each in-process run with none.
-
-    Once a controller module is imported in the process (the lookup tests), module warnings would go to the
-    controller's display instead of the result: run the module as on a target.
-    """
-    from ansible.module_utils import _internal
-    from ansible.module_utils.common import warnings
-
-    monkeypatch.setattr(warnings, "_global_warnings", {})
-    monkeypatch.setattr(_internal, "is_controller", False)
-
-
-def warning_texts(out):
-    return [w["event"]["msg"] if isinstance(w, dict) else w for w in out.get("warnings", [])]
+    """Ansible keeps module warnings process-wide: start each in-process run with none, as on a target (once a
+    controller module is imported in the process, the lookup tests, module warnings would go to its display)."""
+    fresh_module_state(monkeypatch)
 
 
 def run(capsys, args, check_mode=False):
