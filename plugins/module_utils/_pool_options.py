@@ -17,6 +17,7 @@ from ansible_collections.acestream.orchestrator.plugins.module_utils._engine_cor
 )
 from ansible_collections.acestream.orchestrator.plugins.module_utils._portplan import (
     DEFAULT_HTTPS_PORT_RANGE,
+    GLUETUN_DEFAULT_API_PORT,
     PortPlanError,
     build_plan,
 )
@@ -37,7 +38,7 @@ POOL_ARGUMENT_SPEC = dict(
     labels=dict(type="dict", default={}),
     restart_policy=dict(type="str", default="unless-stopped", choices=["no", "on-failure", "always", "unless-stopped"]),
     forwarded_port=dict(type="str", default="auto", choices=["auto", "off"]),
-    api_port=dict(type="int", default=8000),
+    api_port=dict(type="int", default=GLUETUN_DEFAULT_API_PORT),
     api_key=dict(type="str", no_log=True),
     username=dict(type="str"),
     password=dict(type="str", no_log=True),
@@ -55,7 +56,7 @@ def validate_common(params):
     if params["parallelism"] < 1:
         raise PortPlanError("parallelism", "%d is below 1; use 1 or more" % params["parallelism"])
     if not params["api_timeout"] > 0 or params["api_timeout"] == float("inf"):
-        raise PortPlanError("api_timeout", "%s is not a number of seconds above 0; use e.g. 5" % params["api_timeout"])
+        raise PortPlanError("api_timeout", "%s is not above 0; use a number of seconds, e.g. 5" % params["api_timeout"])
     if not 1 <= params["api_port"] <= 65535:
         raise PortPlanError("api_port", "%d is outside 1-65535; give the INTERNAL port of HTTP_CONTROL_SERVER_ADDRESS"
                             % params["api_port"])

@@ -8,7 +8,7 @@ labelled list of the pool's engines, each engine's API) and hands the observatio
 the engine pool core's own (``_engine_core``): which ports a VPN publishes, whether it forwards a port, whether an
 engine sits in its VPN's current network namespace, what the pool would change. Nothing is decided twice.
 
-* ``observe(plan, params, inspects, probes, controls, containers, image_id, ...)``: the whole view.
+* ``observe(plan, params, states, engines, probes, image_id, ...)``: the whole view.
 * ``checks(view)``: ``[{scope, check, ok, detail}]``, the guide's Verification section.
 * ``report_lines(checks)``, ``status_lines(view)``: aligned text.
 * ``prometheus_text(view)``: the node_exporter textfile.
@@ -23,9 +23,7 @@ from ansible_collections.acestream.orchestrator.plugins.module_utils._engine_cor
     PreflightError,
     RUNNING,
     converge,
-    observed_engine,
     range_mismatch,
-    vpn_state,
 )
 from ansible_collections.acestream.orchestrator.plugins.module_utils._portplan import PortPlanError, ranges_text
 
@@ -95,23 +93,21 @@ def drift(plan, params, states, engines, image_id):
     return {"actions": actions, "error": None, "warnings": decided["warnings"], "plan": decided["plan"]}
 
 
-def observe(plan, params, inspects, probes, controls, containers, image_id, api=None, egress=None, observed_at=None):
+def observe(plan, params, states, engines, probes, image_id, api=None, egress=None, observed_at=None):
     """The stack's view from its observations.
 
     ``plan``: the PortPlan. ``params``: the engine pool core's parameters (``pool``, ``variant``, ``image``,
-    ``env``, ``labels``, ``restart_policy``, ``on_unhealthy``, ``api_port``, ``forwarded_port``) plus ``replicas``,
-    ``mode`` (the guide's VPN_MODE, shown in the table) and ``host`` (inventory name). ``inspects``: VPN name ->
-    container inspect (None: missing). ``probes``: VPN name -> gluetun_status result (what is shown).
-    ``controls``: VPN name -> what engine_pool reads from the control server (``read_control``: what is decided
-    on, exactly as engine_pool decides). ``containers``: the pool's
-    labelled list entries. ``api``: engine name -> ``{ok, url, detail}``. ``egress``: None (not asked) or
-    ``{"url", "host_ip", "vpns": {vpn: {"engine", "ip", "error"}}}``. ``observed_at``: seconds since the epoch.
+    ``env``, ``labels``, ``restart_policy``, ``on_unhealthy``, ``api_port``, ``forwarded_port``) plus ``mode`` (the
+    guide's VPN_MODE, shown in the table) and ``host`` (inventory name). ``states``, ``engines``, ``image_id``: what
+    engine_pool observes (VPN name -> ``vpn_state()``, the pool's ``observed_engine()`` list, the image's local ID),
+    so that the drift is engine_pool's own decision. ``probes``: VPN name -> gluetun_status result (what is shown:
+    release, public IP, every forwarded port). ``api``: engine name -> ``{ok, url, detail}``. ``egress``: None (not
+    asked) or ``{"url", "host_ip", "vpns": {vpn: {"engine", "ip", "error"}}}``. ``observed_at``: seconds since the
+    epoch.
     """
-    states = dict((vpn.name, vpn_state(vpn.name, inspects.get(vpn.name), controls.get(vpn.name)))
-                  for vpn in plan.vpns)
-    engines = [observed_engine(c) for c in containers]
     order = dict((vpn.name, vpn.index) for vpn in plan.vpns)
-    engines.sort(key=lambda e: (order.get(e["vpn"], len(order)), e["vpn"] or "", e["port"] or 0, e["name"]))
+    engines = sorted(engines, key=lambda e: (order.get(e["vpn"], len(order)), e["vpn"] or "", e["port"] or 0,
+                                             e["name"]))
     decided = drift(plan, params, states, engines, image_id)
     planned = dict((row["name"], row) for row in decided["plan"])
     return {

@@ -354,7 +354,6 @@ actions:
       type: str
 """
 
-import re
 import traceback
 
 from ansible.module_utils.basic import AnsibleModule
@@ -367,31 +366,24 @@ from ansible_collections.acestream.orchestrator.plugins.module_utils._docker_com
     require_docker_sdk,
 )
 from ansible_collections.acestream.orchestrator.plugins.module_utils._engine_core import (
-    DEFAULT_VARIANT,
-    VARIANTS,
     PreflightError,
     absent_actions,
-    check_reserved_ports,
     converge,
-    default_image,
     name_clashes,
     observed_engine,
     pull_action,
-    validate_env,
-    validate_labels,
 )
 from ansible_collections.acestream.orchestrator.plugins.module_utils._engine_docker import (
     DockerEngines,
     EngineActionError,
 )
-from ansible_collections.acestream.orchestrator.plugins.module_utils._portplan import (
-    DEFAULT_HTTPS_PORT_RANGE,
-    GLUETUN_DEFAULT_API_PORT,
-    PortPlanError,
-    build_plan,
+from ansible_collections.acestream.orchestrator.plugins.module_utils._pool_options import (
+    POOL_ARGUMENT_SPEC,
+    credentials,
+    validate_common,
+    validate_pool,
 )
-
-POOL_NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
+from ansible_collections.acestream.orchestrator.plugins.module_utils._portplan import PortPlanError
 
 
 class EnginesNotReady(Exception):
@@ -403,30 +395,12 @@ class EnginesNotReady(Exception):
 
 
 def argument_spec():
-    spec = dict(
-        name=dict(type="str", required=True),
+    spec = dict(POOL_ARGUMENT_SPEC)
+    spec.update(
         state=dict(type="str", default="present", choices=["present", "absent"]),
-        replicas=dict(type="int", default=1),
-        vpn_containers=dict(type="list", elements="str"),
-        port_range=dict(type="str"),
-        vpn_port_ranges=dict(type="dict", default={}),
-        https_port_range=dict(type="str", default=DEFAULT_HTTPS_PORT_RANGE),
-        engine_variant=dict(type="str", default=DEFAULT_VARIANT, choices=sorted(VARIANTS)),
-        image=dict(type="str"),
         pull=dict(type="str", default="missing", choices=["missing", "never"]),
-        env=dict(type="dict", default={}),
-        labels=dict(type="dict", default={}),
-        restart_policy=dict(type="str", default="unless-stopped", choices=["no", "on-failure", "always", "unless-stopped"]),
-        forwarded_port=dict(type="str", default="auto", choices=["auto", "off"]),
         forwarded_port_timeout=dict(type="float", default=0),
-        api_port=dict(type="int", default=GLUETUN_DEFAULT_API_PORT),
-        api_key=dict(type="str", no_log=True),
-        username=dict(type="str"),
-        password=dict(type="str", no_log=True),
-        api_timeout=dict(type="float", default=5),
-        on_unhealthy_vpn=dict(type="str", default="fail", choices=["fail", "failover"]),
         wait_ready=dict(type="int", default=0),
-        parallelism=dict(type="int", default=8),
     )
     spec.update(DOCKER_ARGUMENT_SPEC)
     return spec
@@ -434,45 +408,13 @@ def argument_spec():
 
 def validate(params):
     """Everything that can be checked without I/O. Returns (plan, core params); raises PortPlanError."""
-    if not POOL_NAME_RE.match(params["name"] or ""):
-        raise PortPlanError("name", "%r is not usable as a container name prefix; use letters, digits, '_', '.', '-'"
-                            % (params["name"],))
-    for field in ("parallelism",):
-        if params[field] < 1:
-            raise PortPlanError(field, "%d is below 1; use 1 or more" % params[field])
+    validate_common(params)
     for field in ("wait_ready", "forwarded_port_timeout"):
-        if params[field] < 0:
+        if not params[field] >= 0 or params[field] == float("inf"):
             raise PortPlanError(field, "%s is negative; use 0 (do not wait) or more seconds" % params[field])
-    if params["api_timeout"] <= 0:
-        raise PortPlanError("api_timeout", "%s is not above 0; use a number of seconds" % params["api_timeout"])
-    if not 1 <= params["api_port"] <= 65535:
-        raise PortPlanError("api_port", "%d is outside 1-65535; give the INTERNAL port of HTTP_CONTROL_SERVER_ADDRESS"
-                            % params["api_port"])
     if params["state"] == "absent":
         return None, None
-    if not params["vpn_containers"]:
-        raise PortPlanError("vpn_containers", "at least one Gluetun container name is required with state=present")
-    if params["username"] and not params["password"] or params["password"] and not params["username"]:
-        raise PortPlanError("username" if not params["username"] else "password",
-                            "username and password go together (basic auth); give both or neither")
-    if params["api_key"] and params["username"]:
-        raise PortPlanError("api_key", "give api_key or username/password, not both")
-    plan = build_plan(params["vpn_containers"], port_range=params["port_range"],
-                      vpn_port_ranges=params["vpn_port_ranges"], replicas=params["replicas"],
-                      https_port_range=params["https_port_range"])
-    check_reserved_ports(plan, params["api_port"])
-    core = {
-        "pool": params["name"],
-        "variant": params["engine_variant"],
-        "image": params["image"] or default_image(params["engine_variant"]),
-        "env": validate_env(params["env"]),
-        "labels": validate_labels(params["labels"]),
-        "restart_policy": params["restart_policy"],
-        "on_unhealthy": params["on_unhealthy_vpn"],
-        "api_port": params["api_port"],
-        "forwarded_port": params["forwarded_port"],
-    }
-    return plan, core
+    return validate_pool(params)
 
 
 def remove_pool(module, ops, pool):
@@ -490,8 +432,7 @@ def remove_pool(module, ops, pool):
 
 def converge_pool(module, ops, plan, core, params):
     """state=present: observe, decide (the core), check the names, act, wait. Returns the result."""
-    credentials = {"api_key": params["api_key"], "username": params["username"], "password": params["password"]}
-    observed, states, image_id = ops.observe(plan, core["pool"], core["image"], params["api_port"], credentials,
+    observed, states, image_id = ops.observe(plan, core["pool"], core["image"], params["api_port"], credentials(params),
                                              params["api_timeout"], ports=params["forwarded_port"] == "auto",
                                              port_wait=params["forwarded_port_timeout"])
     decided = converge(plan, core, states, observed, image_id)

@@ -303,16 +303,9 @@ from ansible_collections.acestream.orchestrator.plugins.module_utils._docker_com
     docker_host_from,
     require_docker_sdk,
 )
-from ansible_collections.acestream.orchestrator.plugins.module_utils._engine_core import (
-    RUNNING,
-    observed_engine,
-    published_ports,
-)
-from ansible_collections.acestream.orchestrator.plugins.module_utils._engine_docker import (
-    DockerEngines,
-    _host_of,
-    read_control,
-)
+from ansible_collections.acestream.orchestrator.plugins.module_utils._engine_core import RUNNING
+from ansible_collections.acestream.orchestrator.plugins.module_utils._engine_docker import DockerEngines
+from ansible_collections.acestream.orchestrator.plugins.module_utils._gluetun_probe import docker_host_address
 from ansible_collections.acestream.orchestrator.plugins.module_utils._gluetun_api import GluetunConfigError
 from ansible_collections.acestream.orchestrator.plugins.module_utils._gluetun_probe import probe_instances
 from ansible_collections.acestream.orchestrator.plugins.module_utils._pool_options import (
@@ -326,7 +319,7 @@ from ansible_collections.acestream.orchestrator.plugins.module_utils import _sta
 # Run inside an engine to fetch the egress URL with whatever the image has: curl, wget or Python.
 EGRESS_SCRIPT = ('curl -fsS -m "$2" "$1" 2>/dev/null || wget -qO- -T "$2" "$1" 2>/dev/null || '
                  "python3 -c 'import sys, urllib.request as u; "
-                 "print(u.urlopen(sys.argv[1], timeout=float(sys.argv[2])).read().decode())' \"$1\" \"$2\"")
+                 "print(u.build_opener().open(sys.argv[1], timeout=float(sys.argv[2])).read().decode())' \"$1\" \"$2\"")
 
 
 def argument_spec():
@@ -362,7 +355,7 @@ def engine_answer(url, timeout):
     return {"ok": False, "url": url, "detail": "%s did not answer get_status (%s)" % (url.split("/server/")[0], problem)}
 
 
-def _exec_output(api, container_id, argv, timeout):
+def _exec_output(api, container_id, argv):
     exec_id = api.exec_create(container_id, argv, stdout=True, stderr=False)["Id"]
     output = api.exec_start(exec_id).decode("utf-8", "replace").strip()
     code = api.exec_inspect(exec_id).get("ExitCode")
@@ -389,7 +382,7 @@ def observe_egress(ops, url, timeout, engines):
     def fetch(engine):
         try:
             ip, error = _exec_output(ops._api(), engine["id"], ["sh", "-c", EGRESS_SCRIPT, "egress", url,
-                                                                "%g" % timeout], timeout)
+                                                                "%g" % timeout])
         except DockerException as exc:
             ip, error = "", str(exc)
         return {"engine": engine["name"], "ip": ip, "error": error}
@@ -399,47 +392,26 @@ def observe_egress(ops, url, timeout, engines):
 
 
 def observe(ops, plan, core, params, docker_api):
+    """engine_pool's own observation (so the drift is its decision), the probes shown, each engine's API."""
     names = [vpn.name for vpn in plan.vpns]
     creds = credentials(params)
-    host = _host_of(ops.docker_host)
-    probes = probe_instances(docker_api, names, api_port=params["api_port"], timeout=params["api_timeout"],
-                             wait_timeout=params["wait_timeout"], public_ip=True,
-                             host_address=None if host == "127.0.0.1" else host, **creds)
-    probes = dict(zip(names, probes))
-
-    jobs = [("list", None)] + [("vpn", name) for name in names] + [("image", core["image"])]
-
-    def run(job):
-        kind, arg = job
-        if kind == "list":
-            return ops.list_pool(core["pool"])
-        if kind == "vpn":
-            return ops.inspect_container(arg)
-        return ops.image_id(arg)
-
-    results = ops.parallel(run, jobs)
-    containers, inspects, image_id = results[0], dict(zip(names, results[1:-1])), results[-1]
-
-    def control(name):
-        inspect = inspects[name]
-        health = (((inspect or {}).get("State") or {}).get("Health") or {}).get("Status")
-        return read_control(inspect, name, params["api_port"], creds, params["api_timeout"], need_status=health is None,
-                            need_ports=params["forwarded_port"] == "auto", docker_host=ops.docker_host)
-
-    controls = dict(zip(names, ops.parallel(control, names)))
-
-    engines = [observed_engine(c) for c in containers]
-    published = dict((name, published_ports(inspects[name])[0]) for name in names if inspects[name])
+    host = docker_host_address(ops.docker_host)
+    probes = dict(zip(names, probe_instances(docker_api, names, api_port=params["api_port"],
+                                             timeout=params["api_timeout"], wait_timeout=params["wait_timeout"],
+                                             public_ip=True, host_address=None if host == "127.0.0.1" else host,
+                                             **creds)))
+    engines, states, image_id = ops.observe(plan, core["pool"], core["image"], params["api_port"], creds,
+                                            params["api_timeout"], ports=params["forwarded_port"] == "auto")
 
     def ask(engine):
-        url = ops.engine_url(engine, published.get(engine["vpn"], {}).get(engine["port"]))
+        url = ops.engine_url(engine, states[engine["vpn"]]["published"].get(engine["port"]))
         return engine_answer(url, params["api_timeout"])
 
-    running = [e for e in engines if e["state"] == RUNNING and e["port"]]
+    running = [e for e in engines if e["state"] == RUNNING and e["port"] and e["vpn"] in states]
     api = dict(zip([e["name"] for e in running], ops.parallel(ask, running)))
     egress = observe_egress(ops, params["egress_url"], params["api_timeout"], engines) if params["egress_url"] else None
-    core = dict(core, replicas=plan.replicas, mode=params["mode"] or None, host=params["host"])
-    return view_of.observe(plan, core, inspects, probes, controls, containers, image_id, api, egress, time.time())
+    core = dict(core, mode=params["mode"] or None, host=params["host"])
+    return view_of.observe(plan, core, states, engines, probes, image_id, api, egress, time.time())
 
 
 def main():

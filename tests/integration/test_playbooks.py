@@ -12,6 +12,7 @@ import json
 import threading
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from roles_helpers import (  # noqa: F401 pylint: disable=unused-import
     dump,
@@ -88,6 +89,24 @@ def test_redundant_stack_site_verify_status_drift(stack, docker_api, tmp_path):
     assert "VPN" in table and "PUBLIC IP" in table and "FWD PORT" in table
     for engine in engines:
         assert f"{engine['Labels']['acestream.vpn']}:{engine['Labels']['acestream.http-port']}" in table
+    assert table.rstrip().endswith("drift: none")
+
+    # The same observation as JSON, and as Prometheus metrics for node_exporter's textfile collector.
+    textfile = tmp_path / "textfile" / "acestream.prom"
+    textfile.parent.mkdir()
+    status = run_collection_playbook("status", {**variables, "acestream_status_format": "json",
+                                                "acestream_status_file": str(tmp_path / "status.json"),
+                                                "acestream_status_textfile": str(textfile)}, tmp_path)
+    assert status.rc == 0, dump(status)
+    document = json.loads((tmp_path / "status.json").read_text())[0]
+    assert document["engines_total"] == 4 and document["checks"]["failed"] == 0
+    assert sorted(v["name"] for v in document["vpns"]) == sorted([first, second])
+    assert file_mode(textfile) == "0o644"
+    samples = {(s.name, tuple(sorted(s.labels.items()))): s.value
+               for family in text_string_to_metric_families(textfile.read_text()) for s in family.samples}
+    pool = variables["acestream_pool_name"]
+    assert samples[("acestream_stack_drift_changes", (("pool", pool),))] == 0
+    assert samples[("acestream_vpn_healthy", (("pool", pool), ("vpn", first)))] == 1
 
     drift = run_collection_playbook("drift", {**variables, "acestream_drift_fail": True}, tmp_path)
     assert drift.rc == 0, failure_message(drift)

@@ -78,9 +78,11 @@ class Stack:
         return [c for c in self.containers if c["Labels"][core.LABEL_VPN] == vpn][index]
 
     def view(self, **extra):
-        controls = dict((n, self.control(n)) for n in NAMES)
-        return sv.observe(self.plan, params(**extra), self.inspects, self.probes, controls, self.containers,
-                          "sha256:img", self.api, self.egress, 1767225600.0)
+        """What stack_info observes: engine_pool's own observation (VPN states, engines, image), the probes."""
+        states = dict((n, core.vpn_state(n, self.inspects[n], self.control(n))) for n in NAMES)
+        engines = [core.observed_engine(c) for c in self.containers]
+        return sv.observe(self.plan, params(**extra), states, engines, self.probes, "sha256:img", self.api,
+                          self.egress, 1767225600.0)
 
 
 def failed(view):
