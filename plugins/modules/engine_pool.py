@@ -29,7 +29,8 @@ description:
   - With O(forwarded_port=auto), reads each VPN's forwarded port from its control server; exactly one engine per VPN
     that has a forwarded port uses it as its P2P port.
   - See the collection's C(docs/engine_pool.md) for the decisions behind identity, labels and drift detection.
-extends_documentation_fragment: []
+extends_documentation_fragment:
+  - acestream.orchestrator.pool
 attributes:
   check_mode:
     support: full
@@ -41,83 +42,24 @@ attributes:
     support: full
     description: A second run with the same options reports C(changed=false).
 options:
-  name:
-    description:
-      - Pool name. Prefix of the engines' container names and value of their C(acestream.pool) label.
-      - Several pools may share VPN containers if their port ranges do not overlap.
-    type: str
-    required: true
   state:
     description:
       - V(present) converges the pool; V(absent) removes every engine of the pool (VPN containers are not needed).
     type: str
     choices: [present, absent]
     default: present
-  replicas:
-    description: Number of engines, shared evenly between the VPNs in order (remainder to the first ones).
-    type: int
-    default: 1
   vpn_containers:
     description:
       - Gluetun container names, in order. One is the seed's single mode, two its redundant mode; more are allowed.
       - Required with O(state=present).
     type: list
     elements: str
-  port_range:
-    description:
-      - The engine port range published by the VPN containers together (the seed's C(PORT_RANGE_HOST)), C(START-END).
-        Split evenly between the VPNs that have no entry in O(vpn_port_ranges), in order; the remainder goes to the
-        first VPNs.
-      - When every VPN has an explicit range, only checked to contain them.
-    type: str
-  vpn_port_ranges:
-    description:
-      - Explicit engine port ranges, VPN container name to C(START-END) (the orchestrator's C(GLUETUN_PORT_RANGE_1),
-        C(GLUETUN_PORT_RANGE_2)).
-    type: dict
-    default: {}
-  https_port_range:
-    description:
-      - Engine HTTPS ports (not published; unique inside each VPN's namespace). An engine's HTTPS port is the start of
-        this range plus its HTTP port's offset in its VPN's range.
-    type: str
-    default: 45000-49999
-  engine_variant:
-    description:
-      - The engine image family, which also decides how ports reach the engine.
-      - V(krinkuto11-amd64) - C(ghcr.io/krinkuto11/acestream-http-proxy:latest), env C(CONF), C(HTTP_PORT),
-        C(HTTPS_PORT), C(BIND_ALL), and C(P2P_PORT) for the forwarded engine.
-      - V(jopsis-amd64) - C(jopsis/acestream:x64), env C(ACESTREAM_ARGS).
-      - V(jopsis-arm32), V(jopsis-arm64) - C(jopsis/acestream:arm32-v3.2.13) / C(arm64-v3.2.13), flags appended to
-        the command C(python main.py --bind-all).
-    type: str
-    choices: [krinkuto11-amd64, jopsis-amd64, jopsis-arm32, jopsis-arm64]
-    default: krinkuto11-amd64
-  image:
-    description: Image to run instead of the variant's (the variant still decides how ports are passed).
-    type: str
   pull:
     description:
       - V(missing) pulls the image when it is not on the Docker host and an engine must be created; V(never) fails then.
     type: str
     choices: [missing, never]
     default: missing
-  env:
-    description:
-      - Extra environment variables for every engine. The variables that carry the ports (C(CONF), C(HTTP_PORT),
-        C(HTTPS_PORT), C(BIND_ALL), C(P2P_PORT), C(ACESTREAM_ARGS)) are set by the pool and refused here.
-      - Part of the spec hash. Do not put secrets here; they would be visible to anyone who can inspect containers.
-    type: dict
-    default: {}
-  labels:
-    description: Extra labels for every engine (part of the spec hash). The C(acestream.*) labels of the pool are refused.
-    type: dict
-    default: {}
-  restart_policy:
-    description: Docker restart policy of the engines.
-    type: str
-    choices: ['no', on-failure, always, unless-stopped]
-    default: unless-stopped
   forwarded_port:
     description:
       - V(auto) reads each VPN's forwarded port from its control server (C(/v1/portforward), or
@@ -135,26 +77,6 @@ options:
         engine as it is until a run sees the new port.
     type: float
     default: 0
-  api_port:
-    description:
-      - The INTERNAL control-server port of the Gluetun containers (C(HTTP_CONTROL_SERVER_ADDRESS), the seed's
-        C(GLUETUN_API_PORT)). Reached through the port the container publishes for it.
-      - No engine port may be this port or Gluetun's health port 9999 (they share the namespace).
-    type: int
-    default: 8000
-  api_key:
-    description: Control-server API key (sent as C(X-API-Key)).
-    type: str
-  username:
-    description: Control-server user for C(auth = "basic") roles.
-    type: str
-  password:
-    description: Password of O(username).
-    type: str
-  api_timeout:
-    description: Seconds for each control-server request.
-    type: float
-    default: 5
   on_unhealthy_vpn:
     description:
       - V(fail) refuses to change anything when a VPN container is missing, not running or not C(healthy).
@@ -170,18 +92,6 @@ options:
         (C(/server/api?api_version=3&method=get_status)) through their VPN's published port. V(0) does not wait.
     type: int
     default: 0
-  parallelism:
-    description: Docker calls (inspects, removals, creations, starts) run at the same time at most.
-    type: int
-    default: 8
-  docker_host:
-    description: Docker daemon address; defaults to E(DOCKER_HOST), then C(unix:///var/run/docker.sock).
-    type: str
-    aliases: [docker_url]
-  docker_timeout:
-    description: Seconds for each Docker API call.
-    type: int
-    default: 60
 requirements:
   - Docker SDK for Python >= 5.0
 notes:

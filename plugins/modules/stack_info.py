@@ -19,6 +19,8 @@ description:
     a JSON status document, and the Prometheus metrics for node_exporter's textfile collector.
   - Takes the same options as M(acestream.orchestrator.engine_pool) for the pool, so that both read the stack alike.
   - The C(verify) and C(status) playbooks and the roles' checks are built on it. See the collection's C(docs/stack_info.md).
+extends_documentation_fragment:
+  - acestream.orchestrator.pool
 attributes:
   check_mode:
     support: full
@@ -30,73 +32,16 @@ attributes:
     support: full
     description: Read-only.
 options:
-  name:
-    description: Pool name, as given to M(acestream.orchestrator.engine_pool).
-    type: str
-    required: true
-  replicas:
-    description: Number of engines the stack asks for.
-    type: int
-    default: 1
   vpn_containers:
     description: Gluetun container names, in order (the first is C(GLUETUN_CONTAINER_NAME)).
     type: list
     elements: str
     required: true
-  port_range:
-    description: The engine port range published by the VPN containers together (C(PORT_RANGE_HOST)), C(START-END).
-    type: str
-  vpn_port_ranges:
-    description: Explicit engine port ranges, VPN container name to C(START-END).
-    type: dict
-    default: {}
-  https_port_range:
-    description: Engine HTTPS ports (not published).
-    type: str
-    default: 45000-49999
-  engine_variant:
-    description: The engine image family (see M(acestream.orchestrator.engine_pool)).
-    type: str
-    choices: [krinkuto11-amd64, jopsis-amd64, jopsis-arm32, jopsis-arm64]
-    default: krinkuto11-amd64
-  image:
-    description: Engine image instead of the variant's.
-    type: str
-  env:
-    description: Extra environment of every engine (part of what the drift compares).
-    type: dict
-    default: {}
-  labels:
-    description: Extra labels of every engine (part of what the drift compares).
-    type: dict
-    default: {}
-  restart_policy:
-    description: Docker restart policy of the engines.
-    type: str
-    choices: ['no', on-failure, always, unless-stopped]
-    default: unless-stopped
   forwarded_port:
     description: V(auto) reads each VPN's forwarded ports; V(off) expects no forwarded engine.
     type: str
     choices: [auto, 'off']
     default: auto
-  api_port:
-    description: The INTERNAL control-server port (C(HTTP_CONTROL_SERVER_ADDRESS), C(GLUETUN_API_PORT)).
-    type: int
-    default: 8000
-  api_key:
-    description: Control-server API key (sent as C(X-API-Key)).
-    type: str
-  username:
-    description: Control-server user for C(auth = "basic") roles.
-    type: str
-  password:
-    description: Password of O(username).
-    type: str
-  api_timeout:
-    description: Seconds for each control-server and engine API request.
-    type: float
-    default: 5
   wait_timeout:
     description:
       - Seconds to wait for VPNs that are not healthy yet (just started, reconnecting) before reporting them as they
@@ -123,18 +68,6 @@ options:
     description: The name the status table and failure message give the Docker host (the inventory hostname).
     type: str
     default: localhost
-  parallelism:
-    description: Requests (inspects, control servers, engine APIs) under way at once at most.
-    type: int
-    default: 8
-  docker_host:
-    description: Docker daemon address; defaults to E(DOCKER_HOST), then C(unix:///var/run/docker.sock).
-    type: str
-    aliases: [docker_url]
-  docker_timeout:
-    description: Seconds for each Docker API call.
-    type: int
-    default: 60
 requirements:
   - Docker SDK for Python >= 5.0
 notes:
