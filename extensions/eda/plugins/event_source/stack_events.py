@@ -1,0 +1,793 @@
+# Copyright (c) acestream.orchestrator contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""stack_events: an Event-Driven Ansible source that watches AceStream stacks and says when one needs a converge.
+
+Docker changes come from the Docker events stream of each Docker host (filtered by the pool's labels and by the
+Gluetun container names), the VPN side from the Gluetun control servers, polled with the collection's client.
+Every trigger leads to one observation of the stack (one list call, one inspect per Gluetun container), and
+events are derived from what the stack's own labels say against what is observed, so a change the converge has
+already repaired, or the converge's own re-creations, never give an event. See docs/eda.md.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from urllib.parse import urlsplit, urlunsplit
+
+DOCUMENTATION = r"""
+---
+short_description: Events of AceStream stacks (forwarded port moved, Gluetun restarted, engine gone) for EDA
+description:
+  - Watches the Docker hosts and the Gluetun control servers of one or more stacks deployed by
+    acestream.orchestrator and emits typed, de-duplicated events, each with C(meta.hosts) set to the inventory
+    host it happened on and never a secret.
+  - Docker changes come from the Docker events stream (no Docker polling); the control servers are polled every
+    O(poll_interval) seconds with the collection's Gluetun client (API key or basic auth, every release).
+  - Events are derived from the stack's own labels against the observation, after the Docker events settle, so
+    the converge's own re-creations give no event and a stack that is converged gives none.
+  - Event types C(forwarded_port_changed), C(vpn_health_changed), C(vpn_restarted), C(vpn_recreated),
+    C(vpn_missing), C(engine_died), C(engine_missing), C(watch_lost), C(watch_reconnected).
+  - What to watch comes from O(stacks), or from the inventory (the variables C(site) uses), found in
+    O(inventory), else C(ANSIBLE_INVENTORY), else the C(-i) of the running ansible-rulebook.
+options:
+  stacks:
+    description:
+      - The stacks to watch, instead of the inventory. Each item has C(host) (the inventory host, for
+        C(meta.hosts)), C(pool), C(gluetun) (names, or dicts with C(name), C(api_port), C(api_url)),
+        optionally C(docker_host), C(api_port), C(api_key), C(api_key_file), C(username), C(password),
+        C(replicas).
+    type: list
+    elements: dict
+  inventory:
+    description: Inventory path(s) to read the stacks from (comma separated, or a list).
+    type: str
+  limit:
+    description: Host pattern of the inventory to watch (default all).
+    type: str
+  poll_interval:
+    description: Seconds between two reads of each control server.
+    type: float
+    default: 2
+  settle:
+    description: Quiet seconds after the last Docker event of a stack before it is observed.
+    type: float
+    default: 1.5
+  max_settle:
+    description: At most this many seconds between a trigger and the observation, even while events go on.
+    type: float
+    default: 8
+  reconnect_min:
+    description: First delay before reconnecting to a Docker Engine or polling a failed control server again.
+    type: float
+    default: 1
+  reconnect_max:
+    description: Longest delay between two reconnection attempts.
+    type: float
+    default: 30
+  request_timeout:
+    description: Timeout of each control-server request and Docker call, in seconds.
+    type: float
+    default: 5
+"""
+
+EXAMPLES = r"""
+- name: Keep the stacks of the inventory converged
+  hosts: all
+  sources:
+    - acestream.orchestrator.stack_events:
+        poll_interval: 2
+  rules:
+    - name: Forwarded port moved
+      condition: event.type == "forwarded_port_changed"
+      action:
+        run_playbook:
+          name: acestream.orchestrator.converge_engines
+
+- name: Explicit stacks (an EDA controller activation without the inventory's variables)
+  hosts: all
+  sources:
+    - acestream.orchestrator.stack_events:
+        stacks:
+          - host: stream-a
+            docker_host: tcp://10.0.0.5:2375
+            pool: acestream
+            gluetun: [gluetun1, gluetun2]
+            api_port: 8001
+            api_key_file: /etc/acestream/gluetun-api-key
+  rules:
+    - name: Print
+      condition: event.type is defined
+      action:
+        print_event:
+"""
+
+
+# ------------------------------------------------------------------------------- the collection's module_utils
+def _collections_roots():
+    """Directories holding ``ansible_collections/`` that may contain this collection, this file's first.
+
+    ansible-rulebook finds the source through ``ansible-galaxy collection list`` and runs it with runpy, from
+    ``<root>/ansible_collections/acestream/orchestrator/extensions/eda/plugins/event_source/``: the root is
+    seven levels up (the path is not resolved: the collection is often a symbolic link to a checkout).
+    """
+    here = os.path.abspath(__file__)
+    parts = here.split(os.sep)
+    roots = []
+    if len(parts) > 8 and parts[-8] == "ansible_collections":
+        roots.append(os.sep.join(parts[:-8]) or os.sep)
+    for entry in (os.environ.get("ANSIBLE_COLLECTIONS_PATH") or os.environ.get("ANSIBLE_COLLECTIONS_PATHS")
+                  or "").split(os.pathsep):
+        if entry:
+            roots.append(entry[:-len("/ansible_collections")] if entry.endswith("/ansible_collections") else entry)
+    roots += [os.path.expanduser("~/.ansible/collections"), "/usr/share/ansible/collections"]
+    return roots
+
+
+def _import_module_utils():
+    """Make ``ansible_collections.acestream.orchestrator.plugins.module_utils`` importable and import it."""
+    for root in _collections_roots():
+        if os.path.isdir(os.path.join(root, "ansible_collections", "acestream", "orchestrator", "plugins")):
+            if root not in sys.path:
+                sys.path.append(root)
+            break
+    # pylint: disable=import-outside-toplevel
+    from ansible_collections.acestream.orchestrator.plugins.module_utils import _engine_core as core
+    from ansible_collections.acestream.orchestrator.plugins.module_utils import _gluetun_api as api
+    from ansible_collections.acestream.orchestrator.plugins.module_utils import _gluetun_probe as probe
+    return core, api, probe
+
+
+_core, _api, _probe = _import_module_utils()
+GluetunClient = _api.GluetunClient
+GluetunError = _api.GluetunError
+
+# Docker events that may change what a stack needs (exec_* of health checks and attach/resize never do).
+DOCKER_EVENTS = ("create", "start", "restart", "die", "destroy", "kill", "stop", "pause", "unpause",
+                 "health_status", "rename", "oom")
+ENGINE_GONE_STATES = ("exited", "dead")
+STACK_TYPES = ("vpn_restarted", "vpn_recreated", "vpn_missing")
+ENGINE_TYPES = ("forwarded_port_changed", "engine_died", "engine_missing")
+
+
+# ------------------------------------------------------------------------------------------------ helpers
+def safe_url(url):
+    """A URL without user name or password (for events and messages)."""
+    if not url:
+        return url
+    parts = urlsplit(url)
+    if parts.username or parts.password:
+        host = parts.hostname or ""
+        if parts.port:
+            host = "%s:%d" % (host, parts.port)
+        return urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
+    return url
+
+
+def _short_id(value):
+    if not value:
+        return value
+    value = value.split(":", 1)[1] if value.startswith("sha256:") else value
+    return value[:12]
+
+
+def vpn_summary(inspect):
+    """What the source needs of a Gluetun container's inspect (None: no such container)."""
+    if inspect is None:
+        return None
+    state = inspect.get("State") or {}
+    return {
+        "id": inspect.get("Id"),
+        "status": state.get("Status"),
+        "health": (state.get("Health") or {}).get("Status") or "none",
+        "started_at": state.get("StartedAt"),
+        "forwarding": _core.forwarding_enabled(inspect),
+    }
+
+
+def normalize_stack(item, index=0):
+    """One stack to watch, validated: ``{host, pool, docker_host, vpns: [{name, api_port, api_url}], creds...}``."""
+    if not isinstance(item, dict):
+        raise ValueError("stacks[%d] must be a dict" % index)
+    where = "stacks[%d]" % index
+    pool = item.get("pool")
+    if not isinstance(pool, str) or not pool:
+        raise ValueError("%s has no pool (the pool name, acestream_pool_name)" % where)
+    gluetun = item.get("gluetun") or []
+    api_port = int(item.get("api_port") or 8001)
+    instances = []
+    for entry in gluetun:
+        if isinstance(entry, str):
+            entry = {"name": entry}
+        instances.append({k: entry.get(k) for k in ("name", "api_port", "api_url") if entry.get(k) is not None})
+    try:
+        vpns = _probe.normalize_instances(instances, api_port=api_port)
+    except GluetunError as exc:
+        raise ValueError("%s: %s" % (where, exc))
+    host = item.get("host") or "localhost"
+    docker_host = item.get("docker_host") or None
+    return {
+        "key": "%s/%s" % (host, pool),
+        "host": host,
+        "pool": pool,
+        "docker_host": docker_host,
+        "vpns": [{"name": v["name"], "api_port": v["api_port"], "api_url": v.get("api_url")} for v in vpns],
+        "api_key": item.get("api_key") or None,
+        "api_key_file": item.get("api_key_file") or None,
+        "username": item.get("username") or None,
+        "password": item.get("password") or None,
+        "replicas": item.get("replicas"),
+    }
+
+
+def base_event(stack, kind, **fields):
+    """An event of ``kind`` for ``stack``: the host it happened on (``meta.hosts``), no secret."""
+    event = {"type": kind, "host": stack["host"], "pool": stack["pool"],
+             "docker_host": safe_url(stack.get("docker_host")) or "local", "time": time.time()}
+    event.update(fields)
+    event["meta"] = {"hosts": stack["host"]}
+    return event
+
+
+# ----------------------------------------------------------------------------- the decision (no I/O)
+class StackMemory(object):
+    """What one stack's evaluations remember: events already sent, Gluetun and engines last seen."""
+
+    def __init__(self):
+        self.sent = set()
+        self.vpns = {}      # name -> vpn_summary (+ "vpn_status")
+        self.engines = {}   # engine name -> {"id", "vpn", "port"}
+        self.first = True
+
+
+def _once(memory, key, events, event):
+    if key in memory.sent:
+        return
+    memory.sent.add(key)
+    events.append(event)
+
+
+def evaluate(stack, observation, memory):
+    """The events one observation of ``stack`` calls for, given what ``memory`` holds; updates ``memory``.
+
+    ``observation``: ``{"engines": [observed_engine(...)], "vpns": {name: vpn_summary or None},
+    "control": {name: {"ports": [..] or None, "vpn_status": str or None, "error": str or None}}}``.
+    """
+    events = []
+    engines = observation.get("engines") or []
+    control = observation.get("control") or {}
+    first = memory.first
+    stale_vpns = set()
+    for vpn in stack["vpns"]:
+        name = vpn["name"]
+        seen = observation["vpns"].get(name)
+        before = memory.vpns.get(name)
+        if seen is None:
+            _once(memory, ("vpn_missing", name, (before or {}).get("id")), events,
+                  base_event(stack, "vpn_missing", vpn=name))
+            stale_vpns.add(name)
+            memory.vpns[name] = None
+            continue
+        own = [e for e in engines if e["vpn"] == name]
+        status = (control.get(name) or {}).get("vpn_status")
+        if status is None and before:
+            status = before.get("vpn_status")
+        current = dict(seen, vpn_status=status)
+        if seen["status"] != "running":
+            stale_vpns.add(name)  # between a stop and a start: the start is the change to act on
+        else:
+            moved = [e["name"] for e in own if e["network_mode"] and e["network_mode"] != "container:" + seen["id"]]
+            restarted = [e["name"] for e in own if e["name"] not in moved and e["vpn_started_at"]
+                         and e["vpn_started_at"] != seen["started_at"]]
+            if moved:
+                stale_vpns.add(name)
+                _once(memory, ("vpn_recreated", name, seen["id"]), events, base_event(
+                    stack, "vpn_recreated", vpn=name, container_id=_short_id(seen["id"]),
+                    previous_id=_short_id((before or {}).get("id")), engines=sorted(moved)))
+            elif restarted:
+                stale_vpns.add(name)
+                _once(memory, ("vpn_restarted", name, seen["id"], seen["started_at"]), events, base_event(
+                    stack, "vpn_restarted", vpn=name, started_at=seen["started_at"],
+                    previous_started_at=(before or {}).get("started_at"), engines=sorted(restarted)))
+        if before and not first:
+            old = (before.get("health"), before.get("vpn_status"))
+            new = (current["health"], current["vpn_status"])
+            # A VPN status not read yet (or not readable now) is no change.
+            if old[0] != new[0] or (old[1] is not None and new[1] is not None and old[1] != new[1]):
+                events.append(base_event(
+                    stack, "vpn_health_changed", vpn=name, old_health=old[0], new_health=new[0],
+                    old_vpn_status=old[1], new_vpn_status=new[1],
+                    healthy=new[0] == "healthy" or (new[0] == "none" and new[1] == "running")))
+        memory.vpns[name] = current
+        ports = (control.get(name) or {}).get("ports")
+        if name in stale_vpns or not own or not ports or not seen.get("forwarding", True):
+            continue
+        forwarded = [e for e in own if e["forwarded"]]
+        if forwarded and forwarded[0]["p2p_port"] == ports[0]:
+            continue
+        engine = forwarded[0] if forwarded else None
+        _once(memory, ("forwarded_port_changed", name, ports[0], engine and engine["id"]), events, base_event(
+            stack, "forwarded_port_changed", vpn=name, old_port=engine and engine["p2p_port"], new_port=ports[0],
+            engine=engine and engine["name"]))
+    by_name = {e["name"]: e for e in engines}
+    for engine in engines:
+        if engine["vpn"] in stale_vpns:
+            continue
+        if engine["state"] in ENGINE_GONE_STATES:
+            _once(memory, ("engine_died", engine["id"]), events, base_event(
+                stack, "engine_died", engine=engine["name"], vpn=engine["vpn"], state=engine["state"],
+                status=engine.get("status")))
+    for name, known in sorted(memory.engines.items()):
+        if name not in by_name and known["vpn"] not in stale_vpns:
+            _once(memory, ("engine_missing", name, known["id"]), events, base_event(
+                stack, "engine_missing", engine=name, vpn=known["vpn"], http_port=known["port"]))
+    replicas = stack.get("replicas")
+    if first and isinstance(replicas, int) and len(engines) < replicas and not stale_vpns:
+        _once(memory, ("engine_missing", "count", len(engines)), events, base_event(
+            stack, "engine_missing", engine=None, vpn=None, found=len(engines), replicas=replicas))
+    memory.engines = {e["name"]: {"id": e["id"], "vpn": e["vpn"], "port": e["port"]} for e in engines}
+    memory.first = False
+    return events
+
+
+# ------------------------------------------------------------------------------------------ Docker and HTTP
+def docker_client(docker_host, timeout):
+    """A low-level Docker client for one host (unix://, tcp://, ssh:// through the ssh binary)."""
+    import docker  # pylint: disable=import-outside-toplevel
+
+    base_url = docker_host or os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+    kwargs = {"base_url": base_url, "version": "auto", "timeout": timeout}
+    if base_url.startswith("ssh://"):
+        kwargs["use_ssh_client"] = True
+    return docker.APIClient(**kwargs)
+
+
+def _read_key_file(path):
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return handle.read().strip() or None
+    except OSError:
+        return None
+
+
+class StackWatch(object):
+    """One stack: its Docker observation, its control-server clients, its memory."""
+
+    def __init__(self, stack, options):
+        self.stack = stack
+        self.options = options
+        self.memory = StackMemory()
+        self.client = None
+        self.inspects = {}
+        self.control = {}
+        self.clients = {}
+        self.control_down = {}
+        self.next_poll = {}
+        self.lock = asyncio.Lock()
+
+    # Docker -------------------------------------------------------------------------------------------
+    def docker(self):
+        if self.client is None:
+            self.client = docker_client(self.stack["docker_host"], self.options["request_timeout"])
+        return self.client
+
+    def observe_docker(self):
+        """One list call and one inspect per Gluetun container (blocking: run in a thread)."""
+        import docker  # pylint: disable=import-outside-toplevel
+
+        client = self.docker()
+        listed = client.containers(all=True, filters={"label": _core.pool_label_filters(self.stack["pool"])})
+        engines = [_core.observed_engine(c) for c in listed]
+        vpns = {}
+        for vpn in self.stack["vpns"]:
+            try:
+                inspect = client.inspect_container(vpn["name"])
+            except docker.errors.NotFound:
+                inspect = None
+            self.inspects[vpn["name"]] = inspect
+            vpns[vpn["name"]] = vpn_summary(inspect)
+        return {"engines": engines, "vpns": vpns}
+
+    # control servers ----------------------------------------------------------------------------------
+    def credentials(self):
+        stack = self.stack
+        if stack.get("username"):
+            return {"username": stack["username"], "password": stack.get("password")}
+        key = stack.get("api_key")
+        if not key and stack.get("api_key_file"):
+            key = _read_key_file(stack["api_key_file"])
+        return {"api_key": key} if key else {}
+
+    def gluetun_client(self, vpn):
+        inspect = self.inspects.get(vpn["name"])
+        url = vpn.get("api_url")
+        if not url and inspect:
+            host_address = _probe.docker_host_address(self.stack["docker_host"]) if self.stack["docker_host"] \
+                else None
+            url = _probe.resolve_api_url(inspect, vpn["api_port"], host_address=host_address)
+        if not url:
+            return None
+        creds = self.credentials()
+        cached = self.clients.get(vpn["name"])
+        if cached is not None and cached[0] == (url, tuple(sorted(creds.items()))):
+            return cached[1]
+        client = GluetunClient(url, timeout=self.options["request_timeout"], name=vpn["name"],
+                               api_port=vpn["api_port"], **creds)
+        self.clients[vpn["name"]] = ((url, tuple(sorted(creds.items()))), client)
+        return client
+
+    def poll_one(self, vpn):
+        """``{"ports", "vpn_status", "error"}`` of one control server (blocking)."""
+        client = self.gluetun_client(vpn)
+        if client is None:
+            return {"ports": None, "vpn_status": None, "error": "no address for the control server yet"}
+        inspect = self.inspects.get(vpn["name"]) or {}
+        try:
+            status = client.vpn_status()
+            ports = client.forwarded_ports() if _core.forwarding_enabled(inspect) else None
+        except GluetunError as exc:
+            if exc.kind == "unauthorized":
+                self.clients.pop(vpn["name"], None)  # the key may have been rotated: read it again next time
+            return {"ports": None, "vpn_status": None, "error": str(exc)}
+        return {"ports": list(ports) if ports is not None else None, "vpn_status": status, "error": None}
+
+
+class StackEvents(object):
+    """The source: Docker event streams in threads, control-server polls and evaluations in the event loop."""
+
+    def __init__(self, queue, stacks, options):
+        self.queue = queue
+        self.options = options
+        self.watches = [StackWatch(stack, options) for stack in stacks]
+        self.loop = None
+        self.triggers = None
+        self.stop = threading.Event()
+        self.streams = []
+        self.threads = []
+        self.dirty = {}
+
+    # emitting ----------------------------------------------------------------------------------------
+    async def emit(self, event):
+        await self.queue.put(event)
+        await asyncio.sleep(0)
+
+    def trigger(self, watch, reason):
+        """From any thread: the stack changed (or may have), observe it once things settle."""
+        self.loop.call_soon_threadsafe(self.triggers.put_nowait, (watch, reason))
+
+    # Docker streams (threads) ------------------------------------------------------------------------
+    def stream_filters(self, watch):
+        base = {"type": "container", "event": list(DOCKER_EVENTS)}
+        pool = dict(base, label=_core.pool_label_filters(watch.stack["pool"]))
+        names = dict(base, container=[v["name"] for v in watch.stack["vpns"]])
+        return [pool, names]
+
+    def run_stream(self, watch, filters):
+        delay = self.options["reconnect_min"]
+        lost = False
+        names = set(v["name"] for v in watch.stack["vpns"])
+        while not self.stop.is_set():
+            stream = None
+            try:
+                client = docker_client(watch.stack["docker_host"], None)
+                client.ping()
+                stream = client.events(decode=True, filters=filters)
+                self.streams.append(stream)
+                if lost:
+                    self.trigger(watch, ("docker_back", None))
+                    lost = False
+                delay = self.options["reconnect_min"]
+                for item in stream:
+                    if self.stop.is_set():
+                        break
+                    attributes = (item.get("Actor") or {}).get("Attributes") or {}
+                    if "container" in filters and attributes.get("name") not in names:
+                        continue  # the name filter also matches names that start with a Gluetun name
+                    self.trigger(watch, ("docker", item.get("Action") or item.get("status")))
+                if self.stop.is_set():
+                    break
+                raise OSError("the Docker events stream ended")
+            except Exception as exc:  # pylint: disable=broad-exception-caught
+                if self.stop.is_set():
+                    break
+                if not lost:
+                    lost = True
+                    self.trigger(watch, ("docker_lost", str(exc)))
+                self.stop.wait(delay)
+                delay = min(delay * 2, self.options["reconnect_max"])
+            finally:
+                if stream is not None:
+                    try:
+                        self.streams.remove(stream)
+                        stream.close()
+                    except Exception:  # pylint: disable=broad-exception-caught
+                        pass
+
+    def start_streams(self):
+        for watch in self.watches:
+            for filters in self.stream_filters(watch):
+                thread = threading.Thread(target=self.run_stream, args=(watch, filters), daemon=True,
+                                          name="stack_events-%s" % watch.stack["key"])
+                thread.start()
+                self.threads.append(thread)
+
+    def close_streams(self):
+        self.stop.set()
+        for stream in list(self.streams):
+            try:
+                stream.close()
+            except Exception:  # pylint: disable=broad-exception-caught
+                pass
+
+    # evaluation ---------------------------------------------------------------------------------------
+    async def observe(self, watch):
+        """Observe one stack and emit what it needs; False when Docker did not answer."""
+        async with watch.lock:
+            try:
+                observation = await asyncio.to_thread(watch.observe_docker)
+            except Exception as exc:  # pylint: disable=broad-exception-caught
+                watch.client = None
+                await self.watch_state(watch, "docker", None, False, str(exc))
+                return False
+            await self.watch_state(watch, "docker", None, True)
+            observation["control"] = dict(watch.control)
+            for event in evaluate(watch.stack, observation, watch.memory):
+                await self.emit(event)
+            return True
+
+    async def watch_state(self, watch, what, vpn, ok, error=None):
+        """watch_lost once when a Docker Engine or control server stops answering, watch_reconnected when back."""
+        key = (what, vpn)
+        was_down = watch.control_down.get(key)
+        if ok and was_down:
+            watch.control_down[key] = False
+            await self.emit(base_event(watch.stack, "watch_reconnected", what=what, vpn=vpn))
+        elif not ok and not was_down:
+            watch.control_down[key] = True
+            await self.emit(base_event(watch.stack, "watch_lost", what=what, vpn=vpn, error=error))
+
+    async def poll(self, watch):
+        """Read every control server of a stack that is due; trigger an observation when something moved."""
+        now = time.monotonic()
+        due = [v for v in watch.stack["vpns"] if watch.next_poll.get(v["name"], 0) <= now]
+        if not due:
+            return
+        results = await asyncio.gather(*(asyncio.to_thread(watch.poll_one, v) for v in due))
+        changed = False
+        for vpn, result in zip(due, results):
+            name = vpn["name"]
+            failures = watch.next_poll.get(name + "#failures", 0)
+            if result["error"]:
+                failures += 1
+                delay = min(self.options["reconnect_min"] * (2 ** (failures - 1)), self.options["reconnect_max"])
+                watch.next_poll[name] = now + max(delay, self.options["poll_interval"])
+                if watch.inspects.get(name) is not None:
+                    await self.watch_state(watch, "control_server", name, False, result["error"])
+            else:
+                if failures:
+                    changed = True
+                failures = 0
+                watch.next_poll[name] = now + self.options["poll_interval"]
+                await self.watch_state(watch, "control_server", name, True)
+                before = watch.control.get(name) or {}
+                if before.get("ports") != result["ports"] or before.get("vpn_status") != result["vpn_status"]:
+                    changed = True
+                watch.control[name] = result
+            watch.next_poll[name + "#failures"] = failures
+        if changed:
+            self.triggers.put_nowait((watch, ("control", None)))
+
+    async def run(self):
+        self.loop = asyncio.get_running_loop()
+        self.triggers = asyncio.Queue()
+        for watch in self.watches:
+            try:  # the inspects give the control servers' addresses: read them before the first evaluation
+                await asyncio.to_thread(watch.observe_docker)
+            except Exception:  # pylint: disable=broad-exception-caught
+                watch.client = None  # the evaluation below reports it
+            await self.poll(watch)
+            self.triggers = asyncio.Queue()
+            await self.observe(watch)
+        self.start_streams()
+        settle, max_settle = self.options["settle"], self.options["max_settle"]
+        try:
+            while True:
+                for watch in self.watches:
+                    await self.poll(watch)
+                timeout = self.options["poll_interval"]
+                if self.dirty:
+                    now = time.monotonic()
+                    timeout = min([timeout] + [max(0.0, min(last + settle, first + max_settle) - now)
+                                               for first, last in self.dirty.values()])
+                try:
+                    watch, reason = await asyncio.wait_for(self.triggers.get(), timeout=max(timeout, 0.05))
+                    await self.on_trigger(watch, reason)
+                except asyncio.TimeoutError:
+                    pass
+                now = time.monotonic()
+                for watch in list(self.dirty_watches()):
+                    first, last = self.dirty[watch.stack["key"]]
+                    if now - last >= settle or now - first >= max_settle:
+                        del self.dirty[watch.stack["key"]]
+                        if not await self.observe(watch):
+                            self.mark(watch, time.monotonic() + self.options["reconnect_min"])
+        finally:
+            self.close_streams()
+
+    def dirty_watches(self):
+        return [w for w in self.watches if w.stack["key"] in self.dirty]
+
+    def mark(self, watch, now=None):
+        now = time.monotonic() if now is None else now
+        first, _last = self.dirty.get(watch.stack["key"], (now, now))
+        self.dirty[watch.stack["key"]] = (first, now)
+
+    async def on_trigger(self, watch, reason):
+        kind, detail = reason
+        if kind == "docker_lost":
+            await self.watch_state(watch, "docker", None, False, detail)
+            return
+        if kind == "docker_back":
+            await self.watch_state(watch, "docker", None, True)
+        if kind == "control":
+            # A control-server change needs no Docker event to settle: observe at once.
+            self.dirty.setdefault(watch.stack["key"], (time.monotonic() - self.options["max_settle"],) * 2)
+            return
+        self.mark(watch)
+
+
+# ------------------------------------------------------------------------------------ reading the inventory
+INVENTORY_VARS = ("acestream_gluetun_containers", "acestream_pool_name", "acestream_stack_dir",
+                  "acestream_docker_host", "acestream_gluetun_api_port", "acestream_gluetun_api_key",
+                  "acestream_engine_replicas", "acestream_state")
+
+
+def rulebook_inventory(argv=None):
+    """The ``-i`` / ``--inventory`` of the running ansible-rulebook, or None."""
+    argv = list(sys.argv if argv is None else argv)
+    for index, arg in enumerate(argv):
+        if arg in ("-i", "--inventory") and index + 1 < len(argv):
+            return argv[index + 1]
+        if arg.startswith("--inventory="):
+            return arg.split("=", 1)[1]
+    return None
+
+
+def _collection_dir():
+    for root in _collections_roots():
+        path = os.path.join(root, "ansible_collections", "acestream", "orchestrator")
+        if os.path.isdir(os.path.join(path, "roles", "common")):
+            return path
+    return None
+
+
+def stacks_from_inventory(sources, limit=None):
+    """The stacks of an inventory with the variables ``site`` uses (role defaults, group_vars, host_vars, vault
+    through ANSIBLE_VAULT_PASSWORD_FILE), templated. Returns a list of stack dicts (secrets included)."""
+    # pylint: disable=import-outside-toplevel
+    from ansible import constants as C
+    from ansible.cli import CLI
+    from ansible.inventory.manager import InventoryManager
+    from ansible.parsing.dataloader import DataLoader
+    from ansible.plugins.loader import init_plugin_loader
+    from ansible.template import Templar, trust_as_template
+    from ansible.vars.manager import VariableManager
+
+    init_plugin_loader()
+    loader = DataLoader()
+    files = [C.DEFAULT_VAULT_PASSWORD_FILE] if C.DEFAULT_VAULT_PASSWORD_FILE else []
+    loader.set_vault_secrets(CLI.setup_vault_secrets(loader, C.DEFAULT_VAULT_IDENTITY_LIST,
+                                                     vault_password_files=files, auto_prompt=False))
+    inventory = InventoryManager(loader=loader, sources=sources)
+    variables = VariableManager(loader=loader, inventory=inventory)
+    defaults = {}
+    collection = _collection_dir()
+    if collection:
+        loaded = loader.load_from_file(os.path.join(collection, "roles", "common", "defaults", "main.yml")) or {}
+        defaults = {k: trust_as_template(v) if isinstance(v, str) else v for k, v in loaded.items()}
+    stacks = []
+    for host in inventory.list_hosts(limit or "all"):
+        merged = dict(defaults)
+        merged.update(variables.get_vars(host=host, include_hostvars=False))
+        templar = Templar(loader=loader, variables=merged)
+        values = {k: templar.template(merged.get(k)) for k in INVENTORY_VARS}
+        if values["acestream_state"] == "absent":
+            continue
+        connection = templar.template(merged.get("ansible_connection")) or ""
+        docker_host = values["acestream_docker_host"] or None
+        local = connection == "local" or host.name in ("localhost", "127.0.0.1")
+        if not docker_host and not local:
+            address = templar.template(merged.get("ansible_host")) or host.name
+            user = templar.template(merged.get("ansible_user"))
+            port = templar.template(merged.get("ansible_port"))
+            docker_host = "ssh://%s%s%s" % (user + "@" if user else "", address, ":%s" % port if port else "")
+        gluetun = [{"name": c["name"]} for c in values["acestream_gluetun_containers"] or []]
+        stacks.append({
+            "host": host.name, "pool": values["acestream_pool_name"], "docker_host": docker_host,
+            "gluetun": gluetun, "api_port": values["acestream_gluetun_api_port"],
+            "api_key": values["acestream_gluetun_api_key"] or None,
+            "api_key_file": None if values["acestream_gluetun_api_key"] else
+            os.path.join(values["acestream_stack_dir"], "gluetun-api-key"),
+            "replicas": int(values["acestream_engine_replicas"]) if values["acestream_engine_replicas"] is not None
+            else None,
+        })
+    return stacks
+
+
+def read_inventory(sources, limit=None):
+    """stacks_from_inventory in a child process (Ansible's plugin loader stays out of ansible-rulebook's
+    process); the stacks travel on a pipe, never in arguments or the environment."""
+    command = [sys.executable, os.path.abspath(__file__), "--stacks-from-inventory", ",".join(sources)]
+    if limit:
+        command += ["--limit", limit]
+    proc = subprocess.run(command, capture_output=True, text=True, check=False, timeout=120)
+    if proc.returncode != 0:
+        raise ValueError("cannot read the inventory %s: %s" % (",".join(sources), proc.stderr.strip()[-2000:]))
+    return json.loads(proc.stdout)
+
+
+def options_from(args):
+    def number(name, default):
+        value = args.get(name, default)
+        try:
+            value = float(value)
+        except (TypeError, ValueError):
+            raise ValueError("%s must be a number, not %r" % (name, value))
+        if value <= 0:
+            raise ValueError("%s must be above 0" % name)
+        return value
+
+    return {"poll_interval": number("poll_interval", 2), "settle": number("settle", 1.5),
+            "max_settle": number("max_settle", 8), "reconnect_min": number("reconnect_min", 1),
+            "reconnect_max": number("reconnect_max", 30), "request_timeout": number("request_timeout", 5)}
+
+
+def stacks_from_args(args):
+    stacks = args.get("stacks")
+    if not stacks:
+        sources = args.get("inventory") or os.environ.get("ANSIBLE_INVENTORY") or rulebook_inventory()
+        if not sources:
+            raise ValueError("nothing to watch: give stacks, or an inventory (the source's inventory argument, "
+                             "ANSIBLE_INVENTORY, or ansible-rulebook -i)")
+        if isinstance(sources, str):
+            sources = [s for s in sources.split(",") if s]
+        stacks = read_inventory(sources, args.get("limit"))
+    result = [normalize_stack(item, index) for index, item in enumerate(stacks)]
+    if not result:
+        raise ValueError("the inventory has no host to watch")
+    return result
+
+
+async def main(queue, args):
+    """ansible-rulebook's entry point: watch until cancelled."""
+    options = options_from(args or {})
+    stacks = await asyncio.to_thread(stacks_from_args, args or {})
+    source = StackEvents(queue, stacks, options)
+    try:
+        await source.run()
+    except asyncio.CancelledError:
+        source.close_streams()
+        raise
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 2 and sys.argv[1] == "--stacks-from-inventory":
+        LIMIT = sys.argv[sys.argv.index("--limit") + 1] if "--limit" in sys.argv else None
+        json.dump(stacks_from_inventory([s for s in sys.argv[2].split(",") if s], LIMIT), sys.stdout)
+        sys.exit(0)
+
+    class MockQueue(asyncio.Queue):
+        """Prints each event (try the source by hand: python stack_events.py INVENTORY)."""
+
+        async def put(self, item):
+            print(json.dumps(item, sort_keys=True), flush=True)
+
+    try:
+        asyncio.run(main(MockQueue(), {"inventory": sys.argv[1] if len(sys.argv) > 1 else None}))
+    except KeyboardInterrupt:
+        pass
