@@ -1,0 +1,107 @@
+#!/usr/bin/env bash
+# The support matrix (README, Requirements): for each tests/matrix/<name>.txt, a virtualenv with exactly those
+# pins (ansible-core, the Python named in the file, community.docker from an ansible package, shellcheck) under
+# build/matrix/<name>/, reused while its pins do not change; in it, the unit tests, ansible-test sanity and the
+# artifact tests (tests/artifact/test_artifact.py: the built collection installed alone, ansible-doc, a site,
+# site again with nothing changed, verify cycle by FQCN on the simulators, no warning or deprecation printed).
+# Then, in the default virtualenv, the execution environment and docs lint checks of tests/artifact.
+#   scripts/matrix.sh [REPORTS_DIR]      junit xml per entry into REPORTS_DIR (matrix-<name>*.xml)
+# ACESTREAM_MATRIX="core217 core221" runs only those entries. Needs scripts/bootstrap.sh done (the default
+# virtualenv, the collection path, the simulator images, a Docker Engine).
+set -uo pipefail
+. "$(dirname "$0")/lib.sh"
+
+REPORTS=${1:-}
+MATRIX_DIR=$BUILD/matrix
+BASE_PATH=$PATH
+if [ -n "${ACESTREAM_MATRIX:-}" ]; then read -r -a ENTRIES <<<"$ACESTREAM_MATRIX"; else
+  mapfile -t ENTRIES < <(find "$ROOT/tests/matrix" -maxdepth 1 -name '*.txt' -printf '%f\n' | sed 's/\.txt$//' | sort)
+fi
+
+find_python() {  # find_python 3.12: an interpreter of that version (on PATH, else pyenv's)
+  local version=$1 candidate
+  for candidate in "$(command -v "python$version" 2>/dev/null)" \
+    "${PYENV_ROOT:-$HOME/.pyenv}"/versions/"$version".*/bin/"python$version"; do
+    if [ -n "$candidate" ] && "$candidate" -c '' 2>/dev/null; then echo "$candidate"; return 0; fi
+  done
+  return 1
+}
+
+pin() { sed -n "s/^$2==//p" "$1"; }  # pin FILE PACKAGE: its pinned version
+
+ensure_matrix_venv() {  # ensure_matrix_venv NAME: build/matrix/NAME/venv with exactly tests/matrix/NAME.txt
+  local name=$1 pins=$ROOT/tests/matrix/$1.txt venv=$MATRIX_DIR/$1/venv version python want
+  version=$(sed -n 's/^# python: *//p' "$pins")
+  python=$(find_python "$version") || { echo "no Python $version for $name (pyenv install $version)" >&2; return 1; }
+  want=$( (cat "$pins"; "$python" --version) | sha256sum | cut -d' ' -f1)
+  if [ -x "$venv/bin/python" ] && [ "$(cat "$venv/.acestream-pins" 2>/dev/null)" = "$want" ]; then return 0; fi
+  log "matrix $name: installing tests/matrix/$name.txt with $python into $venv"
+  rm -rf "$venv"
+  "$python" -m venv "$venv" || return 1
+  "$venv/bin/pip" install -q --disable-pip-version-check --no-deps -r "$pins" || return 1
+  echo "$want" >"$venv/.acestream-pins"
+}
+
+ensure_get_pip() {  # ansible-test's pip bootstrap for this release and Python: the offline stand-in
+  local venv=$1 version target
+  version=$("$venv/bin/python" -c '
+import sys
+from ansible_test._internal.python_requirements import get_venv_packages
+class Python: version = "%d.%d" % sys.version_info[:2]
+print(get_venv_packages(Python())["pip"])' 2>/dev/null) || version=24.2
+  target="$HOME/.ansible/test/cache/get_pip_${version//./_}.py"
+  mkdir -p "$(dirname "$target")"
+  [ -e "$target" ] || cp "$ROOT/scripts/get_pip_standin.py" "$target"
+}
+
+sanity() {  # sanity NAME PYTHON_VERSION: ansible-test sanity of a copy of the tree (as stage_sanity does)
+  local dest=$MATRIX_DIR/$1/sanity/ansible_collections/acestream/orchestrator
+  rm -rf "$dest" && mkdir -p "$dest"
+  (cd "$ROOT" && git ls-files -co --exclude-standard -z | xargs -0 cp --parents -t "$dest")
+  git -C "$dest" init -q
+  (cd "$dest" && ansible-test sanity --python "$2" --requirements --color no)
+}
+
+run_entry() {  # run_entry NAME: the unit tests, sanity, shellcheck and the artifact tests in its virtualenv
+  local name=$1 venv=$MATRIX_DIR/$1/venv version rc=0 scripts=() unit_xml=() artifact_xml=()
+  if [ -n "$REPORTS" ]; then
+    unit_xml=(--junitxml="$REPORTS/matrix-$name.xml") artifact_xml=(--junitxml="$REPORTS/matrix-$name-artifact.xml")
+  fi
+  version=$(sed -n 's/^# python: *//p' "$ROOT/tests/matrix/$name.txt")
+  ensure_matrix_venv "$name" || return 1
+  ensure_get_pip "$venv"
+  export PATH="$venv/bin:$BASE_PATH"
+  log "matrix $name: $(ansible --version | head -1), $("$venv/bin/python" --version), $(shellcheck --version | sed -n 2p)"
+  (cd "$ROOT" && python -m pytest -q -p no:cacheprovider tests/unit "${unit_xml[@]}") || rc=1
+  sanity "$name" "$version" || rc=1
+  mapfile -t scripts < <(cd "$ROOT" && git ls-files -co --exclude-standard '*.sh')
+  (cd "$ROOT" && shellcheck -x -e SC1091 "${scripts[@]}") || rc=1
+  (cd "$ROOT" && ACESTREAM_ARTIFACT_LIST="$MATRIX_DIR/$name/artifact-files.txt" \
+    python -m pytest -q -p no:cacheprovider tests/artifact/test_artifact.py "${artifact_xml[@]}") || rc=1
+  export PATH=$BASE_PATH
+  return "$rc"
+}
+
+cd "$ROOT" || exit 1
+activate
+BASE_PATH=$PATH
+mkdir -p "$MATRIX_DIR" ${REPORTS:+"$REPORTS"}
+ROWS=() FAILED=0
+for name in "${ENTRIES[@]}"; do
+  [ -f "$ROOT/tests/matrix/$name.txt" ] || die "no matrix entry tests/matrix/$name.txt"
+  t0=$(date +%s)
+  if run_entry "$name"; then result=ok; else result=FAILED; FAILED=1; fi
+  pins=$ROOT/tests/matrix/$name.txt
+  ROWS+=("$(printf '%-8s ansible-core %-8s Python %-5s ansible %-7s %5ss  %s' "$name" "$(pin "$pins" ansible-core)" \
+    "$(sed -n 's/^# python: *//p' "$pins")" "$(pin "$pins" ansible)" "$(( $(date +%s) - t0 ))" "$result")")
+  log "matrix $name: $result"
+done
+# The execution environment and the docs lint need ansible-builder and antsibull-docs: the default virtualenv.
+t0=$(date +%s) tooling_xml=()
+[ -z "$REPORTS" ] || tooling_xml=(--junitxml="$REPORTS/matrix-tooling.xml")
+if python -m pytest -q -p no:cacheprovider tests/artifact/test_execution_environment.py tests/artifact/test_docs_lint.py \
+  "${tooling_xml[@]}"; then result=ok; else result=FAILED; FAILED=1; fi
+ROWS+=("$(printf '%-8s %-52s %5ss  %s' tooling "execution environment, docs lint (default pins)" "$(( $(date +%s) - t0 ))" "$result")")
+log "matrix summary"
+printf '  %s\n' "${ROWS[@]}"
+exit "$FAILED"
