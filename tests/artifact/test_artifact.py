@@ -21,7 +21,7 @@ import sys
 import tarfile
 
 import docker
-from artifact_install import BIN, ROOT, installed, run, warnings_in  # noqa: F401  # installed: a fixture
+from artifact_install import BIN, ROOT, installed, run, warnings_in  # pylint: disable=unused-import  # a fixture
 
 sys.path.insert(0, str(ROOT / "tests" / "integration"))
 import roles_helpers  # noqa: E402  # tests/integration: a stack of simulators with unique names and free ports
@@ -36,7 +36,8 @@ SHIPPED = ["MANIFEST.json", "FILES.json", "README.md", "meta/runtime.yml", "meta
            "docs/engine_pool.md", "changelogs/changelog.yaml", "requirements.yml"]
 # What development leaves in the tree (caches, virtualenvs, build output, test runners and fixtures).
 NOT_SHIPPED = [".git", ".git/*", ".venv", ".hypothesis", ".pytest_cache", "build", "tests", "scripts",
-               "benchmarks", "images", "extensions/molecule", "inventories/demo", "inventories/fleet-sim", ".venv/*", ".cache/*", ".hypothesis/*", ".pytest_cache/*", "*/.pytest_cache/*",
+               "benchmarks", "images", "extensions/molecule", "inventories/demo", "inventories/fleet-sim",
+               ".venv/*", ".cache/*", ".hypothesis/*", ".pytest_cache/*", "*/.pytest_cache/*",
                "build/*", "tests/*", "scripts/*", "benchmarks/*", "images/*", "extensions/molecule/*",
                "*__pycache__*", "*.pyc", "*.tar.gz", "constraints.txt", "requirements-dev.txt", "Makefile",
                ".gitignore", ".ansible-lint", ".yamllint", "changelogs/.plugin-cache.yaml", "ansible.cfg",

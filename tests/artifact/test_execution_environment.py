@@ -13,7 +13,7 @@ import subprocess
 
 import pytest
 import yaml
-from artifact_install import BIN, ROOT, installed  # noqa: F401  # installed: a fixture
+from artifact_install import BIN, ROOT, installed  # pylint: disable=unused-import  # a fixture
 
 pytest.importorskip("ansible_builder")
 
