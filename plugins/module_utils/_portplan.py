@@ -40,12 +40,30 @@ GLUETUN_DEFAULT_API_PORT = 8000
 _RANGE_RE = re.compile(r"^\s*(\S+?)\s*(?:-\s*(\S+)\s*)?$")
 
 
-class PortPlanError(ValueError):
-    """Bad input for the port plan. ``field`` names the option to fix; the message says how."""
+# What a PortPlanError is about (its ``kind``), so that callers pick the fix by kind and field, not by wording:
+#   syntax    a value that is not a port, a range, a number or a mapping (or a reversed range)
+#   names     the VPN container names: not a list, not valid Docker names, one listed twice, none
+#   unknown   a range or control port given for a VPN that is not in the list
+#   required  no range for some VPN: port_range missing
+#   outside   an explicit range outside port_range
+#   overlap   two engine ranges overlap, or the HTTPS range overlaps one
+#   capacity  too few ports: a range too small to split, or the replicas beyond what the ranges hold
+#   count     a list of api_host_ports of the wrong length
+#   namespace api_port inside an engine range or the HTTPS range (they share each VPN's network namespace)
+#   allocated an external control port inside a published engine range ("port is already allocated")
+#   duplicate an external control port given to two VPNs ("port is already allocated")
+ERROR_KINDS = ("syntax", "names", "unknown", "required", "outside", "overlap", "capacity", "count", "namespace",
+               "allocated", "duplicate")
 
-    def __init__(self, field, message):
+
+class PortPlanError(ValueError):
+    """Bad input for the port plan. ``field`` names the option to fix; the message says how; ``kind`` (one of
+    ERROR_KINDS, or None when raised outside this module) says what is wrong."""
+
+    def __init__(self, field, message, kind=None):
         self.field = field
         self.message = message
+        self.kind = kind
         super().__init__("%s: %s" % (field, message))
 
 
@@ -93,18 +111,18 @@ class PortRange:
 def _port(text, field, original):
     if isinstance(text, bool):
         raise PortPlanError(field, "%r is not a port range; write 'START-END' with whole numbers, e.g. '19000-19999'"
-                            % (original,))
+                            % (original,), kind="syntax")
     if isinstance(text, int):
         value = text
     else:
         text = str(text).strip()
         if not text.isdigit():
             raise PortPlanError(field, "%r is not a port range; write 'START-END' with whole numbers, e.g. '19000-19999'"
-                                % (original,))
+                                % (original,), kind="syntax")
         value = int(text)
     if not MIN_PORT <= value <= MAX_PORT:
         raise PortPlanError(field, "port %d in %r is outside %d-%d; choose ports between %d and %d"
-                            % (value, original, MIN_PORT, MAX_PORT, MIN_PORT, MAX_PORT))
+                            % (value, original, MIN_PORT, MAX_PORT, MIN_PORT, MAX_PORT), kind="syntax")
     return value
 
 
@@ -117,11 +135,11 @@ def parse_range(value, field="port_range"):
         return value
     if isinstance(value, dict):
         if set(value) - {"start", "end", "size"} or "start" not in value or "end" not in value:
-            raise PortPlanError(field, "%r is not a port range; give {start: N, end: M} or 'N-M'" % (value,))
+            raise PortPlanError(field, "%r is not a port range; give {start: N, end: M} or 'N-M'" % (value,), kind="syntax")
         start, end = _port(value["start"], field, value), _port(value["end"], field, value)
     elif isinstance(value, (list, tuple)):
         if len(value) != 2:
-            raise PortPlanError(field, "%r is not a port range; give [START, END] or 'START-END'" % (value,))
+            raise PortPlanError(field, "%r is not a port range; give [START, END] or 'START-END'" % (value,), kind="syntax")
         start, end = _port(value[0], field, value), _port(value[1], field, value)
     elif isinstance(value, int) and not isinstance(value, bool):
         start = end = _port(value, field, value)
@@ -129,15 +147,15 @@ def parse_range(value, field="port_range"):
         match = _RANGE_RE.match(value)
         if not match:
             raise PortPlanError(field, "%r is not a port range; write 'START-END' with whole numbers, e.g. '19000-19999'"
-                                % (value,))
+                                % (value,), kind="syntax")
         start = _port(match.group(1), field, value)
         end = _port(match.group(2), field, value) if match.group(2) is not None else start
     else:
         raise PortPlanError(field, "%r is not a port range; write 'START-END' with whole numbers, e.g. '19000-19999'"
-                            % (value,))
+                            % (value,), kind="syntax")
     if start > end:
         raise PortPlanError(field, "%r is reversed (start %d > end %d); write it low-high: '%d-%d'"
-                            % (value, start, end, end, start))
+                            % (value, start, end, end, start), kind="syntax")
     return PortRange(start, end)
 
 
@@ -147,7 +165,7 @@ def split_range(port_range, count, field="port_range"):
         return []
     if port_range.size < count:
         raise PortPlanError(field, "%s holds %d port(s), too few to split between %d VPNs; widen it to at least %d ports"
-                            % (port_range, port_range.size, count, count))
+                            % (port_range, port_range.size, count, count), kind="capacity")
     base, extra = divmod(port_range.size, count)
     parts = []
     start = port_range.start
@@ -169,33 +187,33 @@ def share_replicas(replicas, count):
 def validate_vpn_names(vpn_names, field="vpn_containers"):
     """The VPN container names as a list of non-empty, unique strings."""
     if vpn_names is None or isinstance(vpn_names, (str, bytes, dict)):
-        raise PortPlanError(field, "give a list of Gluetun container names, e.g. ['gluetun1', 'gluetun2']")
+        raise PortPlanError(field, "give a list of Gluetun container names, e.g. ['gluetun1', 'gluetun2']", kind="names")
     names = []
     for item in vpn_names:
         if not isinstance(item, str) or not item.strip():
-            raise PortPlanError(field, "%r is not a container name; every item must be a non-empty string" % (item,))
+            raise PortPlanError(field, "%r is not a container name; every item must be a non-empty string" % (item,), kind="names")
         if not re.match(r"^/?[a-zA-Z0-9][a-zA-Z0-9_.-]*$", item.strip()):
-            raise PortPlanError(field, "%r is not a valid Docker container name (letters, digits, '_', '.', '-')" % (item,))
+            raise PortPlanError(field, "%r is not a valid Docker container name (letters, digits, '_', '.', '-')" % (item,), kind="names")
         name = item.strip().lstrip("/")
         if name in names:
-            raise PortPlanError(field, "'%s' is listed twice; list each Gluetun container once" % name)
+            raise PortPlanError(field, "'%s' is listed twice; list each Gluetun container once" % name, kind="names")
         names.append(name)
     if not names:
-        raise PortPlanError(field, "at least one Gluetun container name is required")
+        raise PortPlanError(field, "at least one Gluetun container name is required", kind="names")
     return names
 
 
 def _replicas(value):
     if isinstance(value, bool):
-        raise PortPlanError("replicas", "%r is not a number of engines; use a whole number, 0 or more" % (value,))
+        raise PortPlanError("replicas", "%r is not a number of engines; use a whole number, 0 or more" % (value,), kind="syntax")
     try:
         number = int(value)
     except (TypeError, ValueError):
-        raise PortPlanError("replicas", "%r is not a number of engines; use a whole number, 0 or more" % (value,))
+        raise PortPlanError("replicas", "%r is not a number of engines; use a whole number, 0 or more" % (value,), kind="syntax")
     if isinstance(value, float) and number != value:
-        raise PortPlanError("replicas", "%r is not a whole number; use a whole number, 0 or more" % (value,))
+        raise PortPlanError("replicas", "%r is not a whole number; use a whole number, 0 or more" % (value,), kind="syntax")
     if number < 0:
-        raise PortPlanError("replicas", "%d is negative; use 0 or more engines" % number)
+        raise PortPlanError("replicas", "%d is negative; use 0 or more engines" % number, kind="syntax")
     return number
 
 
@@ -288,12 +306,12 @@ def build_plan(vpn_names, port_range=None, vpn_port_ranges=None, replicas=0, htt
     if vpn_port_ranges:
         if not isinstance(vpn_port_ranges, dict):
             raise PortPlanError("vpn_port_ranges", "give a mapping of VPN container name to range, e.g. "
-                                                   "{gluetun1: '19000-19499', gluetun2: '19500-19999'}")
+                                                   "{gluetun1: '19000-19499', gluetun2: '19500-19999'}", kind="syntax")
         for key, value in vpn_port_ranges.items():
             name = str(key).strip().lstrip("/")
             if name not in names:
                 raise PortPlanError("vpn_port_ranges", "'%s' is not in vpn_containers %s; add it there or remove its range"
-                                    % (key, names))
+                                    % (key, names), kind="unknown")
             explicit[name] = parse_range(value, "vpn_port_ranges.%s" % name)
 
     others = [name for name in names if name not in explicit]
@@ -301,14 +319,14 @@ def build_plan(vpn_names, port_range=None, vpn_port_ranges=None, replicas=0, htt
     if others:
         if total is None:
             raise PortPlanError("port_range", "required: no range for VPN(s) %s; set port_range (split evenly) or give "
-                                              "each VPN a range in vpn_port_ranges" % ", ".join(others))
+                                              "each VPN a range in vpn_port_ranges" % ", ".join(others), kind="required")
         for name, part in zip(others, split_range(total, len(others))):
             ranges[name], fields[name] = part, "port_range"
     elif total is not None:
         for name in names:
             if not total.contains_range(ranges[name]):
                 raise PortPlanError(fields[name], "%s lies outside port_range %s; move it inside or widen port_range"
-                                    % (ranges[name], total))
+                                    % (ranges[name], total), kind="outside")
 
     ordered = [(name, ranges[name], fields[name]) for name in names]
     for index, (name, rng, field) in enumerate(ordered):
@@ -316,11 +334,11 @@ def build_plan(vpn_names, port_range=None, vpn_port_ranges=None, replicas=0, htt
             if rng.overlaps(other_rng):
                 raise PortPlanError(other_field if other_field != "port_range" else field,
                                     "the ranges of '%s' (%s) and '%s' (%s) overlap; give each VPN its own ports"
-                                    % (name, rng, other, other_rng))
+                                    % (name, rng, other, other_rng), kind="overlap")
         if https_range.overlaps(rng):
             raise PortPlanError("https_port_range", "%s overlaps the engine ports of '%s' (%s); HTTPS ports share the "
                                                     "VPN's namespace with them: choose a range apart, e.g. '45000-49999'"
-                                % (https_range, name, rng))
+                                % (https_range, name, rng), kind="overlap")
 
     shares = share_replicas(replicas, len(names))
     vpns = [VpnPlan(name, index, rng, field, min(rng.size, https_range.size), shares[index])
@@ -329,13 +347,13 @@ def build_plan(vpn_names, port_range=None, vpn_port_ranges=None, replicas=0, htt
     if replicas > plan.total_capacity:
         raise PortPlanError("replicas", "%d engines exceed the capacity of the port ranges (%d: %s); widen the ranges "
                                         "or lower replicas"
-                            % (replicas, plan.total_capacity, ", ".join("%s %s" % (v.name, v.range) for v in vpns)))
+                            % (replicas, plan.total_capacity, ", ".join("%s %s" % (v.name, v.range) for v in vpns)), kind="capacity")
     for vpn in vpns:
         if vpn.share > vpn.capacity:
             raise PortPlanError("replicas", "VPN '%s' must hold %d of the %d engines but its range %s (%s) has room for %d; "
                                             "widen %s or lower replicas"
                                 % (vpn.name, vpn.share, replicas, vpn.range, vpn.range_field, vpn.capacity,
-                                   vpn.range_field))
+                                   vpn.range_field), kind="capacity")
     if _given(api_port) or _given(api_host_ports):
         plan_control_servers(plan, api_port if _given(api_port) else DEFAULT_API_PORT, api_host_ports)
     return plan
@@ -346,10 +364,10 @@ def parse_port(value, field, fix):
     telling what to give instead."""
     digits = isinstance(value, str) and value.strip().isdigit()
     if not digits and (isinstance(value, bool) or not isinstance(value, int)):
-        raise PortPlanError(field, "%r is not a port; %s" % (value, fix))
+        raise PortPlanError(field, "%r is not a port; %s" % (value, fix), kind="syntax")
     port = int(value)
     if not MIN_PORT <= port <= MAX_PORT:
-        raise PortPlanError(field, "port %d is outside %d-%d; %s" % (port, MIN_PORT, MAX_PORT, fix))
+        raise PortPlanError(field, "port %d is outside %d-%d; %s" % (port, MIN_PORT, MAX_PORT, fix), kind="syntax")
     return port
 
 
@@ -387,18 +405,18 @@ def _api_host_ports(value, names, api_port):
             name = str(key).strip().lstrip("/")
             if name not in names:
                 raise PortPlanError("api_host_ports", "'%s' is not in vpn_containers %s; add it there or remove its port"
-                                    % (key, names))
+                                    % (key, names), kind="unknown")
             given[name] = port
         return [given.get(name) for name in names]
     if isinstance(value, (list, tuple)):
         if len(value) != len(names):
             raise PortPlanError("api_host_ports", "%r gives %d port(s) for %d VPN(s) (%s); give one external port per "
                                                   "VPN, in the order of vpn_containers, e.g. %r"
-                                % (list(value), len(value), len(names), ", ".join(names), defaults))
+                                % (list(value), len(value), len(names), ", ".join(names), defaults), kind="count")
         return list(value)
     raise PortPlanError("api_host_ports", "%r is neither a list nor a mapping; give the external ports in the order "
                                           "of vpn_containers, e.g. %r, or by name, e.g. %r"
-                        % (value, defaults, dict(zip(names, defaults))))
+                        % (value, defaults, dict(zip(names, defaults))), kind="syntax")
 
 
 def plan_control_servers(plan, api_port, api_host_ports=None):
@@ -416,11 +434,11 @@ def plan_control_servers(plan, api_port, api_host_ports=None):
             raise PortPlanError("api_port", "%d lies inside the engine ports of '%s' (%s): the control server listens "
                                             "in the VPN's network namespace, where an engine would find the port taken; "
                                             "choose an api_port outside the engine ranges and the HTTPS range%s"
-                                % (port, vpn.name, vpn.range, suggestion))
+                                % (port, vpn.name, vpn.range, suggestion), kind="namespace")
     if port in plan.https_range:
         raise PortPlanError("api_port", "%d lies inside https_port_range %s: the engines' HTTPS ports share the VPN's "
                                         "network namespace with the control server; choose an api_port outside the "
-                                        "engine ranges and the HTTPS range%s" % (port, plan.https_range, suggestion))
+                                        "engine ranges and the HTTPS range%s" % (port, plan.https_range, suggestion), kind="namespace")
 
     names = [vpn.name for vpn in plan.vpns]
     given = _api_host_ports(api_host_ports, names, port)
@@ -443,12 +461,12 @@ def plan_control_servers(plan, api_port, api_host_ports=None):
                 raise PortPlanError(field, "host port %d of '%s' lies inside the engine range %s that '%s' publishes on "
                                            "the host: Docker would refuse with \"port is already allocated\"; choose an "
                                            "external control port outside every engine range%s"
-                                    % (host_port, vpn.name, other.range, other.name, suggestion))
+                                    % (host_port, vpn.name, other.range, other.name, suggestion), kind="allocated")
         for other in plan.vpns[:vpn.index]:
             if host_ports[other.index] == host_port:
                 raise PortPlanError(field, "host port %d of '%s' is already given to '%s': Docker would refuse with "
                                            "\"port is already allocated\"; each control server needs its own external "
-                                           "port%s" % (host_port, vpn.name, other.name, suggestion))
+                                           "port%s" % (host_port, vpn.name, other.name, suggestion), kind="duplicate")
     for vpn, host_port in zip(plan.vpns, host_ports):
         vpn.api_port, vpn.api_host_port = port, host_port
 

@@ -1,0 +1,540 @@
+# Copyright (c) acestream.orchestrator contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The roles' decisions about a stack description, in one place: what the Docker host runs, which host ports the
+stack publishes and who else holds them, the port plan's errors with the port guide's fix, each Gluetun
+container's description (environment, files, published ports), the orchestrator app's environment and a summary
+of what docker_container changed.
+
+Private to this collection. Pure: no I/O and no Ansible import; the filter plugins of plugins/filter/ expose these
+functions to the roles, and the unit tests call them directly.
+
+* ``containers_by_name(containers)``: docker_host_info's container list as ``name -> {id, state, labels}``.
+* ``stack_host_ports(plan, ...)``, ``port_clashes(host_ports)``, ``ports_taken(host_ports, containers, ours)`` and
+  ``host_port_conflicts(plan, ...)``: Docker's "port is already allocated", before Docker says it.
+* ``port_plan_message(error)`` and ``port_plan_problems(vpn_names, ...)``: a PortPlanError as the roles report it,
+  the fix chosen by the error's ``kind`` and ``field``.
+* ``gluetun_env_problems(containers, ...)``: what the Gluetun containers' environments cannot be.
+* ``gluetun_instances(containers, plan, ...)``: each Gluetun container to converge, with its stack_files entries.
+* ``orchestrator_app_env(plan, ...)``: the orchestrator app's environment, derived from the port plan.
+* ``container_changes(results)``: what docker_container changed in each container, environment values left out.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+from ansible_collections.acestream.orchestrator.plugins.module_utils._portplan import (
+    PortPlanError,
+    build_plan,
+    ranges_text,
+)
+
+# Host addresses that stand for every interface: a port published on one of them takes that port on all.
+WILDCARDS = ("", "0.0.0.0", "::")
+# How many conflicts a message lists before it says "...".
+MAX_LISTED = 10
+ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+DEFAULT_AUTH_DIR = "/gluetun/auth"
+
+
+class StackCheckError(ValueError):
+    """Input these functions cannot use; the message says what to give instead."""
+
+
+# --------------------------------------------------------------------------------------- helpers
+def _mapping(value, what):
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise StackCheckError("%s must be a mapping, not %s" % (what, _kind_of(value)))
+    return value
+
+
+def _sequence(value, what):
+    if value is None:
+        return []
+    if isinstance(value, (str, bytes, dict)) or not isinstance(value, (list, tuple)):
+        raise StackCheckError("%s must be a list, not %s" % (what, _kind_of(value)))
+    return list(value)
+
+
+def _kind_of(value):
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, str):
+        return "a string (%r)" % (value,)
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, (list, tuple)):
+        return "a list"
+    return "%s (%r)" % (type(value).__name__, value)
+
+
+def _text(value, what):
+    if not isinstance(value, str):
+        raise StackCheckError("%s must be a string, not %s" % (what, _kind_of(value)))
+    return value
+
+
+def _port(value, what):
+    """A TCP port from an int or a string of digits."""
+    if isinstance(value, bool) or not (isinstance(value, int) or (isinstance(value, str) and value.strip().isdigit())):
+        raise StackCheckError("%s must be a port number, not %s" % (what, _kind_of(value)))
+    port = int(value)
+    if not 1 <= port <= 65535:
+        raise StackCheckError("%s must be a port number between 1 and 65535, not %d" % (what, port))
+    return port
+
+
+def _plan_vpns(plan):
+    plan = _mapping(plan, "the port plan")
+    vpns = _sequence(plan.get("vpns"), "the port plan's vpns")
+    if not vpns:
+        raise StackCheckError("the port plan has no vpns: give the result of acestream.orchestrator.port_plan")
+    for vpn in vpns:
+        if not isinstance(vpn, dict) or not {"name", "index", "range", "start", "end"} <= set(vpn):
+            raise StackCheckError("the port plan's vpns must be the entries of acestream.orchestrator.port_plan "
+                                  "(name, index, range, start, end ...), not %r" % (vpn,))
+    return vpns
+
+
+def _bind_prefix(bind, what):
+    bind = _text("" if bind is None else bind, what).strip()
+    return bind + ":" if bind else ""
+
+
+def _binds_meet(one, other):
+    """Two host addresses that cannot both publish the same port."""
+    return one in WILDCARDS or other in WILDCARDS or one == other
+
+
+def _ports_text(ports):
+    ports = sorted(set(ports))
+    return ("host port %s" if len(ports) == 1 else "host ports %s") % ranges_text(ports)
+
+
+def _listed(items):
+    more = len(items) - MAX_LISTED
+    return "; ".join(items[:MAX_LISTED]) + ("; ... (%d more)" % more if more > 0 else "")
+
+
+# --------------------------------------------------------------------------------------- the Docker host
+def _container_name(container):
+    names = container.get("Names") or ["?"]
+    if isinstance(names, str):
+        names = [names]
+    return str(names[0]).lstrip("/")
+
+
+def containers_by_name(containers):
+    """docker_host_info's ``containers`` (verbose) as ``{name: {id, state, labels}}``; null gives ``{}``."""
+    out = {}
+    for container in _sequence(containers, "the containers"):
+        if not isinstance(container, dict):
+            raise StackCheckError("each container must be a mapping as docker_host_info lists it, not %s"
+                                  % _kind_of(container))
+        out[_container_name(container)] = {
+            "id": container.get("Id"),
+            "state": container.get("State") or "unknown",
+            "labels": container.get("Labels") or {},
+        }
+    return out
+
+
+# --------------------------------------------------------------------------------------- host ports
+def stack_host_ports(plan, api_bind="", port_range_bind="", orchestrator=None):
+    """Every host port the stack publishes, as ``[{what, bind, start, end}]``: each Gluetun container's control
+    server (when the plan has its ``api_host_port``), each VPN's engine range and the orchestrator app's port
+    (``orchestrator``: ``{name, port, bind}``, or null when the app is off)."""
+    vpns = _plan_vpns(plan)
+    api_bind = _bind_prefix(api_bind, "api_bind")[:-1]
+    port_range_bind = _bind_prefix(port_range_bind, "port_range_bind")[:-1]
+    out = []
+    for vpn in vpns:
+        if vpn.get("api_host_port") is not None:
+            port = _port(vpn["api_host_port"], "the api_host_port of %s" % vpn["name"])
+            out.append({"what": "the control server of %s (api_host_port)" % vpn["name"], "bind": api_bind,
+                        "start": port, "end": port})
+    for vpn in vpns:
+        out.append({"what": "the engine ports of %s (%s)" % (vpn["name"], vpn["range"]), "bind": port_range_bind,
+                    "start": int(vpn["start"]), "end": int(vpn["end"])})
+    if orchestrator is not None:
+        orchestrator = _mapping(orchestrator, "orchestrator")
+        port = _port(orchestrator.get("port"), "the orchestrator app's port")
+        out.append({"what": "the orchestrator app (acestream_orchestrator_port)",
+                    "bind": _bind_prefix(orchestrator.get("bind"), "the orchestrator app's bind")[:-1],
+                    "start": port, "end": port})
+    return out
+
+
+def port_clashes(host_ports):
+    """The pairs of the stack's own host port bindings that Docker would refuse, one text each."""
+    host_ports = _sequence(host_ports, "host_ports")
+    out = []
+    for index, one in enumerate(host_ports):
+        for other in host_ports[index + 1:]:
+            if one["start"] <= other["end"] and other["start"] <= one["end"] and _binds_meet(one["bind"], other["bind"]):
+                low, high = max(one["start"], other["start"]), min(one["end"], other["end"])
+                out.append("%s and %s both publish host port %s"
+                           % (one["what"], other["what"], low if low == high else "%d-%d" % (low, high)))
+    return out
+
+
+def ports_taken(host_ports, containers, ours=()):
+    """The stack's host ports already published by running containers not named in ``ours``, one text per
+    container and binding (its ports compressed to ranges)."""
+    host_ports = _sequence(host_ports, "host_ports")
+    ours = set(_sequence(ours, "the stack's container names"))
+    taken = {}
+    for container in _sequence(containers, "the containers"):
+        if not isinstance(container, dict):
+            raise StackCheckError("each container must be a mapping as docker_host_info lists it, not %s"
+                                  % _kind_of(container))
+        name = _container_name(container)
+        if name in ours or (container.get("State") or "running") != "running":
+            continue
+        for published in container.get("Ports") or []:
+            port = published.get("PublicPort") if isinstance(published, dict) else None
+            if port is None or (published.get("Type") or "tcp") != "tcp":
+                continue
+            for mine in host_ports:
+                if mine["start"] <= int(port) <= mine["end"] and _binds_meet(mine["bind"], published.get("IP") or ""):
+                    taken.setdefault((name, mine["what"]), set()).add(int(port))
+    return ["%s (%s) %s already published by container %s"
+            % (_ports_text(ports), what, "is" if len(ports) == 1 else "are", name)
+            for (name, what), ports in taken.items()]
+
+
+CLASH_FIX = ('Fix from the port guide ("Port Already Allocated"): "Ensure no overlap between different services" and '
+             '"Verify Gluetun port mappings match PORT_RANGE_HOST" (the orchestrator app takes 8000: keep '
+             'GLUETUN_API_PORT and api_host_port off it, e.g. 8001/8002 as in the guide).')
+TAKEN_FIX = ('Fix from the port guide: "Check if another container is using the same ports" and "Ensure no overlap '
+             'between different services": stop that container or move acestream_port_range_host / api_host_port / '
+             'acestream_orchestrator_port.')
+
+
+def host_port_conflicts(plan, api_bind="", port_range_bind="", orchestrator=None, containers=None):
+    """The stack's host ports that Docker would refuse with "port is already allocated", as messages naming the
+    guide's fix: one for the ports the stack itself publishes twice, one for the ports that other running
+    ``containers`` (docker_host_info's list; null: not checked) already publish. ``[]`` when there is none."""
+    host_ports = stack_host_ports(plan, api_bind, port_range_bind, orchestrator)
+    out = []
+    clashes = port_clashes(host_ports)
+    if clashes:
+        out.append('Docker would refuse with "port is already allocated": %s. %s' % (_listed(clashes), CLASH_FIX))
+    if containers is not None:
+        ours = [vpn["name"] for vpn in _plan_vpns(plan)]
+        if orchestrator is not None:
+            ours.append(_text(orchestrator.get("name"), "the orchestrator app's name"))
+        taken = ports_taken(host_ports, containers, ours)
+        if taken:
+            out.append('Docker would refuse with "port is already allocated": %s. %s' % (_listed(taken), TAKEN_FIX))
+    return out
+
+
+# --------------------------------------------------------------------------------------- the port plan's errors
+PLAN_VARIABLES = ("Variables: port_range = acestream_port_range_host (PORT_RANGE_HOST), vpn_port_ranges = "
+                  "acestream_vpn_port_ranges (GLUETUN_PORT_RANGE_1/_2), replicas = acestream_engine_replicas "
+                  "(MAX_REPLICAS), https_port_range = acestream_engine_https_port_range (ACE_HTTPS_RANGE), api_port = "
+                  "acestream_gluetun_api_port (GLUETUN_API_PORT), api_host_ports = the api_host_port of each item of "
+                  "acestream_gluetun_containers.")
+
+# The port guide's fix for each kind of PortPlanError (see _portplan.ERROR_KINDS).
+PLAN_FIXES = {
+    "overlap": ('Fix from the port guide: "Port Range Not Split: Verify each VPN has its own port range. Ensure ranges '
+                'don\'t overlap" (and keep ACE_HTTPS_RANGE apart from them).'),
+    "capacity": ('Fix from the port guide: "Size: Choose a range that can accommodate your MAX_REPLICAS setting": '
+                 'widen acestream_port_range_host (PORT_RANGE_HOST) or the VPN\'s range, or lower '
+                 'acestream_engine_replicas.'),
+    "outside": ('Fix from the port guide: "Check that PORT_RANGE_HOST matches Gluetun port mappings": keep every '
+                'GLUETUN_PORT_RANGE_N inside PORT_RANGE_HOST.'),
+    "required": ("Set acestream_port_range_host (PORT_RANGE_HOST), split evenly between the Gluetun containers, or "
+                 "give each container its own range in acestream_vpn_port_ranges (GLUETUN_PORT_RANGE_1/_2)."),
+    "unknown": "Name only the Gluetun containers of acestream_gluetun_containers.",
+    "names": ("Give each Gluetun container of acestream_gluetun_containers its own valid Docker name (the guide's "
+              "best practice: gluetun1, gluetun2)."),
+    "count": "Give one api_host_port to each item of acestream_gluetun_containers.",
+    "namespace": ('Fix from the port guide ("Wrong GLUETUN_API_PORT"): "Use the internal port, not the external '
+                  'port": the control server and the engines share each Gluetun container\'s network namespace; '
+                  'choose a GLUETUN_API_PORT (acestream_gluetun_api_port) outside the engine and HTTPS ranges (the '
+                  'guide uses 8001).'),
+    "allocated": ('Fix from the port guide ("Port Already Allocated"): "Ensure no overlap between different '
+                  'services": keep every api_host_port of acestream_gluetun_containers outside the engine ranges.'),
+    "duplicate": ('Fix from the port guide: "Different External Ports: in redundant mode, use different external HTTP '
+                  'control server ports for host access" (e.g. 8001:8001 and 8002:8001).'),
+}
+# A value that is not what the field takes: the fix depends on the field.
+SYNTAX_FIXES = {
+    "port_range": "Write ranges as START-END, e.g. PORT_RANGE_HOST=19000-19999.",
+    "vpn_port_ranges": "Write ranges as START-END, e.g. PORT_RANGE_HOST=19000-19999.",
+    "https_port_range": "Write ranges as START-END, e.g. PORT_RANGE_HOST=19000-19999.",
+    "replicas": "Give MAX_REPLICAS (acestream_engine_replicas) as a whole number, 0 or more.",
+    "api_port": "Give GLUETUN_API_PORT (acestream_gluetun_api_port) as a port number, e.g. 8001.",
+    "api_host_ports": "Give each api_host_port of acestream_gluetun_containers as a port number, e.g. 8001 and 8002.",
+}
+OTHER_FIX = "Fix the variable named above."
+
+
+def port_plan_fix(error):
+    """The port guide's fix for a PortPlanError, chosen by its ``kind`` and ``field``."""
+    if not isinstance(error, PortPlanError):
+        raise StackCheckError("port_plan_fix takes a PortPlanError, not %s" % _kind_of(error))
+    field = str(error.field).split(".")[0]
+    if error.kind == "syntax":
+        return SYNTAX_FIXES.get(field, OTHER_FIX)
+    return PLAN_FIXES.get(error.kind, OTHER_FIX)
+
+
+def port_plan_message(error):
+    """A PortPlanError as the roles report it: the error, the roles' variables behind the plan's fields, the fix."""
+    return "The port plan is not valid: %s. %s %s" % (str(error).strip().rstrip("."), PLAN_VARIABLES,
+                                                      port_plan_fix(error))
+
+
+def port_plan_problems(vpn_names, port_range=None, vpn_port_ranges=None, replicas=0, https_port_range=None,
+                       api_port=None, api_host_ports=None):
+    """``[]`` when build_plan accepts these inputs, else ``[port_plan_message(error)]``."""
+    try:
+        build_plan(vpn_names, port_range=port_range, vpn_port_ranges=vpn_port_ranges or {}, replicas=replicas,
+                   https_port_range=https_port_range, api_port=api_port, api_host_ports=api_host_ports)
+    except PortPlanError as error:
+        return [port_plan_message(error)]
+    return []
+
+
+# --------------------------------------------------------------------------------------- Gluetun containers
+def gluetun_env_value(key, value):
+    """One environment value as Gluetun reads it from an env file: booleans on/off, numbers as text, null empty.
+
+    Refuses what one ``KEY=value`` line cannot hold: a bad name, a mapping or list, a multi-line string."""
+    if not isinstance(key, str) or not ENV_NAME_RE.match(key):
+        raise StackCheckError("%r is not an environment variable name: use letters, digits and '_', not starting "
+                              "with a digit" % (key,))
+    if value is True:
+        return "on"
+    if value is False:
+        return "off"
+    if value is None:
+        return ""
+    if isinstance(value, (dict, list, tuple)):
+        raise StackCheckError("%s is %s: give a single-line string, a number or a boolean" % (key, _kind_of(value)))
+    text = str(value)
+    if "\n" in text or "\r" in text:
+        raise StackCheckError("%s spans several lines: an env file holds one KEY=value per line" % key)
+    return text
+
+
+def gluetun_env_text(name, stack_name, env):
+    """The content of a Gluetun container's env file (mode 0600): a header, then ``KEY=value`` lines sorted."""
+    lines = ["# Gluetun container %s of stack %s: environment written by acestream.orchestrator." % (name, stack_name),
+             "# Mode 0600: it holds the provider credentials. One KEY=value per line, taken literally (no quotes)."]
+    lines.extend("%s=%s" % (key, env[key]) for key in sorted(env))
+    return "\n".join(lines) + "\n"
+
+
+def _merged_env(container, common_env):
+    merged = dict(common_env)
+    merged.update(_mapping(container.get("env"), "the env of '%s'" % container.get("name")))
+    return merged
+
+
+def gluetun_env_problems(containers, env=None, api_port=None):
+    """What the Gluetun containers' environments (``env`` merged with each container's own) cannot be, one message
+    per container and problem, naming the port guide's fix: an ``HTTP_CONTROL_SERVER_ADDRESS`` whose port is not
+    ``api_port`` (GLUETUN_API_PORT), variables an env file cannot hold (see gluetun_env_value). ``[]`` when fine."""
+    common_env = _mapping(env, "env")
+    api_port = _port(api_port, "api_port")
+    out = []
+    for container in _sequence(containers, "containers"):
+        if not isinstance(container, dict) or not isinstance(container.get("name"), str):
+            raise StackCheckError("each container must be a mapping with a name, not %r" % (container,))
+        name = container["name"]
+        merged = _merged_env(container, common_env)
+        address = merged.get("HTTP_CONTROL_SERVER_ADDRESS")
+        if address is not None and str(address).split(":")[-1] != str(api_port):
+            out.append(
+                'GLUETUN_API_PORT (acestream_gluetun_api_port) is %d but Gluetun container \'%s\' sets '
+                'HTTP_CONTROL_SERVER_ADDRESS=%s. Fix from the port guide ("Wrong GLUETUN_API_PORT"): "Verify '
+                'GLUETUN_API_PORT matches HTTP_CONTROL_SERVER_ADDRESS. Use the internal port, not the external port." '
+                "Remove HTTP_CONTROL_SERVER_ADDRESS from the container's env (the role writes :%d itself) or set "
+                "acestream_gluetun_api_port to %s; the external port is api_host_port (%s)."
+                % (api_port, name, address, api_port, str(address).split(":")[-1], container.get("api_host_port")))
+        bad = []
+        for key, value in merged.items():
+            try:
+                gluetun_env_value(key, value)
+            except StackCheckError:
+                bad.append(str(key))
+        if bad:
+            out.append("The env of Gluetun container '%s' has %d unusable variable(s): %s. Names are letters, digits "
+                       "and '_'; values are single-line strings, numbers or booleans (an env file holds one KEY=value "
+                       "per line)." % (name, len(bad), ", ".join(bad)))
+    return out
+
+
+def gluetun_instances(containers, plan, stack_dir, stack_name, env=None, api_bind="", port_range_bind="",
+                      auth_toml=None, auth_dir=DEFAULT_AUTH_DIR):
+    """Each Gluetun container to converge, in the order of ``containers``.
+
+    ``containers``: the stack's Gluetun containers (``name``, ``env``); ``plan``: their port plan with the control
+    servers (acestream.orchestrator.port_plan with ``api_port``); ``env``: the environment of every container,
+    each container's own ``env`` overriding it; ``auth_toml``: the control-server auth file's content, or null
+    for a Gluetun release without authentication.
+
+    Each entry: ``name``, ``index``, ``api_host_port``, ``range``, ``dir``, ``env_file``, ``auth_dir``, ``env``
+    (every value a string, booleans on/off, ``HTTP_CONTROL_SERVER_ADDRESS`` from the plan, the auth file's path
+    when there is one), ``published`` (the control server's mapping from the plan, the engine range) and the
+    container's stack_files entries: ``directories``, ``files`` (secrets as ``secret_content``) and ``absent``.
+    """
+    vpns = {vpn["name"]: vpn for vpn in _plan_vpns(plan)}
+    stack_dir = _text(stack_dir, "stack_dir").rstrip("/")
+    if not stack_dir:
+        raise StackCheckError("stack_dir must be a directory path, not empty")
+    stack_name = _text(stack_name, "stack_name")
+    common_env = _mapping(env, "env")
+    api_prefix = _bind_prefix(api_bind, "api_bind")
+    range_prefix = _bind_prefix(port_range_bind, "port_range_bind")
+    if auth_toml is not None:
+        auth_toml = _text(auth_toml, "auth_toml") or None
+    auth_dir = _text(auth_dir, "auth_dir").rstrip("/")
+    out = []
+    for container in _sequence(containers, "containers"):
+        if not isinstance(container, dict) or not isinstance(container.get("name"), str):
+            raise StackCheckError("each container must be a mapping with a name, not %r" % (container,))
+        name = container["name"]
+        vpn = vpns.get(name)
+        if vpn is None:
+            raise StackCheckError("container '%s' is not in the port plan (%s): plan the same containers"
+                                  % (name, ", ".join(vpns)))
+        if not vpn.get("api_port_mapping"):
+            raise StackCheckError("the port plan has no control servers: compute it with api_port "
+                                  "(acestream.orchestrator.port_plan(..., api_port=...))")
+        merged = _merged_env(container, common_env)
+        values = {}
+        for key, value in merged.items():
+            try:
+                values[key] = gluetun_env_value(key, value)
+            except StackCheckError as error:
+                raise StackCheckError("the env of Gluetun container '%s': %s" % (name, error))
+        values["HTTP_CONTROL_SERVER_ADDRESS"] = vpn["control_server_address"]
+        if auth_toml:
+            values["HTTP_CONTROL_SERVER_AUTH_CONFIG_FILEPATH"] = auth_dir + "/config.toml"
+        directory = "%s/gluetun/%s" % (stack_dir, name)
+        entry = {
+            "name": name,
+            "index": vpn["index"],
+            "api_host_port": vpn["api_host_port"],
+            "range": vpn["range"],
+            "dir": directory,
+            "env_file": directory + "/gluetun.env",
+            "auth_dir": directory + "/auth",
+            "env": values,
+            "published": [api_prefix + vpn["api_port_mapping"], "%s%s:%s" % (range_prefix, vpn["range"], vpn["range"])],
+        }
+        entry["directories"] = [{"path": directory, "mode": "0700"}]
+        entry["files"] = [{"path": entry["env_file"], "mode": "0600",
+                           "secret_content": gluetun_env_text(name, stack_name, values)}]
+        entry["absent"] = []
+        if auth_toml:
+            entry["directories"].append({"path": entry["auth_dir"], "mode": "0700"})
+            entry["files"].append({"path": entry["auth_dir"] + "/config.toml", "mode": "0600",
+                                   "secret_content": auth_toml})
+        else:
+            entry["absent"].append(entry["auth_dir"])
+        out.append(entry)
+    return out
+
+
+# --------------------------------------------------------------------------------------- the orchestrator app
+def _app_value(value):
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return ""
+    return str(value).strip()
+
+
+def orchestrator_app_env(plan, vpn_mode, api_port, port_range_host="", https_port_range="45000-49999", replicas=0,
+                         docker_network="", engine_variant=None, env=None):
+    """The orchestrator app's environment (every value a string; booleans true/false), derived from the port plan:
+    APP_PORT, VPN_MODE, GLUETUN_CONTAINER_NAME(_2), GLUETUN_API_PORT, PORT_RANGE_HOST (the plan's span when
+    ``port_range_host`` is empty), GLUETUN_PORT_RANGE_1(_2), ACE_HTTPS_RANGE, MIN/MAX_REPLICAS, DOCKER_NETWORK and
+    ENGINE_VARIANT when given; ``env`` overrides any of them."""
+    vpns = _plan_vpns(plan)
+    replicas = _app_value(replicas)
+    if not replicas.isdigit():
+        raise StackCheckError("replicas must be a whole number, 0 or more, not %r" % (replicas,))
+    port_range_host = _app_value(port_range_host)
+    out = {
+        "APP_PORT": "8000",
+        "VPN_MODE": _app_value(vpn_mode),
+        "GLUETUN_CONTAINER_NAME": vpns[0]["name"],
+        "GLUETUN_API_PORT": str(_port(api_port, "api_port")),
+        "PORT_RANGE_HOST": port_range_host or "%d-%d" % (min(int(v["start"]) for v in vpns),
+                                                         max(int(v["end"]) for v in vpns)),
+        "GLUETUN_PORT_RANGE_1": vpns[0]["range"],
+        "ACE_HTTPS_RANGE": _app_value(https_port_range),
+        "MIN_REPLICAS": replicas,
+        "MAX_REPLICAS": str(max(int(replicas), 1)),
+        "DOCKER_NETWORK": _app_value(docker_network),
+    }
+    if len(vpns) > 1:
+        out.update({"GLUETUN_CONTAINER_NAME_2": vpns[1]["name"], "GLUETUN_PORT_RANGE_2": vpns[1]["range"]})
+    if engine_variant is not None:
+        out["ENGINE_VARIANT"] = _app_value(engine_variant)
+    for key, value in _mapping(env, "env").items():
+        if isinstance(value, (dict, list, tuple)):
+            raise StackCheckError("%s is %s: give a string, a number or a boolean" % (key, _kind_of(value)))
+        out[str(key)] = _app_value(value)
+    return out
+
+
+# --------------------------------------------------------------------------------------- what changed
+def _env_items(value):
+    if isinstance(value, dict):
+        return {"%s=%s" % (key, item) for key, item in value.items()}
+    return {str(item) for item in value or []}
+
+
+def container_changes(results):
+    """``[{container, changes}]`` for each changed docker_container result (``results`` of a loop), from its diff:
+    ``created``, ``started``, ``env: NAMES (values not shown)``, ``labels: NAME=VALUE, ...`` or ``KEY: BEFORE ->
+    AFTER``. No value of the environment ever appears."""
+    out = []
+    for result in _sequence(results, "results"):
+        if not isinstance(result, dict):
+            raise StackCheckError("each result must be a mapping as docker_container registers it, not %s"
+                                  % _kind_of(result))
+        if not result.get("changed"):
+            continue
+        item = result.get("item")
+        container = item.get("name") if isinstance(item, dict) else item
+        if container is None:
+            container = (result.get("container") or {}).get("Name", "?").lstrip("/")
+        diff = result.get("diff") or {}
+        before, after = diff.get("before") or {}, diff.get("after") or {}
+        lines = []
+        if "exists" in before and not before["exists"]:
+            lines.append("created")
+        else:
+            for key in sorted(after):
+                if key == "env":
+                    old, new = _env_items(before.get("env")), _env_items(after.get("env"))
+                    names = sorted({entry.split("=", 1)[0] for entry in old ^ new})
+                    if names:
+                        lines.append("env: %s (values not shown)" % ", ".join(names))
+                elif key == "labels":
+                    old, new = before.get("labels") or {}, after.get("labels") or {}
+                    changed = ["%s=%s" % (name, new[name]) for name in new if old.get(name) != new[name]]
+                    if changed:
+                        lines.append("labels: %s" % ", ".join(changed))
+                elif key not in ("exists", "running"):
+                    lines.append("%s: %s -> %s" % (key, json.dumps(before.get(key), default=str),
+                                                    json.dumps(after[key], default=str)))
+            if not lines:
+                lines.append("started")
+        out.append({"container": str(container), "changes": lines})
+    return out

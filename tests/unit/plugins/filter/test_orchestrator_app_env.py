@@ -1,0 +1,33 @@
+# Copyright (c) acestream.orchestrator contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The orchestrator_app_env filter: registered, the roles' call, bad input as a filter error."""
+
+from __future__ import annotations
+
+import pytest
+from ansible.errors import AnsibleFilterError
+
+from ansible_collections.acestream.orchestrator.plugins.filter.orchestrator_app_env import (
+    FilterModule,
+    orchestrator_app_env,
+)
+from ansible_collections.acestream.orchestrator.plugins.filter.port_plan import port_plan
+
+
+def test_registered():
+    assert FilterModule().filters() == {"orchestrator_app_env": orchestrator_app_env}
+
+
+def test_env():
+    plan = port_plan(["g1", "g2"], port_range="19000-19999")
+    env = orchestrator_app_env(plan, vpn_mode="redundant", api_port=8001, port_range_host="19000-19999", replicas=4,
+                               docker_network="aceserver", engine_variant=None, env={"DEBUG_MODE": False})
+    assert env["GLUETUN_PORT_RANGE_2"] == "19500-19999" and env["DEBUG_MODE"] == "false"
+    assert env["ACE_HTTPS_RANGE"] == "45000-49999" and "ENGINE_VARIANT" not in env
+
+
+def test_bad_input():
+    with pytest.raises(AnsibleFilterError) as info:
+        orchestrator_app_env(port_plan(["g"], port_range="1-9"), vpn_mode="single", api_port="x")
+    assert str(info.value) == ("acestream.orchestrator.orchestrator_app_env: api_port must be a port number, not a "
+                               "string ('x')")
