@@ -13,13 +13,12 @@ Changes run in a bounded thread pool: removals first (they free ports and names)
 
 from __future__ import annotations
 
+import http.client
 import json
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from urllib.error import URLError
-
-from ansible.module_utils.urls import open_url
+from urllib.parse import urlsplit
 
 from ansible_collections.acestream.orchestrator.plugins.module_utils._docker_common import (
     APIError,
@@ -32,9 +31,8 @@ from ansible_collections.acestream.orchestrator.plugins.module_utils._engine_cor
     same_engine,
     vpn_state,
 )
-# read_control lives with the other Gluetun reads; stack_info imports it (and _host_of) from here.
 from ansible_collections.acestream.orchestrator.plugins.module_utils._gluetun_probe import (
-    docker_host_address as _host_of,
+    docker_host_address,
     read_control,
 )
 
@@ -268,7 +266,7 @@ class DockerEngines:
 
     # ------------------------------------------------------------------------------ readiness
     def engine_url(self, engine, host_ip):
-        host = _host_of(self.docker_host)
+        host = docker_host_address(self.docker_host)
         if host == "127.0.0.1" and host_ip not in ("", "0.0.0.0", "::", None):
             host = host_ip
         if ":" in host and not host.startswith("["):
@@ -283,20 +281,10 @@ class DockerEngines:
 
         def wait_one(engine):
             url = self.engine_url(engine, host_ips.get(engine["name"]))
-            last = "no answer"
             while True:
-                try:
-                    resp = open_url(url, headers={"Connection": "close"}, timeout=2, use_proxy=False)
-                    try:
-                        body = resp.read(65536)
-                        if resp.status == 200:
-                            json.loads(body.decode("utf-8"))
-                            return None
-                        last = "HTTP %d" % resp.status
-                    finally:
-                        resp.close()
-                except (URLError, OSError, ValueError) as exc:
-                    last = str(getattr(exc, "reason", exc))
+                ok, last = engine_status(url, 2)
+                if ok:
+                    return None
                 if time.monotonic() + 0.5 > deadline:
                     return engine["name"], "%s: %s" % (url, last)
                 time.sleep(0.5)
@@ -313,6 +301,27 @@ class DockerEngines:
                                                  ", last log lines: %s" % logs[-600:] if logs else "")
         except DockerException as exc:
             return "cannot inspect it: %s" % _docker_message(exc)
+
+
+def engine_status(url, timeout):
+    """One ``get_status`` request to an engine: ``(True, None)`` when it answers 200 with JSON, else ``(False, what was
+    seen)``. Plain HTTP through the standard library's client: engines speak no TLS here, and a client that builds an
+    SSL context per request costs tens of milliseconds of CPU each, which a pool of engines multiplies."""
+    parts = urlsplit(url)
+    path = parts.path + ("?" + parts.query if parts.query else "")
+    connection = http.client.HTTPConnection(parts.hostname, parts.port or 80, timeout=timeout)
+    try:
+        connection.request("GET", path, headers={"Connection": "close"})
+        resp = connection.getresponse()
+        body = resp.read(65536)
+        if resp.status != 200:
+            return False, "HTTP %d" % resp.status
+        json.loads(body.decode("utf-8"))
+        return True, None
+    except (OSError, http.client.HTTPException, ValueError) as exc:
+        return False, str(exc) or type(exc).__name__
+    finally:
+        connection.close()
 
 
 class NameClash(Exception):

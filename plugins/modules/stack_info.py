@@ -222,7 +222,6 @@ metrics:
   type: str
 """
 
-import json
 import time
 import traceback
 
@@ -237,7 +236,7 @@ from ansible_collections.acestream.orchestrator.plugins.module_utils._docker_com
     require_docker_sdk,
 )
 from ansible_collections.acestream.orchestrator.plugins.module_utils._engine_core import RUNNING
-from ansible_collections.acestream.orchestrator.plugins.module_utils._engine_docker import DockerEngines
+from ansible_collections.acestream.orchestrator.plugins.module_utils._engine_docker import DockerEngines, engine_status
 from ansible_collections.acestream.orchestrator.plugins.module_utils._gluetun_probe import docker_host_address
 from ansible_collections.acestream.orchestrator.plugins.module_utils._gluetun_api import GluetunConfigError
 from ansible_collections.acestream.orchestrator.plugins.module_utils._gluetun_probe import probe_instances
@@ -269,23 +268,11 @@ def argument_spec():
 
 
 def engine_answer(url, timeout):
-    """``{ok, url, detail}``: one get_status request to an engine."""
-    try:
-        resp = open_url(url, headers={"Connection": "close"}, timeout=timeout, use_proxy=False)
-        try:
-            body = resp.read(65536)
-            status = resp.status
-        finally:
-            resp.close()
-        if status == 200:
-            json.loads(body.decode("utf-8"))
-            return {"ok": True, "url": url, "detail": "%s answers get_status" % url.split("/server/")[0]}
-        problem = "HTTP %d" % status
-    except ValueError:
-        problem = "not JSON"
-    except Exception as exc:  # pylint: disable=broad-except  # any network failure is an answer here
-        problem = str(getattr(exc, "reason", exc)) or type(exc).__name__
-    return {"ok": False, "url": url, "detail": "%s did not answer get_status (%s)" % (url.split("/server/")[0], problem)}
+    """``{ok, url, detail}``: one get_status request to an engine, as engine_pool's wait_ready makes it."""
+    ok, problem = engine_status(url, timeout)
+    where = url.split("/server/")[0]
+    return {"ok": ok, "url": url, "detail": "%s answers get_status" % where if ok else
+            "%s did not answer get_status (%s)" % (where, problem)}
 
 
 def _exec_output(api, container_id, argv):

@@ -364,39 +364,49 @@ def test_docker_errors_and_failed_removals_are_reported(two, capsys, monkeypatch
         assert failed["failed"] and failed["msg"] == 'Docker error: boom ("daemon is shutting down")'
 
 
-def test_wait_ready_returns_name_and_detail_pairs(monkeypatch):
+def test_wait_ready_returns_name_and_detail_pairs():
     """wait_ready hands back (name, detail) for each engine that did not answer, in input order; the module builds
     its message from the pairs (nothing parsed back out of text)."""
-    from urllib.error import URLError
+    import http.server
+    import socket
+    import threading
 
-    answers = {100: URLError("connection refused"), 101: b'{"result": {"status": "idle"}}', 102: b"<html>"}
+    bodies = {"json": b'{"result": {"status": "idle"}}', "html": b"<html>"}
 
-    class Response:
-        def __init__(self, body):
-            self.status, self.body = 200, body
+    class Handler(http.server.BaseHTTPRequestHandler):
+        body = bodies["json"]
 
-        def read(self, size):
-            return self.body
+        def do_GET(self):  # noqa: N802 - http.server's API
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(type(self).body)
 
-        def close(self):
+        def log_message(self, *args):
             pass
 
-    def open_url(url, **kwargs):
-        answer = answers[int(url.split(":")[2].split("/")[0])]
-        if isinstance(answer, Exception):
-            raise answer
-        return Response(answer)
-
-    monkeypatch.setattr(_engine_docker, "open_url", open_url)
-    ops = _engine_docker.DockerEngines(FakeDocker(), 1)
-    engines = [{"name": "ace-g1-%d" % port, "port": port} for port in (100, 101, 102)]
-    assert ops.wait_ready(engines, {"ace-g1-100": "127.0.0.1"}, 0) == [
-        ("ace-g1-100", "http://127.0.0.1:100/server/api?api_version=3&method=get_status: connection refused"),
-        ("ace-g1-102", "http://127.0.0.1:102/server/api?api_version=3&method=get_status: Expecting value: line 1 "
-                       "column 1 (char 0)"),
-    ]
-    answers[100] = answers[102] = answers[101]
-    assert ops.wait_ready(engines, {}, 0) == []
+    servers = {}
+    for kind in bodies:
+        handler = type("Handler", (Handler,), {"body": bodies[kind]})
+        servers[kind] = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        threading.Thread(target=servers[kind].serve_forever, daemon=True).start()
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))
+    refused = closed.getsockname()[1]
+    closed.close()
+    try:
+        ports = {"refused": refused, "json": servers["json"].server_address[1], "html": servers["html"].server_address[1]}
+        ops = _engine_docker.DockerEngines(FakeDocker(), 1)
+        engines = [{"name": "ace-g1-%s" % kind, "port": ports[kind]} for kind in ("refused", "json", "html")]
+        url = "http://127.0.0.1:%d/server/api?api_version=3&method=get_status"
+        failures = ops.wait_ready(engines, {"ace-g1-refused": "127.0.0.1"}, 0)
+        assert [name for name, _detail in failures] == ["ace-g1-refused", "ace-g1-html"]
+        assert failures[0][1].startswith(url % ports["refused"] + ": ") and "refused" in failures[0][1]
+        assert failures[1][1] == url % ports["html"] + ": Expecting value: line 1 column 1 (char 0)"
+        assert ops.wait_ready([engines[1]], {}, 0) == []
+        assert _engine_docker.engine_status(url % ports["json"], 2) == (True, None)
+    finally:
+        for server in servers.values():
+            server.shutdown()
 
 
 @pytest.mark.parametrize("args, field, message", [
