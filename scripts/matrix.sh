@@ -71,7 +71,7 @@ run_entry() {  # run_entry NAME: the unit tests, sanity, shellcheck and the arti
   ensure_matrix_venv "$name" || return 1
   ensure_get_pip "$venv"
   export PATH="$venv/bin:$BASE_PATH"
-  log "matrix $name: $(ansible --version | head -1), $("$venv/bin/python" --version)," \
+  log "matrix $name: $(ansible --version | sed -n 1p), $("$venv/bin/python" --version)," \
     "shellcheck $(shellcheck --version | sed -n 's/^version: //p')"
   (cd "$ROOT" && python -m pytest -q -p no:cacheprovider tests/unit "${unit_xml[@]}") || rc=1
   sanity "$name" "$version" || rc=1
