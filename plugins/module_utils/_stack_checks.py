@@ -282,7 +282,7 @@ def port_plan_fix(error):
     """The port guide's fix for a PortPlanError, chosen by its ``kind`` and ``field``."""
     if not isinstance(error, PortPlanError):
         raise StackCheckError("port_plan_fix takes a PortPlanError, not %s" % _kind_of(error))
-    field = str(error.field).split(".")[0]
+    field = str(error.field).split(".", maxsplit=1)[0]
     if error.kind == "syntax":
         return SYNTAX_FIXES.get(field, OTHER_FIX)
     return PLAN_FIXES.get(error.kind, OTHER_FIX)
@@ -354,14 +354,15 @@ def gluetun_env_problems(containers, env=None, api_port=None):
         name = container["name"]
         merged = _merged_env(container, common_env)
         address = merged.get("HTTP_CONTROL_SERVER_ADDRESS")
-        if address is not None and str(address).split(":")[-1] != str(api_port):
+        address_port = str(address).rsplit(":", maxsplit=1)[-1]
+        if address is not None and address_port != str(api_port):
             out.append(
                 'GLUETUN_API_PORT (acestream_gluetun_api_port) is %d but Gluetun container \'%s\' sets '
                 'HTTP_CONTROL_SERVER_ADDRESS=%s. Fix from the port guide ("Wrong GLUETUN_API_PORT"): "Verify '
                 'GLUETUN_API_PORT matches HTTP_CONTROL_SERVER_ADDRESS. Use the internal port, not the external port." '
                 "Remove HTTP_CONTROL_SERVER_ADDRESS from the container's env (the role writes :%d itself) or set "
                 "acestream_gluetun_api_port to %s; the external port is api_host_port (%s)."
-                % (api_port, name, address, api_port, str(address).split(":")[-1], container.get("api_host_port")))
+                % (api_port, name, address, api_port, address_port, container.get("api_host_port")))
         bad = []
         for key, value in merged.items():
             try:
@@ -532,8 +533,8 @@ def container_changes(results):
                     if changed:
                         lines.append("labels: %s" % ", ".join(changed))
                 elif key not in ("exists", "running"):
-                    lines.append("%s: %s -> %s" % (key, json.dumps(before.get(key), default=str),
-                                                    json.dumps(after[key], default=str)))
+                    old, new = json.dumps(before.get(key), default=str), json.dumps(after[key], default=str)
+                    lines.append("%s: %s -> %s" % (key, old, new))
             if not lines:
                 lines.append("started")
         out.append({"container": str(container), "changes": lines})

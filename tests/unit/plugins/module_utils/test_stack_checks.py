@@ -309,8 +309,8 @@ UNUSABLE = ("The env of Gluetun container '%s' has %d unusable variable(s): %s. 
 
 
 def test_gluetun_env_problems():
-    ok = [{"name": "g1", "api_host_port": 8001, "env": {"HTTP_CONTROL_SERVER_ADDRESS": "0.0.0.0:8001", "A": 1,
-                                                         "B": True, "C": None, "D": 1.5}}]
+    env = {"HTTP_CONTROL_SERVER_ADDRESS": "0.0.0.0:8001", "A": 1, "B": True, "C": None, "D": 1.5}
+    ok = [{"name": "g1", "api_host_port": 8001, "env": env}]
     assert sc.gluetun_env_problems(ok, env={"TZ": "UTC"}, api_port="8001") == []
     assert sc.gluetun_env_problems([{"name": "g1"}], api_port=8001) == []
     bad = [{"name": "g1", "api_host_port": 8001, "env": {"HTTP_CONTROL_SERVER_ADDRESS": ":8002"}},
