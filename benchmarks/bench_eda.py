@@ -114,7 +114,7 @@ def main():
         idle_runs = len(rulebook.runs(since))
         for label, change in KINDS:
             times, runs = [], []
-            for _ in range(args.count):
+            for _round in range(args.count):
                 rulebook.wait_idle(quiet=4)
                 since = rulebook.text_size()
                 times.append(change(api, stack))
