@@ -11,11 +11,11 @@
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 
-ALL_STAGES=(unit sanity lint integration fleet molecule)
+ALL_STAGES=(unit sanity lint integration eda fleet molecule)
 # The two lanes of a full run. The main lane keeps the local Docker Engine busy (integration, molecule); the side
 # lane spends its time on downloads and pylint (sanity, lint) and on SSH round trips to the fleet hosts, which
 # have Docker Engines of their own: little of it competes with the main lane for the CPU.
-MAIN_LANE=(unit integration molecule)
+MAIN_LANE=(unit integration eda molecule)
 SIDE_LANE=(sanity lint fleet)
 STAGES=("$@")
 LANES=1
@@ -53,6 +53,12 @@ stage_integration() {
     --junitxml="$REPORTS/integration.xml" || rc=1
   pytest -q -p no:cacheprovider tests/integration -m exclusive --junitxml="$REPORTS/integration-exclusive.xml" || rc=1
   return "$rc"
+}
+
+stage_eda() {
+  # Event-Driven Ansible: the keep_converged rulebook with the real ansible-rulebook on a simulator stack
+  # (Java 17 and ansible-rulebook installed by scripts/eda-setup.sh; docs/eda.md).
+  "$ROOT/scripts/eda-test.sh" "$REPORTS"
 }
 
 stage_fleet() {
