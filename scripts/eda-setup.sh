@@ -16,7 +16,7 @@ java_home() {
   local candidate
   for candidate in "${JAVA_HOME:-}" /usr/lib/jvm/java-17-openjdk-amd64 /usr/lib/jvm/java-17-openjdk-arm64 \
                    /usr/lib/jvm/java-17-openjdk-*; do
-    [ -n "$candidate" ] && [ -x "$candidate/bin/java" ] || continue
+    if [ -z "$candidate" ] || [ ! -x "$candidate/bin/java" ]; then continue; fi
     "$candidate/bin/java" -version 2>&1 | grep -q 'version "17' || continue
     echo "$candidate"
     return 0

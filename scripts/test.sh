@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The stage_* functions are called indirectly, by name.
-# shellcheck disable=SC2317
+# shellcheck disable=SC2317,SC2329
 # The whole test suite: unit, ansible-test sanity, ansible-lint (production profile), integration against the
 # real Docker Engine, molecule. Prepares the machine first (scripts/bootstrap.sh).
 #   scripts/test.sh                 every stage, one after the other
@@ -11,12 +11,12 @@
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 
-ALL_STAGES=(unit sanity lint integration eda fleet molecule)
+ALL_STAGES=(unit sanity lint integration eda fleet molecule matrix)
 # The two lanes of a full run. The main lane keeps the local Docker Engine busy (integration, molecule); the side
 # lane spends its time on downloads and pylint (sanity, lint) and on SSH round trips to the fleet hosts, which
 # have Docker Engines of their own: little of it competes with the main lane for the CPU.
 MAIN_LANE=(unit integration eda molecule)
-SIDE_LANE=(sanity lint fleet)
+SIDE_LANE=(sanity lint fleet matrix)
 STAGES=("$@")
 LANES=1
 if [ ${#STAGES[@]} -eq 0 ] && [ "${ACESTREAM_TEST_LANES:-1}" = 2 ]; then LANES=2; fi
@@ -88,6 +88,13 @@ stage_molecule() {
     [ "$(cat "$REPORTS/molecule-$scenario.rc")" = 0 ] || rc=1
   done
   return "$rc"
+}
+
+stage_matrix() {
+  # The support matrix (README, Requirements): ansible-core 2.17, 2.19 and 2.21, each in its own pinned virtualenv
+  # (tests/matrix/*.txt, under build/matrix/): unit, sanity, shellcheck, the artifact and its smoke cycle; then the
+  # execution environment and docs lint checks in the default virtualenv.
+  "$ROOT/scripts/matrix.sh" "$REPORTS"
 }
 
 run_stage() {  # run_stage NAME: one stage, its row appended to $REPORTS/summary

@@ -148,7 +148,9 @@ def containers_by_name(containers):
 def stack_host_ports(plan, api_bind="", port_range_bind="", orchestrator=None):
     """Every host port the stack publishes, as ``[{what, bind, start, end}]``: each Gluetun container's control
     server (when the plan has its ``api_host_port``), each VPN's engine range and the orchestrator app's port
-    (``orchestrator``: ``{name, port, bind}``, or null when the app is off)."""
+    (``orchestrator``: ``{name, port, bind}``; null, empty text or an empty mapping when the app is off: ansible-core
+    2.17 renders a template's ``none`` as ``''``)."""
+    orchestrator = orchestrator or None
     vpns = _plan_vpns(plan)
     api_bind = _bind_prefix(api_bind, "api_bind")[:-1]
     port_range_bind = _bind_prefix(port_range_bind, "port_range_bind")[:-1]
@@ -220,6 +222,7 @@ def host_port_conflicts(plan, api_bind="", port_range_bind="", orchestrator=None
     """The stack's host ports that Docker would refuse with "port is already allocated", as messages naming the
     guide's fix: one for the ports the stack itself publishes twice, one for the ports that other running
     ``containers`` (docker_host_info's list; null: not checked) already publish. ``[]`` when there is none."""
+    orchestrator = orchestrator or None
     host_ports = stack_host_ports(plan, api_bind, port_range_bind, orchestrator)
     out = []
     clashes = port_clashes(host_ports)
