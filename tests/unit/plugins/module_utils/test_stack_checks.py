@@ -148,7 +148,11 @@ def test_host_port_conflicts():
     containers = [docker("app", [{"PublicPort": 8000}]), docker("x", [{"PublicPort": 19001}])]
     assert sc.host_port_conflicts(the_plan, orchestrator=dict(app, port=8080), containers=containers) == [
         TAKEN % "host port 19001 (the engine ports of g (19000-19009)) is already published by container x"]
-    # Without the app, its container is someone else's.
+    # Without the app (null, or what ansible-core 2.17 renders of it: '' or an empty mapping), its container is
+    # someone else's.
+    for off in ("", {}):
+        assert sc.host_port_conflicts(the_plan, orchestrator=off, containers=containers) == \
+            sc.host_port_conflicts(the_plan, containers=containers)
     assert sc.host_port_conflicts(the_plan, containers=containers) == [
         TAKEN % ("host port 8000 (the control server of g (api_host_port)) is already published by container app; "
                  "host port 19001 (the engine ports of g (19000-19009)) is already published by container x")]
