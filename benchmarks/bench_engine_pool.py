@@ -18,6 +18,7 @@ import concurrent.futures
 import datetime
 import os
 import platform
+import re
 import statistics
 import subprocess
 import sys
@@ -312,6 +313,22 @@ def earlier_rows(path, measured):
     return kept, date
 
 
+def foreign_sections(path, guidance):
+    """The sections of the earlier report that this script does not write (another benchmark's, such as
+    benchmarks/bench_eda.py's), kept as they are."""
+    if not Path(path).exists():
+        return []
+    ours = {"Machine", "Rows kept"}
+    if guidance.exists():
+        ours |= {line[3:].strip() for line in guidance.read_text().splitlines() if line.startswith("## ")}
+    kept = []
+    for section in re.split(r"(?m)^(?=## )", Path(path).read_text())[1:]:
+        title = section.splitlines()[0][3:].strip()
+        if not title.startswith("Results") and title not in ours and not section.startswith("## stack_files"):
+            kept += ["", section.strip()]
+    return kept
+
+
 def write_report(facts, args):
     kept, kept_date = earlier_rows(args.report, set(r["group"] for r in ROWS))
     lines = ["# Performance", "",
@@ -332,6 +349,7 @@ def write_report(facts, args):
     guidance = ROOT / "docs" / "performance-guidance.md"
     if guidance.exists():
         lines += ["", guidance.read_text().strip()]
+    lines += foreign_sections(args.report, guidance)
     Path(args.report).write_text("\n".join(lines) + "\n")
     print(f"\nwrote {args.report}")
 
