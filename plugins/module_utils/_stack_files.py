@@ -3,13 +3,22 @@
 """The stack files module's core: check a set of directories, files and removals, plan what must change on disk,
 apply the plan. Private: not an API for other collections.
 
-Pure where it can be: ``validate`` and ``plan`` only read the file system (through ``observe``), ``apply`` writes.
+Pure where it can be: ``validate`` and ``plan`` only read the file system, ``apply`` writes. Every path is checked
+before anything is touched: a path below a regular file, a symbolic link where a directory or a file must be, a
+directory the user running the task may not write: each is a StackFilesError naming the option and the fix, raised by
+``plan``, never an OSError halfway through ``apply``.
+
+Directories that already exist are never loosened: by default (``existing: tighten``) only the permission bits the
+wanted mode lacks are removed, and their setuid, setgid and sticky bits are kept; ``keep`` leaves them as they are;
+only ``enforce`` sets the mode exactly. New directories get exactly their mode (missing parents 0755).
+
 Files are written atomically (a temporary file in the same directory, then a rename), with their mode set before the
 rename, so a reader never sees a secret file with a wider mode or a half-written one.
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import shutil
@@ -17,10 +26,18 @@ import stat
 import tempfile
 
 MODE_RE = re.compile(r"^0?[0-7]{3}$")
+PARENT_MODE = 0o755
+PERMISSION_BITS = 0o777
+SPECIAL_BITS = 0o7000
+
+EXISTING = ("keep", "tighten", "enforce")
+DEFAULT_EXISTING = "tighten"
 
 SECRET_PLACEHOLDER = "(secret content, not shown)\n"
 SECRET_CHANGED = "(secret content, changed, not shown)\n"
-KINDS = {"directory": "a directory", "file": "a regular file", "other": "a symbolic link or special file"}
+KINDS = {"directory": "a directory", "file": "a regular file", "link": "a symbolic link",
+         "other": "a special file (device, socket or pipe)"}
+RUN_AS = "run the task as a user who may (become: true) or choose another path"
 
 
 class StackFilesError(Exception):
@@ -41,6 +58,8 @@ def parse_mode(value, field):
 def _check_path(path, field):
     if not isinstance(path, str) or not path:
         raise StackFilesError(f"{field}: a path is required")
+    if "\0" in path:
+        raise StackFilesError(f"{field}: {path!r} contains a NUL byte, which no path can hold; remove it")
     if not os.path.isabs(path):
         raise StackFilesError(f"{field}: {path!r} is not an absolute path; give the full path, e.g. "
                               f"/opt/acestream/<pool>/{path.lstrip('./')}")
@@ -49,15 +68,39 @@ def _check_path(path, field):
     return os.path.normpath(path)
 
 
+def _parse_existing(value, field):
+    value = DEFAULT_EXISTING if value is None else value
+    if value not in EXISTING:
+        raise StackFilesError(f"{field}: {value!r} is not one of {', '.join(EXISTING)} (keep: leave an existing "
+                              f"directory's mode as it is; tighten: only remove the bits the mode lacks; enforce: "
+                              f"set the mode exactly)")
+    return value
+
+
+def _ancestors(path):
+    """The parent directories of an absolute normalised path, nearest first, '/' excluded."""
+    parent = os.path.dirname(path)
+    while parent != "/":
+        yield parent
+        parent = os.path.dirname(parent)
+
+
 def validate(directories=None, files=None, absent=None):
     """Normalise the options; raise StackFilesError naming the first bad field. Returns (dirs, files, absent) with
-    absolute normalised paths and integer modes."""
+    absolute normalised paths, integer modes and each entry's field name (for the messages of plan)."""
     dirs_out, files_out, absent_out, seen = [], [], [], {}
     for index, entry in enumerate(directories or []):
         field = f"directories[{index}]"
         path = _check_path(entry.get("path"), field + ".path")
-        dirs_out.append({"path": path, "mode": parse_mode(entry.get("mode") or "0755", field + ".mode")})
-        seen.setdefault(path, field)
+        wanted = {"path": path, "mode": parse_mode(entry.get("mode") or "0755", field + ".mode"),
+                  "existing": _parse_existing(entry.get("existing"), field + ".existing"), "field": field}
+        earlier = next((d for d in dirs_out if d["path"] == path), None)
+        if earlier is None:
+            dirs_out.append(wanted)
+            seen[path] = field
+        elif (earlier["mode"], earlier["existing"]) != (wanted["mode"], wanted["existing"]):
+            raise StackFilesError(f"{field}: {path} is also {earlier['field']} with another mode or existing; list "
+                                  f"each directory once")
     for index, entry in enumerate(files or []):
         field = f"files[{index}]"
         path = _check_path(entry.get("path"), field + ".path")
@@ -69,27 +112,238 @@ def validate(directories=None, files=None, absent=None):
             raise StackFilesError(f"{field}: give exactly one of content and secret_content (secret_content for "
                                   f"files holding keys or credentials: never shown in output or diff)")
         files_out.append({"path": path, "mode": parse_mode(entry.get("mode") or "0644", field + ".mode"),
-                          "content": content if secret is None else secret, "secret": secret is not None})
+                          "content": content if secret is None else secret, "secret": secret is not None,
+                          "field": field})
+    for entry in dirs_out + files_out:
+        below = next((parent for parent in _ancestors(entry["path"]) if seen.get(parent, "").startswith("files")),
+                     None)
+        if below:
+            raise StackFilesError(f"{entry['field']}.path: {entry['path']} is below {below}, which {seen[below]} "
+                                  f"writes as a regular file; a path cannot be both")
     for index, path in enumerate(absent or []):
         field = f"absent[{index}]"
         path = _check_path(path, field)
         if path in seen:
             raise StackFilesError(f"{field}: {path} is also {seen[path]}; a path cannot be both present and absent")
-        absent_out.append(path)
+        absent_out.append({"path": path, "field": field})
     return dirs_out, files_out, absent_out
 
 
+def _kind(info):
+    if stat.S_ISDIR(info.st_mode):
+        return "directory"
+    if stat.S_ISREG(info.st_mode):
+        return "file"
+    if stat.S_ISLNK(info.st_mode):
+        return "link"
+    return "other"
+
+
 def observe(path):
-    """What is at path: ('absent'|'directory'|'file'|'other', mode or None). Symbolic links are not followed."""
+    """What is at path: ('absent'|'directory'|'file'|'link'|'other', mode or None). Symbolic links are not followed.
+    An OSError other than a missing path (a component that is a file, permission denied) is raised."""
     try:
         info = os.lstat(path)
     except FileNotFoundError:
         return "absent", None
-    if stat.S_ISDIR(info.st_mode):
-        return "directory", stat.S_IMODE(info.st_mode)
-    if stat.S_ISREG(info.st_mode):
-        return "file", stat.S_IMODE(info.st_mode)
-    return "other", stat.S_IMODE(info.st_mode)
+    return _kind(info), stat.S_IMODE(info.st_mode)
+
+
+def _blocking_component(path):
+    """The nearest existing ancestor of path that is not a directory (following links), or None."""
+    for parent in _ancestors(path):
+        try:
+            info = os.stat(parent)
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+        except OSError:
+            return parent
+        if not stat.S_ISDIR(info.st_mode):
+            return parent
+    return None
+
+
+def _describe_os_error(error, path):
+    """Why path cannot be looked at or changed, with the fix: a message naming paths, never any content."""
+    code = error.errno
+    if code == errno.ENOTDIR:
+        culprit = _blocking_component(path)
+        if culprit:
+            kind = "a regular file" if os.path.isfile(culprit) else "a special file or a broken link"
+            return (f"{path} is below {culprit}, which is {kind}, not a directory: move it away or choose a path "
+                    f"below a directory")
+        return f"{path}: a component of the path is not a directory: choose a path below a directory"
+    where = error.filename if isinstance(error.filename, str) and error.filename != path else None
+    reason = error.strerror or str(error)
+    prefix = f"{path}: {reason}" + (f" ({where})" if where else "")
+    if code in (errno.EACCES, errno.EPERM):
+        return f"{prefix}: {RUN_AS}"
+    if code == errno.ELOOP:
+        return f"{prefix}: a symbolic link in the path loops; fix or remove it"
+    if code == errno.EROFS:
+        return f"{prefix}: the file system is mounted read-only; choose a path on a writable one"
+    if code in (errno.ENOSPC, errno.EDQUOT):
+        return f"{prefix}: free some space or choose a path on another file system"
+    if code == errno.ENAMETOOLONG:
+        return f"{prefix}: choose a shorter path"
+    return f"{prefix}: fix the path or choose another one"
+
+
+def describe_os_error(error, path=None):
+    """The message for an OSError from apply: the path, the reason and the fix."""
+    return _describe_os_error(error, path or error.filename or "a stack path")
+
+
+def _lstat(path, field):
+    """os.lstat, or None when nothing is there; any other OSError becomes a StackFilesError naming the field."""
+    try:
+        return os.lstat(path)
+    except FileNotFoundError:
+        return None
+    except OSError as error:
+        raise StackFilesError(f"{field}: {_describe_os_error(error, path)}") from None
+
+
+def _refuse_kind(entry, kind, wanted):
+    path, field = entry["path"], entry["field"]
+    if kind == "link":
+        target = os.readlink(path)
+        raise StackFilesError(f"{field}.path: {path} is a symbolic link (to {target}), not {KINDS[wanted]}: links are "
+                              f"not followed; give the path it points to, or move the link away")
+    raise StackFilesError(f"{field}.path: {path} is {KINDS[kind]}, not {KINDS[wanted]}: move it away (the stack "
+                          f"needs {KINDS[wanted]} there)")
+
+
+def _writable(directory):
+    kwargs = {"effective_ids": True} if os.access in os.supports_effective_ids else {}
+    return os.access(directory, os.W_OK | os.X_OK, **kwargs)
+
+
+def _may_chmod(info):
+    return os.geteuid() in (0, info.st_uid)
+
+
+def directory_mode(current, wanted, existing):
+    """The mode an existing directory gets: keep -> current; tighten -> current's permission bits that wanted also
+    has, and current's setuid, setgid and sticky bits; enforce -> wanted."""
+    if existing == "keep":
+        return current
+    if existing == "tighten":
+        return (current & SPECIAL_BITS) | (current & wanted & PERMISSION_BITS)
+    return wanted
+
+
+def _directory_text(mode):
+    return f"directory, mode {mode:04o}\n"
+
+
+class _Planner:
+    """plan()'s state: the changes so far and the directories they create (so later paths may be below them)."""
+
+    def __init__(self):
+        self.changes = []
+        self.created = {}
+
+    def _make_room(self, path, field):
+        """Plan the creation of path's missing parents (0755) after checking the nearest existing one: a directory
+        (a link to one is followed), writable by the user running the task."""
+        missing = []
+        for parent in _ancestors(path):
+            if parent in self.created:
+                break
+            info = _lstat(parent, field)
+            if info is None:
+                missing.append(parent)
+                continue
+            if stat.S_ISLNK(info.st_mode) and not os.path.isdir(parent):
+                raise StackFilesError(f"{field}: {path} is below {parent}, a symbolic link to "
+                                      f"{os.readlink(parent)}, which is not a directory: fix or remove the link")
+            if not os.path.isdir(parent):
+                raise StackFilesError(f"{field}: {path} is below {parent}, which is {KINDS[_kind(info)]}, not a "
+                                      f"directory: move it away or choose a path below a directory")
+            if not _writable(parent):
+                raise StackFilesError(f"{field}: {path} cannot be created in {parent}: permission denied; {RUN_AS}")
+            break
+        for parent in reversed(missing):
+            self._create(parent, PARENT_MODE, "keep")
+
+    def _create(self, path, mode, existing):
+        self.created[path] = {"path": path, "kind": "directory", "action": "create", "mode": mode,
+                              "existing": existing, "before": "", "after": _directory_text(mode)}
+        self.changes.append(self.created[path])
+
+    def _parent_writable(self, path, field, what):
+        parent = os.path.dirname(path)
+        if parent not in self.created and not _writable(parent):
+            raise StackFilesError(f"{field}: {path} cannot be {what}: permission denied in {parent}; {RUN_AS}")
+
+    def directory(self, entry):
+        path, field = entry["path"], entry["field"]
+        if path in self.created:  # planned as the missing parent of an earlier path: created with this entry's mode
+            self.created[path].update(mode=entry["mode"], existing=entry["existing"],
+                                      after=_directory_text(entry["mode"]))
+            return
+        info = _lstat(path, field + ".path")
+        if info is None:
+            self._make_room(path, field + ".path")
+            self._create(path, entry["mode"], entry["existing"])
+            return
+        if not stat.S_ISDIR(info.st_mode):
+            _refuse_kind(entry, _kind(info), "directory")
+        current = stat.S_IMODE(info.st_mode)
+        mode = directory_mode(current, entry["mode"], entry["existing"])
+        if mode == current:
+            return
+        if not _may_chmod(info):
+            raise StackFilesError(f"{field}.path: {path} needs mode {mode:04o} (existing: {entry['existing']}), but "
+                                  f"only its owner may change it; {RUN_AS}")
+        self.changes.append({"path": path, "kind": "directory", "action": "mode", "mode": mode,
+                             "before": _directory_text(current), "after": _directory_text(mode)})
+
+    def file(self, entry):
+        path, field = entry["path"], entry["field"]
+        wanted = entry["content"].encode("utf-8")
+        change = {"path": path, "kind": "file", "mode": entry["mode"], "data": wanted, "secret": entry["secret"]}
+        info = None if os.path.dirname(path) in self.created else _lstat(path, field + ".path")
+        if info is None:
+            self._make_room(path, field + ".path")
+            change.update(action="create", before="", after=SECRET_PLACEHOLDER if entry["secret"] else entry["content"])
+            self.changes.append(change)
+            return
+        if not stat.S_ISREG(info.st_mode):
+            _refuse_kind(entry, _kind(info), "file")
+        try:
+            current = _read(path)
+        except OSError as error:
+            raise StackFilesError(f"{field}.path: cannot read it to compare: {_describe_os_error(error, path)}") \
+                from None
+        mode = stat.S_IMODE(info.st_mode)
+        if current != wanted:
+            self._parent_writable(path, field + ".path", "rewritten")
+            before = current.decode("utf-8", errors="replace")
+            change.update(action="update", before=SECRET_PLACEHOLDER if entry["secret"] else before,
+                          after=SECRET_CHANGED if entry["secret"] else entry["content"])
+        elif mode != entry["mode"]:
+            if not _may_chmod(info):
+                raise StackFilesError(f"{field}.path: {path} needs mode {entry['mode']:04o}, but only its owner may "
+                                      f"change it; {RUN_AS}")
+            change.update(action="mode", before=f"mode {mode:04o}\n", after=f"mode {entry['mode']:04o}\n")
+        else:
+            return
+        self.changes.append(change)
+
+    def absent(self, entry):
+        path, field = entry["path"], entry["field"]
+        try:
+            info = os.lstat(path)
+        except (FileNotFoundError, NotADirectoryError):
+            return  # nothing there: below a regular file nothing can be
+        except OSError as error:
+            raise StackFilesError(f"{field}: {_describe_os_error(error, path)}") from None
+        kind = _kind(info)
+        self._parent_writable(path, field, "removed")
+        self.changes.append({"path": path, "kind": "other" if kind == "link" else kind, "action": "remove",
+                             "before": f"{'link' if kind == 'link' else kind}\n", "after": ""})
 
 
 def _read(path):
@@ -98,52 +352,20 @@ def _read(path):
 
 
 def plan(directories, files, absent):
-    """The changes that bring the file system to the options, in the order to apply them. Each change is a dict:
-    path, action (create | update | mode | remove), kind (directory | file), mode, content/secret for files and
-    before/after texts for the diff (secret contents replaced by a placeholder)."""
-    changes = []
+    """The changes that bring the file system to the options, in the order to apply them; raises StackFilesError
+    (naming the field, the path and the fix) before anything is changed when a path cannot be taken.
+
+    Each change is a dict: path, action (create | update | mode | remove), kind (directory | file | other), mode,
+    content/secret for files and before/after texts for the diff (secret contents replaced by a placeholder).
+    Missing parents of a path come first, as directories created with mode 0755."""
+    planner = _Planner()
     for entry in directories:
-        kind, mode = observe(entry["path"])
-        if kind == "absent":
-            changes.append({"path": entry["path"], "kind": "directory", "action": "create", "mode": entry["mode"],
-                            "before": "", "after": f"directory, mode {entry['mode']:04o}\n"})
-        elif kind != "directory":
-            raise StackFilesError(f"{entry['path']} is {KINDS[kind]}, not a directory: move it away (the stack needs a "
-                                  f"directory there)")
-        elif mode != entry["mode"]:
-            changes.append({"path": entry["path"], "kind": "directory", "action": "mode", "mode": entry["mode"],
-                            "before": f"directory, mode {mode:04o}\n",
-                            "after": f"directory, mode {entry['mode']:04o}\n"})
+        planner.directory(entry)
     for entry in files:
-        wanted = entry["content"].encode("utf-8")
-        kind, mode = observe(entry["path"])
-        change = {"path": entry["path"], "kind": "file", "mode": entry["mode"], "data": wanted,
-                  "secret": entry["secret"]}
-        if kind == "absent":
-            change.update(action="create", before="",
-                          after=SECRET_PLACEHOLDER if entry["secret"] else entry["content"])
-        elif kind != "file":
-            raise StackFilesError(f"{entry['path']} is {KINDS[kind]}, not a regular file: move it away (the stack writes "
-                                  f"a file there)")
-        else:
-            current = _read(entry["path"])
-            if current != wanted:
-                before = current.decode("utf-8", errors="replace")
-                change.update(action="update",
-                              before=SECRET_PLACEHOLDER if entry["secret"] else before,
-                              after=SECRET_CHANGED if entry["secret"] else entry["content"])
-            elif mode != entry["mode"]:
-                change.update(action="mode", before=f"mode {mode:04o}\n", after=f"mode {entry['mode']:04o}\n")
-            else:
-                continue
-        changes.append(change)
-    for path in absent:
-        kind, _mode = observe(path)
-        if kind == "absent":
-            continue
-        changes.append({"path": path, "kind": kind, "action": "remove",
-                        "before": f"{kind}\n", "after": ""})
-    return changes
+        planner.file(entry)
+    for entry in absent:
+        planner.absent(entry)
+    return planner.changes
 
 
 def _write_atomically(path, data, mode):
@@ -162,6 +384,24 @@ def _write_atomically(path, data, mode):
         raise
 
 
+def _create_directory(change):
+    """mkdir with the mode (never wider than it, whatever the umask), then exactly the mode (no setgid inherited).
+    A directory that appeared since the plan is treated as an existing one."""
+    path = change["path"]
+    try:
+        os.mkdir(path, change["mode"])
+    except FileExistsError:
+        info = os.lstat(path)
+        if not stat.S_ISDIR(info.st_mode):
+            raise
+        current = stat.S_IMODE(info.st_mode)
+        mode = directory_mode(current, change["mode"], change["existing"])
+        if mode != current:
+            os.chmod(path, mode)
+        return
+    os.chmod(path, change["mode"])
+
+
 def apply(changes):
     """Carry out the changes of plan(), in order; each one carried out is marked done (for a report after a
     failure midway)."""
@@ -172,14 +412,11 @@ def apply(changes):
                 shutil.rmtree(path)
             else:
                 os.unlink(path)
-        elif change["kind"] == "directory":
-            if action == "create":
-                os.makedirs(path, mode=0o755, exist_ok=True)
-            os.chmod(path, change["mode"])
+        elif change["kind"] == "directory" and action == "create":
+            _create_directory(change)
         elif action == "mode":
             os.chmod(path, change["mode"])
         else:
-            os.makedirs(os.path.dirname(path), mode=0o755, exist_ok=True)
             _write_atomically(path, change["data"], change["mode"])
         change["done"] = True
 

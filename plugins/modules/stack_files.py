@@ -18,8 +18,13 @@ description:
     mode before the rename, so a secret file is never readable with a wider mode, nor half-written.
   - Contents given as O(files[].secret_content) never appear in the output, in the diff or at C(-vvv); the diff
     says only that such a file is created or changed.
-  - Everything is checked before anything is touched. A bad option, or a path that holds something else (a
-    directory where a file must be), fails the task with a message naming the option and the fix.
+  - Everything is checked before anything is touched. A bad option, or a path the module cannot take (a directory
+    where a file must be, a symbolic link where a directory or a file must be, a path below a regular file, a NUL
+    byte, a directory the user running the task may not write) fails the task with a message naming the option,
+    the path and the fix, and nothing is changed.
+  - A directory that already exists is never loosened: by default (O(directories[].existing=tighten)) it only
+    loses the permission bits its O(directories[].mode) lacks and keeps its setuid, setgid and sticky bits, so a
+    shared V(1777) directory stays shared and a V(0700) one stays private. New directories get exactly their mode.
   - Ownership is left as the target's user creates it (root when the play uses C(become)).
 attributes:
   check_mode:
@@ -34,8 +39,9 @@ attributes:
 options:
   directories:
     description:
-      - Directories that must exist, created in the order given (missing parents are created with mode C(0755)).
-        An existing directory only gets its mode corrected.
+      - Directories that must exist, created in the order given with exactly their O(directories[].mode)
+        (missing parents are created with mode C(0755)). What happens to the mode of a directory that already
+        exists is O(directories[].existing).
     type: list
     elements: dict
     default: []
@@ -45,9 +51,25 @@ options:
         type: path
         required: true
       mode:
-        description: Octal permission bits, quoted, such as V('0700').
+        description:
+          - Octal permission bits, quoted, such as V('0700'): the mode of a directory this task creates, and the
+            most an existing one keeps with O(directories[].existing=tighten).
         type: raw
         default: '0755'
+      existing:
+        description:
+          - What to do with the mode of a directory that already exists. None of them ever adds a permission bit
+            the directory lacks, except V(enforce).
+          - V(tighten) removes the permission bits that O(directories[].mode) lacks and keeps every other bit,
+            setuid, setgid and sticky included (V(1777) with mode V('0755') becomes V(1755); V(0700) stays
+            V(0700)). For directories that hold secrets, which must never be wider than their mode.
+          - V(keep) leaves the mode as it is. For directories the user may have made before, with a mode of
+            their own (the roles' C(acestream_stack_dir)).
+          - V(enforce) sets exactly O(directories[].mode), adding bits and dropping setuid, setgid and sticky
+            bits: only when the directory is the stack's alone.
+        type: str
+        choices: [keep, tighten, enforce]
+        default: tighten
   files:
     description:
       - Regular files that must hold exactly this content with this mode (missing parent directories are created
@@ -81,6 +103,9 @@ options:
     default: []
 notes:
   - Removing a directory in O(absent) removes everything under it. The roles list only the directories they created.
+  - Check mode and C(--diff) show each change with the mode before and after, the creation of missing parents
+    included; a directory left as it is (O(directories[].existing=keep), or already within its mode) is not a
+    change.
 seealso:
   - module: ansible.builtin.copy
   - module: ansible.builtin.file
@@ -90,8 +115,11 @@ EXAMPLES = r"""
 - name: Write a Gluetun container's files
   acestream.orchestrator.stack_files:
     directories:
+      # Created 0755; left as it is when it exists (a shared 1777 or a private 0700 directory stays so).
       - path: /opt/acestream/pool1
         mode: "0755"
+        existing: keep
+      # Created 0700; an existing one loses any group or other bit (existing: tighten, the default).
       - path: /opt/acestream/pool1/gluetun/gluetun1
         mode: "0700"
     files:
@@ -120,7 +148,7 @@ changes:
       description: The path.
       type: str
     kind:
-      description: V(directory), V(file) (or V(other) for a removed special file).
+      description: V(directory), V(file) (or V(other) for a removed symbolic link or special file).
       type: str
     action:
       description: V(create), V(update) (content), V(mode) (mode only) or V(remove).
@@ -133,6 +161,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.acestream.orchestrator.plugins.module_utils._stack_files import (
     StackFilesError,
     apply,
+    describe_os_error,
     plan,
     report,
     validate,
@@ -144,6 +173,7 @@ def argument_spec():
         directories=dict(type="list", elements="dict", default=[], options=dict(
             path=dict(type="path", required=True),
             mode=dict(type="raw", default="0755"),
+            existing=dict(type="str", default="tighten", choices=["keep", "tighten", "enforce"]),
         )),
         files=dict(type="list", elements="dict", default=[], options=dict(
             path=dict(type="path", required=True),
@@ -168,7 +198,8 @@ def main():
             apply(changes)
         except OSError as exc:
             done = report([change for change in changes if change.get("done")])[0]
-            module.fail_json(msg=f"{exc.filename or 'a stack file'}: {exc.strerror or exc} (the changes before it were made)",
+            failed = next(change["path"] for change in changes if not change.get("done"))
+            module.fail_json(msg=f"{describe_os_error(exc, failed)} (the changes before it were made)",
                              changes=done, changed=bool(done))
     done, diff = report(changes)
     module.exit_json(changed=bool(changes), changes=done, diff=diff)

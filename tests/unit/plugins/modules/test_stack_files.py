@@ -177,7 +177,7 @@ def test_a_symbolic_link_is_refused_as_a_file_and_only_the_link_is_removed(capsy
     (tmp_path / "stack").mkdir()
     (tmp_path / "stack" / "docker-compose.yml").symlink_to(target)
     code, out, _raw = run(capsys, stack_args(tmp_path))
-    assert code == 1 and "is a symbolic link or special file, not a regular file" in out["msg"]
+    assert code == 1 and "is a symbolic link (to " in out["msg"] and "not a regular file" in out["msg"]
     assert target.read_text() == "the user's data\n" and (tmp_path / "stack" / "docker-compose.yml").is_symlink()
     code, out, _raw = run(capsys, {"absent": [f"{tmp_path}/stack/docker-compose.yml"]})
     assert code == 0 and out["changes"] == [
@@ -219,3 +219,246 @@ def test_atomic_write_leaves_no_temporary_file_and_sets_the_mode_before_the_rena
     assert seen["mode"] == 0o600
     assert target.read_text() == "new\n" and mode_of(target) == 0o600
     assert [p.name for p in tmp_path.iterdir()] == ["secret"]
+
+
+# ------------------------------------------------------------------ existing directories: never loosened
+def one_directory(path, mode, existing=None):
+    entry = {"path": str(path), "mode": mode}
+    if existing:
+        entry["existing"] = existing
+    return {"directories": [entry]}
+
+
+def test_a_new_directory_gets_exactly_its_mode_whatever_the_umask(capsys, tmp_path):
+    old = os.umask(0o077)
+    try:
+        code, out, _raw = run(capsys, {"directories": [{"path": f"{tmp_path}/a/b/stack", "mode": "0755"},
+                                                       {"path": f"{tmp_path}/a/b/stack/secret", "mode": "0700"}]})
+    finally:
+        os.umask(old)
+    assert code == 0 and [(c["path"][len(str(tmp_path)):], c["action"]) for c in out["changes"]] == [
+        ("/a", "create"), ("/a/b", "create"), ("/a/b/stack", "create"), ("/a/b/stack/secret", "create")]
+    assert [mode_of(tmp_path / p) for p in ("a", "a/b", "a/b/stack", "a/b/stack/secret")] == [
+        0o755, 0o755, 0o755, 0o700]
+
+
+def test_a_new_directory_does_not_inherit_the_setgid_bit_of_its_parent(capsys, tmp_path):
+    os.chmod(tmp_path, 0o2775)
+    code, _out, _raw = run(capsys, one_directory(tmp_path / "secret", "0700"))
+    assert code == 0 and mode_of(tmp_path / "secret") == 0o700
+
+
+def test_a_missing_parent_listed_later_gets_its_own_mode(capsys, tmp_path):
+    args = {"directories": [{"path": f"{tmp_path}/gluetun/one", "mode": "0700"},
+                            {"path": f"{tmp_path}/gluetun", "mode": "0700"}]}
+    code, out, _raw = run(capsys, args)
+    assert code == 0 and len(out["changes"]) == 2
+    assert mode_of(tmp_path / "gluetun") == 0o700 and mode_of(tmp_path / "gluetun" / "one") == 0o700
+    code, out, _raw = run(capsys, args)
+    assert code == 0 and out["changed"] is False
+
+
+@pytest.mark.parametrize("existing", ["keep", "tighten"])
+def test_an_existing_1777_directory_keeps_its_sticky_bit_and_stays_writable_with_keep(capsys, tmp_path, existing):
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    os.chmod(shared, 0o1777)
+    code, out, _raw = run(capsys, one_directory(shared, "0755", existing), diff=True)
+    assert code == 0
+    if existing == "keep":
+        assert out["changed"] is False and out["diff"] == [] and mode_of(shared) == 0o1777
+    else:  # tighten removes group and other write, never the sticky bit
+        assert out["changes"] == [{"path": str(shared), "kind": "directory", "action": "mode"}]
+        assert out["diff"][0]["before"] == "directory, mode 1777\n"
+        assert out["diff"][0]["after"] == "directory, mode 1755\n"
+        assert mode_of(shared) == 0o1755
+    code, out, _raw = run(capsys, one_directory(shared, "0755", existing))
+    assert code == 0 and out["changed"] is False
+
+
+@pytest.mark.parametrize("existing", ["keep", "tighten"])
+def test_an_existing_0700_directory_is_not_widened_to_0755(capsys, tmp_path, existing):
+    private = tmp_path / "private"
+    private.mkdir(mode=0o700)
+    os.chmod(private, 0o700)
+    code, out, _raw = run(capsys, one_directory(private, "0755", existing), diff=True)
+    assert code == 0 and out["changed"] is False and out["diff"] == []
+    assert mode_of(private) == 0o700
+
+
+def test_a_secret_directory_at_0755_is_tightened_to_0700_keeping_its_setgid_bit(capsys, tmp_path):
+    secret = tmp_path / "gluetun"
+    secret.mkdir()
+    os.chmod(secret, 0o2755)
+    code, out, _raw = run(capsys, one_directory(secret, "0700"), diff=True)
+    assert code == 0 and out["changes"] == [{"path": str(secret), "kind": "directory", "action": "mode"}]
+    assert (out["diff"][0]["before"], out["diff"][0]["after"]) == (
+        "directory, mode 2755\n", "directory, mode 2700\n")
+    assert mode_of(secret) == 0o2700
+    code, out, _raw = run(capsys, one_directory(secret, "0700"))
+    assert code == 0 and out["changed"] is False
+
+
+def test_enforce_sets_the_mode_exactly_when_asked(capsys, tmp_path):
+    shared = tmp_path / "mine"
+    shared.mkdir()
+    os.chmod(shared, 0o1700)
+    code, out, _raw = run(capsys, one_directory(shared, "0750", "enforce"), diff=True)
+    assert code == 0 and (out["diff"][0]["before"], out["diff"][0]["after"]) == (
+        "directory, mode 1700\n", "directory, mode 0750\n")
+    assert mode_of(shared) == 0o750
+
+
+def test_check_mode_and_diff_tell_the_modes_the_real_run_then_sets(capsys, tmp_path):
+    (tmp_path / "shared").mkdir()
+    os.chmod(tmp_path / "shared", 0o1777)
+    (tmp_path / "shared" / "gluetun").mkdir()
+    os.chmod(tmp_path / "shared" / "gluetun", 0o775)
+    args = {"directories": [{"path": f"{tmp_path}/shared", "mode": "0755", "existing": "keep"},
+                            {"path": f"{tmp_path}/shared/gluetun", "mode": "0700"},
+                            {"path": f"{tmp_path}/shared/gluetun/one", "mode": "0700"}]}
+    before = tree(tmp_path)
+    code, checked, _raw = run(capsys, args, check_mode=True, diff=True)
+    assert code == 0 and checked["changed"] is True and tree(tmp_path) == before
+    assert [(d["before_header"][len(str(tmp_path)):], d["before"], d["after"]) for d in checked["diff"]] == [
+        ("/shared/gluetun", "directory, mode 0775\n", "directory, mode 0700\n"),
+        ("/shared/gluetun/one", "", "directory, mode 0700\n")]
+    code, done, _raw = run(capsys, args, diff=True)
+    assert code == 0 and done["changes"] == checked["changes"] and done["diff"] == checked["diff"]
+    assert mode_of(tmp_path / "shared") == 0o1777
+    assert mode_of(tmp_path / "shared" / "gluetun") == 0o700
+    assert mode_of(tmp_path / "shared" / "gluetun" / "one") == 0o700
+
+
+def test_directory_mode_rules():
+    rule = _stack_files.directory_mode
+    assert rule(0o1777, 0o755, "keep") == 0o1777
+    assert rule(0o1777, 0o755, "tighten") == 0o1755
+    assert rule(0o700, 0o755, "tighten") == 0o700
+    assert rule(0o2775, 0o700, "tighten") == 0o2700
+    assert rule(0o1777, 0o755, "enforce") == 0o755
+    assert rule(0o700, 0o755, "enforce") == 0o755
+
+
+# ------------------------------------------------------------------ paths the module cannot take: refused first
+def test_a_path_below_a_regular_file_is_refused_before_any_change(capsys, tmp_path):
+    (tmp_path / "file").write_text("the user's file\n")
+    cases = [
+        ({"directories": [{"path": f"{tmp_path}/ok", "mode": "0755"},
+                          {"path": f"{tmp_path}/file/stack", "mode": "0755"}]}, "directories[1].path"),
+        ({"directories": [{"path": f"{tmp_path}/file/a/b"}]}, "directories[0].path"),
+        ({"directories": [{"path": f"{tmp_path}/ok"}],
+          "files": [{"path": f"{tmp_path}/file/stack/env", "secret_content": SECRET}]}, "files[0].path"),
+    ]
+    for args, field in cases:
+        before = tree(tmp_path)
+        code, out, raw = run(capsys, args)
+        assert code == 1, out
+        assert out["msg"].startswith(f"{field}: ") and f"{tmp_path}/file, which is a regular file, not a " \
+            f"directory: move it away" in out["msg"], out["msg"]
+        assert "Traceback" not in raw and "the user's file" not in raw and "wg-very-secret" not in raw
+        assert tree(tmp_path) == before
+
+
+def test_absent_below_a_regular_file_is_already_absent(capsys, tmp_path):
+    (tmp_path / "file").write_text("x\n")
+    code, out, _raw = run(capsys, {"absent": [f"{tmp_path}/file/gluetun"]})
+    assert code == 0 and out["changed"] is False
+
+
+@pytest.mark.parametrize("args, field", [
+    ({"directories": [{"path": "/tmp/st\0ack"}]}, "directories[0].path"),
+    ({"files": [{"path": "/tmp/stack/env\0", "secret_content": SECRET}]}, "files[0].path"),
+    ({"absent": ["/tmp/\0"]}, "absent[0]"),
+])
+def test_a_nul_byte_in_a_path_is_refused_by_name(capsys, tmp_path, args, field):
+    args = json.loads(json.dumps(args).replace('"/tmp/', f'"{tmp_path}/'))
+    before = tree(tmp_path)
+    code, out, raw = run(capsys, args)
+    assert code == 1 and out["msg"].startswith(f"{field}: ") and "NUL byte" in out["msg"]
+    assert "Traceback" not in raw and "wg-very-secret" not in raw
+    assert tree(tmp_path) == before
+
+
+def test_a_symbolic_link_where_a_directory_must_be_is_refused(capsys, tmp_path):
+    (tmp_path / "real").mkdir()
+    (tmp_path / "stack").symlink_to(tmp_path / "real")
+    code, out, _raw = run(capsys, one_directory(tmp_path / "stack", "0755", "keep"))
+    assert code == 1 and out["msg"].startswith("directories[0].path: ")
+    assert f"is a symbolic link (to {tmp_path}/real), not a directory" in out["msg"]
+    assert "give the path it points to" in out["msg"]
+
+
+def test_a_dangling_link_in_the_way_of_a_parent_is_refused(capsys, tmp_path):
+    (tmp_path / "opt").symlink_to(tmp_path / "gone")
+    code, out, _raw = run(capsys, one_directory(tmp_path / "opt" / "stack", "0755"))
+    assert code == 1 and out["msg"].startswith("directories[0].path: ")
+    assert f"below {tmp_path}/opt, a symbolic link to {tmp_path}/gone, which is not a directory" in out["msg"]
+    assert not (tmp_path / "gone").exists()
+
+
+def test_a_directory_the_user_may_not_write_is_refused_before_any_change(capsys, tmp_path, monkeypatch):
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    real = _stack_files._writable
+    monkeypatch.setattr(_stack_files, "_writable", lambda directory: directory != str(locked) and real(directory))
+    args = {"directories": [{"path": f"{tmp_path}/free"}, {"path": f"{locked}/stack"}]}
+    code, out, _raw = run(capsys, args)
+    assert code == 1 and out["msg"].startswith("directories[1].path: ")
+    assert f"cannot be created in {locked}: permission denied" in out["msg"] and "become: true" in out["msg"]
+    assert not (tmp_path / "free").exists()
+
+
+def test_a_mode_only_its_owner_may_change_is_refused_before_any_change(capsys, tmp_path, monkeypatch):
+    secret = tmp_path / "secret"
+    secret.mkdir()
+    os.chmod(secret, 0o755)
+    monkeypatch.setattr(_stack_files.os, "geteuid", lambda: os.lstat(secret).st_uid + 4242)
+    code, out, _raw = run(capsys, one_directory(secret, "0700"))
+    assert code == 1 and out["msg"].startswith("directories[0].path: ")
+    assert "needs mode 0700 (existing: tighten), but only its owner may change it" in out["msg"]
+    assert mode_of(secret) == 0o755
+
+
+def test_a_path_that_cannot_be_looked_at_names_it_and_the_fix(capsys, tmp_path, monkeypatch):
+    real = os.lstat
+
+    def denied(path, *args, **kwargs):
+        if str(path).startswith(f"{tmp_path}/hidden"):
+            raise PermissionError(13, "Permission denied", str(path))
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(_stack_files.os, "lstat", denied)
+    code, out, raw = run(capsys, {"files": [{"path": f"{tmp_path}/hidden/env", "secret_content": SECRET}]})
+    assert code == 1 and out["msg"] == (f"files[0].path: {tmp_path}/hidden/env: Permission denied: run the task as a "
+                                        f"user who may (become: true) or choose another path")
+    assert "Traceback" not in raw and "wg-very-secret" not in raw
+
+
+def test_an_unreadable_file_is_refused_without_its_content(capsys, tmp_path, monkeypatch):
+    target = tmp_path / "env"
+    target.write_text(SECRET)
+
+    def denied(path):
+        raise PermissionError(13, "Permission denied", path)
+
+    monkeypatch.setattr(_stack_files, "_read", denied)
+    code, out, raw = run(capsys, {"files": [{"path": str(target), "secret_content": "new\n"}]})
+    assert code == 1 and out["msg"].startswith(f"files[0].path: cannot read it to compare: {target}: Permission")
+    assert "wg-very-secret" not in raw
+
+
+@pytest.mark.parametrize("args, words", [
+    ({"directories": [{"path": "/tmp/d", "existing": "loosen"}]}, ["existing", "keep", "tighten", "enforce"]),
+    ({"directories": [{"path": "/tmp/d", "mode": "0700"}, {"path": "/tmp/d", "mode": "0755"}]},
+     ["directories[1]", "directories[0]", "list each directory once"]),
+    ({"directories": [{"path": "/tmp/x/d"}], "files": [{"path": "/tmp/x", "content": "a"}]},
+     ["directories[0].path", "below", "files[0] writes as a regular file"]),
+])
+def test_bad_directory_options_name_the_field(capsys, tmp_path, args, words):
+    args = json.loads(json.dumps(args).replace('"/tmp/', f'"{tmp_path}/'))
+    code, out, _raw = run(capsys, args)
+    assert code == 1
+    for word in words:
+        assert word in out["msg"], out["msg"]
+    assert list(tmp_path.iterdir()) == []
