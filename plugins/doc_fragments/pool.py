@@ -76,16 +76,27 @@ options:
     type: int
     default: 8000
   api_key:
-    description: Control-server API key (sent as C(X-API-Key)).
-    type: str
+    description:
+      - Control-server API key (sent as C(X-API-Key)). Not with O(username).
+      - A string of printable ASCII characters (letters, digits, punctuation; spaces only between them). A line
+        break (a YAML C(|) block ends with one), another control character, a space at either end, a non-ASCII
+        character, or a value that is not a string (a list, a number) is refused before anything is touched, by
+        name; the value is never shown.
+    type: raw
   username:
-    description: Control-server user for C(auth = "basic") roles.
-    type: str
+    description:
+      - Control-server user for C(auth = "basic") roles. Requires O(password).
+      - A string without C(:) and without control characters (line breaks, tabs, NUL).
+    type: raw
   password:
-    description: Password of O(username).
-    type: str
+    description:
+      - Password of O(username).
+      - A string without control characters (line breaks, tabs, NUL); never shown.
+    type: raw
   api_timeout:
-    description: Seconds for each control-server request (and each engine API request where the module asks the engines).
+    description:
+      - Seconds for each control-server request (and each engine API request where the module asks the engines).
+      - A finite number above 0; 0, a negative number, C(nan) or C(inf) is refused.
     type: float
     default: 5
   parallelism:
@@ -99,7 +110,7 @@ options:
     type: str
     aliases: [docker_url]
   docker_timeout:
-    description: Seconds for each Docker API call.
+    description: Seconds for each Docker API call; above 0.
     type: int
     default: 60
 """

@@ -26,8 +26,8 @@ description:
 options:
   _terms:
     description:
-      - Gluetun container names, or control-server base URLs such as V(http://127.0.0.1:8001) (no credentials in
-        them).
+      - Gluetun container names (letters, digits, C(_), C(.), C(-)), or control-server base URLs such as
+        V(http://127.0.0.1:8001) (no credentials in them).
     type: list
     elements: str
     required: true
@@ -43,20 +43,31 @@ options:
         then just a label); for several, give URL terms.
     type: str
   api_key:
-    description: API key of a Gluetun role with C(auth = "apikey"), sent as C(X-API-Key). Not with O(username).
+    description:
+      - API key of a Gluetun role with C(auth = "apikey"), sent as C(X-API-Key). Not with O(username).
+      - Printable ASCII characters only (letters, digits, punctuation; spaces only between them). A line break (a
+        YAML C(|) block ends with one), another control character, a space at either end, a non-ASCII character
+        or a value that is not a string (a list, a number) is refused before any request, by name; the value is
+        never shown.
     type: str
   username:
-    description: User of a Gluetun role with C(auth = "basic"). Requires O(password).
+    description:
+      - User of a Gluetun role with C(auth = "basic"). Requires O(password).
+      - A string without C(:) and without control characters (line breaks, tabs, NUL).
     type: str
   password:
-    description: Password of a Gluetun role with C(auth = "basic").
+    description:
+      - Password of a Gluetun role with C(auth = "basic").
+      - A string without control characters (line breaks, tabs, NUL); never shown.
     type: str
   timeout:
-    description: Seconds allowed for each control-server request.
+    description: Seconds allowed for each control-server request; a finite number above 0.
     type: float
     default: 5
   wait:
-    description: Seconds to wait for a non-zero forwarded port (V(0) asks once). A 401 ends the wait at once.
+    description:
+      - Seconds to wait for a non-zero forwarded port (V(0) asks once). A 401 ends the wait at once.
+      - A finite number, 0 or more; C(nan) or C(inf) is refused.
     type: float
     default: 0
   docker_host:
@@ -145,7 +156,10 @@ from ansible_collections.acestream.orchestrator.plugins.module_utils._docker_com
     docker_client,
     docker_host_from,
 )
-from ansible_collections.acestream.orchestrator.plugins.module_utils._gluetun_api import GluetunConfigError
+from ansible_collections.acestream.orchestrator.plugins.module_utils._gluetun_api import (
+    GluetunConfigError,
+    credential_problem,
+)
 from ansible_collections.acestream.orchestrator.plugins.module_utils._gluetun_probe import (
     check_timeouts,
     normalize_instances,
@@ -166,9 +180,19 @@ def _host_address(docker_host):
     return host
 
 
+def _refuse_credentials_of_other_types(kwargs):
+    """A credential that is not text (a list, a mapping, a number) is refused by name before Ansible's option
+    handling, whose own error would quote it. A vaulted string is text: it is checked once decrypted."""
+    for field in ("api_key", "username", "password"):
+        value = kwargs.get(field)
+        if value is not None and not isinstance(value, str) and not hasattr(value, "_decrypt"):
+            raise AnsibleLookupError("forwarded_port: %s %s" % (field, credential_problem(field, value)))
+
+
 class LookupModule(LookupBase):
 
     def run(self, terms, variables=None, **kwargs):
+        _refuse_credentials_of_other_types(kwargs)
         self.set_options(var_options=variables, direct=kwargs)
         errors = self.get_option("term_errors")
         all_ports = self.get_option("all_ports")
@@ -177,9 +201,9 @@ class LookupModule(LookupBase):
             raise AnsibleLookupError("forwarded_port needs at least one Gluetun container name or URL")
         instances, order = [], []
         for term in terms:
-            if not isinstance(term, str) or not term.strip():
+            if not isinstance(term, str) or not term.strip(" "):
                 raise AnsibleLookupError("forwarded_port terms must be Gluetun container names or URLs, not %r" % (term,))
-            term = term.strip()
+            term = term.strip(" ")
             if term.startswith(("http://", "https://")):
                 try:
                     has_credentials = urlsplit(term).password is not None or urlsplit(term).username is not None
@@ -240,7 +264,7 @@ class LookupModule(LookupBase):
                 display.warning(failure)
         values = []
         for term in terms:
-            result = by_name[term.strip()]
+            result = by_name[term.strip(" ")]
             if result["error"]:
                 values.append([] if all_ports else None)
             else:

@@ -23,6 +23,7 @@ from __future__ import annotations
 import base64
 import http.client
 import json
+import math
 import re
 import socket
 import ssl
@@ -49,6 +50,7 @@ AUTH_FILE = "/gluetun/auth/config.toml"
 
 # Answers that mean "this release has no such route" (v3.39.0: 400, v3.41.2+: 404 / 405).
 ROUTE_ABSENT_STATUSES = (400, 404, 405)
+_URL_UNSAFE_RE = re.compile(r"[\x00-\x20\x7f-\x9f]")
 FIRST_PORTFORWARD_RELEASE = (3, 41, 0)
 FIRST_DEFAULT_ROLE_RELEASE = (3, 41, 0)
 
@@ -112,10 +114,13 @@ class GluetunInvalidResponse(GluetunError):
 
 
 class GluetunConfigError(GluetunError):
-    """Bad input, detected before any request."""
+    """Bad input, detected before any request. ``field`` and ``detail``, when set, are the option at fault and the
+    message's words after its name."""
 
     kind = "config"
     retriable = False
+    field = None
+    detail = None
 
 
 def parse_version(text):
@@ -164,7 +169,7 @@ def validate_api_url(url):
     """
     if not isinstance(url, str) or not url.strip():
         raise GluetunConfigError("api_url must be a non-empty URL such as http://127.0.0.1:8001")
-    url = url.strip()
+    url = url.strip(" ")
     parts = urlsplit(url)
     if parts.username is not None or parts.password is not None:
         raise GluetunConfigError("api_url must not carry credentials: give them as api_key, or username and password")
@@ -175,19 +180,110 @@ def validate_api_url(url):
     except ValueError:
         raise GluetunConfigError("api_url %r has an invalid port" % url)
     if parts.query or parts.fragment:
-        raise GluetunConfigError("api_url %r must not have a query or fragment" % url)
+        raise GluetunConfigError("api_url must not have a query or fragment (nothing after '?' or '#'): give the "
+                                 "credentials as api_key, or username and password")
+    if _URL_UNSAFE_RE.search(url):
+        raise GluetunConfigError("api_url holds a space, line break or other control character: give a URL such as "
+                                 "http://127.0.0.1:8001")
     return url.rstrip("/")
 
 
+# What a credential may hold: it travels in a header (the API key as it is, username and password base64-encoded).
+# A line break or other control character cannot (http.client refuses it, quoting the value); an API key outside
+# printable ASCII cannot either (http.client encodes headers latin-1), nor a space at either end (the server
+# trims it); ':' ends the username of a basic-auth token. Surrogates are not text (they cannot be encoded).
+CREDENTIAL_RULES = {
+    "api_key": "printable ASCII: letters, digits and punctuation, spaces only between them",
+    "username": "any character but ':' and control characters (line breaks, tabs, NUL...)",
+    "password": "any character but control characters (line breaks, tabs, NUL...)",
+}
+CONTROL_CHARACTER_RE = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+_API_KEY_RE = re.compile(r"[!-~](?:[ -~]*[!-~])?\Z")
+
+
+def credential_problem(field, value):
+    """Why ``value`` cannot be used as credential ``field`` (``api_key``, ``username``, ``password``), as words to
+    follow the field's name ("must be a string ...", "holds a line break ..."); None when it can, or when it is not
+    given (None or ""). The answer never holds the value or any part of it."""
+    if value is None or value == "":
+        return None
+    rule = CREDENTIAL_RULES[field]
+    if not isinstance(value, str):
+        return "must be a string (%s), not %s" % (rule, kind_of(value))
+    if CONTROL_CHARACTER_RE.search(value):
+        what = "a line break" if "\n" in value or "\r" in value else "a control character"
+        return "holds %s, which cannot be sent in a request header (a YAML '|' block ends with a line break: use " \
+               "'|-'); allowed: %s" % (what, rule)
+    if field == "api_key" and not _API_KEY_RE.match(value):
+        what = "a space at its start or end" if value.strip(" ") != value else "a character outside printable ASCII"
+        return "holds %s, which the X-API-Key header cannot carry as it is; allowed: %s" % (what, rule)
+    if field == "username" and ":" in value:
+        return "holds ':', which ends the username in a basic-auth token; allowed: %s" % rule
+    return None
+
+
+def kind_of(value):
+    """What a value is, for messages, without showing it: 'a list', 'a mapping', 'a number', 'a boolean'..."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, (list, tuple, set)):
+        return "a list"
+    return "a %s" % type(value).__name__
+
+
 def check_credentials(api_key=None, username=None, password=None, where=""):
-    """The combinations Gluetun can use: an API key, or a username and password, or nothing."""
-    prefix = "%s: " % where if where else ""
-    if api_key and (username or password):
-        raise GluetunConfigError(
-            prefix + "api_key cannot be used together with username/password: a Gluetun role authenticates with "
-            "either an API key (auth = \"apikey\") or basic auth (auth = \"basic\"); give only one of them")
-    if bool(username) != bool(password):
-        raise GluetunConfigError(prefix + "username and password must be given together (basic auth)")
+    """The credentials Gluetun can use: an API key, or a username and password, or nothing; each a string that can
+    travel in a request header (see CREDENTIAL_RULES). Every entry point calls it before any request or Docker call.
+
+    Raises GluetunConfigError whose message names ``where`` (e.g. the instance) and the field, never a value; its
+    ``field`` and ``detail`` (the message after the field's name) let a caller phrase it its own way.
+    """
+    problems = [(field, credential_problem(field, value))
+                for field, value in (("api_key", api_key), ("username", username), ("password", password))]
+    problems = [(field, problem) for field, problem in problems if problem]
+    if not problems and api_key and (username or password):
+        problems.append(("api_key", "cannot be used together with username/password: a Gluetun role authenticates "
+                                    "with either an API key (auth = \"apikey\") or basic auth (auth = \"basic\"); give "
+                                    "only one of them"))
+    if not problems and bool(username) != bool(password):
+        problems.append(("password" if username else "username", "is required with %s: username and password must "
+                         "be given together (basic auth)" % ("username" if username else "password")))
+    if problems:
+        field, detail = problems[0]
+        error = GluetunConfigError("%s%s %s" % ("%s: " % where if where else "", field, detail))
+        error.field, error.detail = field, detail
+        raise error
+
+
+def seconds_problem(value, zero_ok=False, example=None):
+    """Why ``value`` is not a usable number of seconds, with the fix; None when it is. NaN, infinity, booleans,
+    text and anything below 0 (or 0 itself unless ``zero_ok``) are refused."""
+    if zero_ok:
+        fix = "use 0 (do not wait) or a number of seconds, e.g. %s" % (example or 30)
+    else:
+        fix = "use a number of seconds above 0, e.g. %s" % (example or 5)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return "%s is not a number; %s" % (repr(value) if isinstance(value, str) else kind_of(value), fix)
+    if math.isnan(value) or math.isinf(value):
+        return "%s is not a finite number; %s" % (value, fix)
+    if value < 0 or (value == 0 and not zero_ok):
+        return "%g is %s; %s" % (value, "negative" if value < 0 else "not above 0", fix)
+    return None
+
+
+def check_seconds(value, field, zero_ok=False, example=None):
+    """Raise GluetunConfigError naming ``field`` unless ``value`` is a usable number of seconds; returns it as a
+    float."""
+    problem = seconds_problem(value, zero_ok, example)
+    if problem:
+        raise GluetunConfigError("%s: %s" % (field, problem))
+    return float(value)
 
 
 class Response(object):
@@ -223,7 +319,7 @@ class GluetunClient(object):
         if username:
             token = ("%s:%s" % (username, password)).encode("utf-8")
             self._basic = "Basic " + base64.b64encode(token).decode("ascii")
-        self.timeout = float(timeout)
+        self.timeout = check_seconds(timeout, "timeout")
         self.name = name
         self.api_port = api_port
         self.hints = list(hints or [])

@@ -21,6 +21,7 @@ healthcheck counts only when its control server answers ``running``.
 
 from __future__ import annotations
 
+import base64
 import ipaddress
 import threading
 import time
@@ -29,6 +30,7 @@ from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import urlsplit
 
 from ansible_collections.acestream.orchestrator.plugins.module_utils._gluetun_api import (
+    CONTROL_CHARACTER_RE,
     DEFAULT_TIMEOUT,
     GluetunClient,
     GluetunConfigError,
@@ -38,6 +40,8 @@ from ansible_collections.acestream.orchestrator.plugins.module_utils._gluetun_ap
     GluetunUnreachable,
     PUBLIC_IP_FIELDS,
     check_credentials,
+    kind_of,
+    seconds_problem,
     validate_api_url,
 )
 from ansible_collections.acestream.orchestrator.plugins.module_utils._docker_common import (
@@ -45,7 +49,11 @@ from ansible_collections.acestream.orchestrator.plugins.module_utils._docker_com
     NotFound,
 )
 from ansible_collections.acestream.orchestrator.plugins.module_utils._engine_core import forwarding_enabled
-from ansible_collections.acestream.orchestrator.plugins.module_utils._portplan import GLUETUN_DEFAULT_API_PORT
+from ansible_collections.acestream.orchestrator.plugins.module_utils._portplan import (
+    CONTAINER_NAME_RE,
+    GLUETUN_DEFAULT_API_PORT,
+    ascii_digits,
+)
 
 POLL_INTERVAL = 0.5
 MAX_WORKERS = 64
@@ -80,10 +88,7 @@ def normalize_instances(instances, api_port=GLUETUN_DEFAULT_API_PORT, api_key=No
         if unknown:
             raise GluetunConfigError("%s has unknown fields: %s (allowed: %s)" % (
                 where, ", ".join(unknown), ", ".join(INSTANCE_FIELDS)))
-        name = item.get("name")
-        if not isinstance(name, str) or not name.strip():
-            raise GluetunConfigError("%s has no name: give the Gluetun container name" % where)
-        name = name.strip()
+        name = _instance_name(item.get("name"), item.get("api_url"), where)
         where = "%s (%s)" % (where, name)
         if name in seen:
             raise GluetunConfigError("duplicate instance name '%s' in instances[%d] and instances[%d]: each "
@@ -99,8 +104,8 @@ def normalize_instances(instances, api_port=GLUETUN_DEFAULT_API_PORT, api_key=No
         else:
             url = None
         if any(item.get(field) not in (None, "") for field in CREDENTIAL_FIELDS):
+            check_credentials(where=where, **dict((field, item.get(field)) for field in CREDENTIAL_FIELDS))
             creds = dict((field, item.get(field) or None) for field in CREDENTIAL_FIELDS)
-            check_credentials(where=where, **creds)
         else:
             creds = {"api_key": api_key or None, "username": username or None, "password": password or None}
         entry = {"name": name, "api_port": port, "api_url": url}
@@ -109,8 +114,25 @@ def normalize_instances(instances, api_port=GLUETUN_DEFAULT_API_PORT, api_key=No
     return result
 
 
+def _instance_name(name, api_url, where):
+    """The instance's name, stripped of spaces: a Docker container name, or with an api_url any label without
+    control characters (the lookup's URL terms are their own names)."""
+    if not isinstance(name, str) or not name.strip(" "):
+        raise GluetunConfigError("%s has no name: give the Gluetun container name (a string), not %s" % (
+            where, kind_of(name) if not isinstance(name, str) else "an empty string"))
+    name = name.strip(" ")
+    if api_url in (None, ""):
+        if not CONTAINER_NAME_RE.match(name):
+            raise GluetunConfigError("%s: name %r is not a Docker container name (letters, digits, '_', '.', '-', "
+                                     "starting with a letter or digit)" % (where, name))
+    elif CONTROL_CHARACTER_RE.search(name):
+        raise GluetunConfigError("%s: name %r holds a line break or other control character; give the Gluetun "
+                                 "container name" % (where, name))
+    return name
+
+
 def _check_port(value, what):
-    if isinstance(value, str) and value.strip().isdigit():
+    if isinstance(value, str) and ascii_digits(value.strip()):
         value = int(value.strip())
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 65535:
         raise GluetunConfigError("%s must be a TCP port number between 1 and 65535 (the INTERNAL port of "
@@ -200,7 +222,7 @@ def configured_control_port(container_inspect):
         key, _sep, value = item.partition("=")
         if key == "HTTP_CONTROL_SERVER_ADDRESS":
             port = value.rpartition(":")[2]
-            return int(port) if port.isdigit() else None
+            return int(port) if ascii_digits(port) else None
     return GLUETUN_DEFAULT_API_PORT
 
 
@@ -442,10 +464,10 @@ class _InstanceProbe(object):
                 result, satisfied, fatal = _blank(self.instance), False, True
                 result["error"] = str(exc)
             except Exception as exc:  # pylint: disable=broad-except
-                # One instance's surprise must not lose the others' results.
+                # One instance's surprise must not lose the others' results, nor show its credentials.
                 result, satisfied, fatal = _blank(self.instance), False, True
                 result["error"] = "Unexpected error probing Gluetun '%s': %s: %s" % (
-                    self.instance["name"], type(exc).__name__, exc)
+                    self.instance["name"], type(exc).__name__, scrub_secrets(str(exc), self.instance))
             left = deadline - time.monotonic()
             if satisfied or fatal or left <= 0:
                 if not satisfied and waited and result["error"]:
@@ -613,11 +635,32 @@ def read_forwarded_ports(docker_api, instances, *, api_port=GLUETUN_DEFAULT_API_
 
 
 def check_timeouts(timeout, wait_timeout, wait_name="wait_timeout"):
-    """Raise GluetunConfigError unless ``timeout`` > 0 and ``wait_timeout`` >= 0 (seconds)."""
-    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0:
-        raise GluetunConfigError("timeout must be a number of seconds above 0, not %r" % (timeout,))
-    if isinstance(wait_timeout, bool) or not isinstance(wait_timeout, (int, float)) or wait_timeout < 0:
-        raise GluetunConfigError("%s must be a number of seconds, 0 or more, not %r" % (wait_name, wait_timeout))
+    """Raise GluetunConfigError naming the option unless ``timeout`` > 0 and ``wait_timeout`` >= 0 are finite
+    numbers of seconds."""
+    for name, value, zero_ok in (("timeout", timeout, False), (wait_name, wait_timeout or 0, True)):
+        problem = seconds_problem(value, zero_ok)
+        if problem:
+            raise GluetunConfigError("%s: %s" % (name, problem))
+
+
+def scrub_secrets(text, instance):
+    """``text`` with every form of the instance's credentials an exception may quote (as they are, escaped as in
+    a repr, encoded, or as the basic-auth token) replaced by ********. For messages that quote an exception."""
+    secrets = [instance.get(field) for field in CREDENTIAL_FIELDS]
+    forms = set()
+    for secret in secrets:
+        if not isinstance(secret, str) or not secret:
+            continue
+        forms.update([secret, repr(secret)[1:-1], ascii(secret)[1:-1],
+                      repr(secret.encode("utf-8", "surrogatepass"))[2:-1],
+                      repr(secret.encode("latin-1", "backslashreplace"))[2:-1]])
+    if instance.get("username") and instance.get("password"):
+        token = ("%s:%s" % (instance["username"], instance["password"])).encode("utf-8", "surrogatepass")
+        forms.add(base64.b64encode(token).decode("ascii"))
+    for form in sorted(forms, key=len, reverse=True):
+        if form:
+            text = text.replace(form, "********")
+    return text
 
 
 def needs_docker(instances):

@@ -15,6 +15,11 @@ from ansible_collections.acestream.orchestrator.plugins.module_utils._engine_cor
     validate_env,
     validate_labels,
 )
+from ansible_collections.acestream.orchestrator.plugins.module_utils._gluetun_api import (
+    GluetunConfigError,
+    check_credentials,
+    seconds_problem,
+)
 from ansible_collections.acestream.orchestrator.plugins.module_utils._portplan import (
     DEFAULT_HTTPS_PORT_RANGE,
     GLUETUN_DEFAULT_API_PORT,
@@ -39,9 +44,10 @@ POOL_ARGUMENT_SPEC = dict(
     restart_policy=dict(type="str", default="unless-stopped", choices=["no", "on-failure", "always", "unless-stopped"]),
     forwarded_port=dict(type="str", default="auto", choices=["auto", "off"]),
     api_port=dict(type="int", default=GLUETUN_DEFAULT_API_PORT),
-    api_key=dict(type="str", no_log=True),
-    username=dict(type="str"),
-    password=dict(type="str", no_log=True),
+    # raw: a list or a number must be refused (check_credentials), not turned into its text
+    api_key=dict(type="raw", no_log=True),
+    username=dict(type="raw"),
+    password=dict(type="raw", no_log=True),
     api_timeout=dict(type="float", default=5),
     on_unhealthy_vpn=dict(type="str", default="fail", choices=["fail", "failover"]),
     parallelism=dict(type="int", default=8),
@@ -49,14 +55,20 @@ POOL_ARGUMENT_SPEC = dict(
 
 
 def validate_common(params):
-    """The checks every pool module makes on the options it shares; raises PortPlanError naming the option."""
+    """The checks every pool module makes on the options it shares, before any request or Docker call; raises
+    PortPlanError naming the option (never quoting a credential)."""
     if not POOL_NAME_RE.match(params["name"] or ""):
         raise PortPlanError("name", "%r is not usable as a container name prefix; use letters, digits, '_', '.', '-'"
                             % (params["name"],))
     if params["parallelism"] < 1:
         raise PortPlanError("parallelism", "%d is below 1; use 1 or more" % params["parallelism"])
-    if not params["api_timeout"] > 0 or params["api_timeout"] == float("inf"):
-        raise PortPlanError("api_timeout", "%s is not above 0; use a number of seconds, e.g. 5" % params["api_timeout"])
+    check_seconds(params, "api_timeout")
+    if "docker_timeout" in params:
+        check_seconds(params, "docker_timeout", example=60)
+    try:
+        check_credentials(params["api_key"], params["username"], params["password"])
+    except GluetunConfigError as exc:
+        raise PortPlanError(exc.field, exc.detail)
     if not 1 <= params["api_port"] <= 65535:
         raise PortPlanError("api_port", "%d is outside 1-65535; give the INTERNAL port of HTTP_CONTROL_SERVER_ADDRESS"
                             % params["api_port"])
@@ -67,11 +79,6 @@ def validate_pool(params):
     validate_common(params)
     if not params["vpn_containers"]:
         raise PortPlanError("vpn_containers", "at least one Gluetun container name is required with state=present")
-    if params["username"] and not params["password"] or params["password"] and not params["username"]:
-        raise PortPlanError("username" if not params["username"] else "password",
-                            "username and password go together (basic auth); give both or neither")
-    if params["api_key"] and params["username"]:
-        raise PortPlanError("api_key", "give api_key or username/password, not both")
     plan = build_plan(params["vpn_containers"], port_range=params["port_range"],
                       vpn_port_ranges=params["vpn_port_ranges"], replicas=params["replicas"],
                       https_port_range=params["https_port_range"])
@@ -88,6 +95,14 @@ def validate_pool(params):
         "forwarded_port": params["forwarded_port"],
     }
     return plan, core
+
+
+def check_seconds(params, field, zero_ok=False, example=None):
+    """Raise PortPlanError naming ``field`` unless ``params[field]`` is a finite number of seconds above 0 (or 0
+    with ``zero_ok``)."""
+    problem = seconds_problem(params[field], zero_ok, example)
+    if problem:
+        raise PortPlanError(field, problem)
 
 
 def credentials(params):

@@ -27,6 +27,7 @@ Rules (see docs/port-planning.md):
 
 from __future__ import annotations
 
+import math
 import re
 
 MIN_PORT = 1
@@ -37,7 +38,10 @@ DEFAULT_API_PORT = 8001
 # Gluetun's own control-server port when HTTP_CONTROL_SERVER_ADDRESS is unset (the modules' api_port default).
 GLUETUN_DEFAULT_API_PORT = 8000
 
-_RANGE_RE = re.compile(r"^\s*(\S+?)\s*(?:-\s*(\S+)\s*)?$")
+_RANGE_RE = re.compile(r"\s*(\S+?)\s*(?:-\s*(\S+)\s*)?\Z")
+_DIGITS_RE = re.compile(r"[0-9]+\Z")
+# A Docker container name (a leading '/' is Docker's own notation). \Z, not $: "$" matches before a final newline.
+CONTAINER_NAME_RE = re.compile(r"/?[a-zA-Z0-9][a-zA-Z0-9_.-]*\Z")
 
 
 # What a PortPlanError is about (its ``kind``), so that callers pick the fix by kind and field, not by wording:
@@ -108,6 +112,13 @@ class PortRange:
         return {"start": self.start, "end": self.end, "size": self.size}
 
 
+def ascii_digits(text):
+    """True for a string of the digits 0-9 and nothing else (no sign, space or underscore). The one test of "a
+    whole number written as text" in this collection: ``str.isdigit()`` also takes '²' (int() refuses it) and
+    '１' (int() converts it)."""
+    return isinstance(text, str) and _DIGITS_RE.match(text) is not None
+
+
 def _port(text, field, original):
     if isinstance(text, bool):
         raise PortPlanError(field, "%r is not a port range; write 'START-END' with whole numbers, e.g. '19000-19999'"
@@ -116,7 +127,7 @@ def _port(text, field, original):
         value = text
     else:
         text = str(text).strip()
-        if not text.isdigit():
+        if not ascii_digits(text):
             raise PortPlanError(field, "%r is not a port range; write 'START-END' with whole numbers, e.g. '19000-19999'"
                                 % (original,), kind="syntax")
         value = int(text)
@@ -186,15 +197,15 @@ def share_replicas(replicas, count):
 
 def validate_vpn_names(vpn_names, field="vpn_containers"):
     """The VPN container names as a list of non-empty, unique strings."""
-    if vpn_names is None or isinstance(vpn_names, (str, bytes, dict)):
+    if not isinstance(vpn_names, (list, tuple)):
         raise PortPlanError(field, "give a list of Gluetun container names, e.g. ['gluetun1', 'gluetun2']", kind="names")
     names = []
     for item in vpn_names:
         if not isinstance(item, str) or not item.strip():
             raise PortPlanError(field, "%r is not a container name; every item must be a non-empty string" % (item,), kind="names")
-        if not re.match(r"^/?[a-zA-Z0-9][a-zA-Z0-9_.-]*$", item.strip()):
+        if not CONTAINER_NAME_RE.match(item.strip(" ")):
             raise PortPlanError(field, "%r is not a valid Docker container name (letters, digits, '_', '.', '-')" % (item,), kind="names")
-        name = item.strip().lstrip("/")
+        name = item.strip(" ").lstrip("/")
         if name in names:
             raise PortPlanError(field, "'%s' is listed twice; list each Gluetun container once" % name, kind="names")
         names.append(name)
@@ -204,12 +215,11 @@ def validate_vpn_names(vpn_names, field="vpn_containers"):
 
 
 def _replicas(value):
-    if isinstance(value, bool):
+    if isinstance(value, str) and ascii_digits(value.strip()):
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         raise PortPlanError("replicas", "%r is not a number of engines; use a whole number, 0 or more" % (value,), kind="syntax")
-    try:
-        number = int(value)
-    except (TypeError, ValueError):
-        raise PortPlanError("replicas", "%r is not a number of engines; use a whole number, 0 or more" % (value,), kind="syntax")
+    number = int(value)
     if isinstance(value, float) and number != value:
         raise PortPlanError("replicas", "%r is not a whole number; use a whole number, 0 or more" % (value,), kind="syntax")
     if number < 0:
@@ -362,7 +372,7 @@ def build_plan(vpn_names, port_range=None, vpn_port_ranges=None, replicas=0, htt
 def parse_port(value, field, fix):
     """One TCP port from an int or a string of digits, inside 1-65535; else PortPlanError naming ``field``, ``fix``
     telling what to give instead."""
-    digits = isinstance(value, str) and value.strip().isdigit()
+    digits = ascii_digits(value.strip()) if isinstance(value, str) else False
     if not digits and (isinstance(value, bool) or not isinstance(value, int)):
         raise PortPlanError(field, "%r is not a port; %s" % (value, fix), kind="syntax")
     port = int(value)

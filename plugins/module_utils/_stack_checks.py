@@ -26,6 +26,7 @@ import re
 
 from ansible_collections.acestream.orchestrator.plugins.module_utils._portplan import (
     PortPlanError,
+    ascii_digits,
     build_plan,
     ranges_text,
 )
@@ -81,7 +82,8 @@ def _text(value, what):
 
 def _port(value, what):
     """A TCP port from an int or a string of digits."""
-    if isinstance(value, bool) or not (isinstance(value, int) or (isinstance(value, str) and value.strip().isdigit())):
+    text = value.strip() if isinstance(value, str) else None
+    if isinstance(value, bool) or not (isinstance(value, int) or ascii_digits(text)):
         raise StackCheckError("%s must be a port number, not %s" % (what, _kind_of(value)))
     port = int(value)
     if not 1 <= port <= 65535:

@@ -289,6 +289,7 @@ from ansible_collections.acestream.orchestrator.plugins.module_utils._engine_doc
 )
 from ansible_collections.acestream.orchestrator.plugins.module_utils._pool_options import (
     POOL_ARGUMENT_SPEC,
+    check_seconds,
     credentials,
     validate_common,
     validate_pool,
@@ -320,8 +321,7 @@ def validate(params):
     """Everything that can be checked without I/O. Returns (plan, core params); raises PortPlanError."""
     validate_common(params)
     for field in ("wait_ready", "forwarded_port_timeout"):
-        if not params[field] >= 0 or params[field] == float("inf"):
-            raise PortPlanError(field, "%s is negative; use 0 (do not wait) or more seconds" % params[field])
+        check_seconds(params, field, zero_ok=True)
     if params["state"] == "absent":
         return None, None
     return validate_pool(params)

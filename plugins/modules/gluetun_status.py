@@ -41,7 +41,10 @@ options:
     required: true
     suboptions:
       name:
-        description: The Gluetun container name (the seed's E(GLUETUN_CONTAINER_NAME)). Must be unique in the list.
+        description:
+          - The Gluetun container name (the seed's E(GLUETUN_CONTAINER_NAME)). Must be unique in the list.
+          - A Docker container name (letters, digits, C(_), C(.), C(-)); with O(instances[].api_url), any label
+            without control characters.
         type: str
         required: true
       api_port:
@@ -56,14 +59,20 @@ options:
             judged from the control server alone.
         type: str
       api_key:
-        description: API key for this container (sent as the C(X-API-Key) header). Not with O(instances[].username).
-        type: str
+        description:
+          - API key for this container (sent as the C(X-API-Key) header). Not with O(instances[].username).
+          - A string, with the characters of O(api_key).
+        type: raw
       username:
-        description: Basic-auth user for this container (a role with C(auth = "basic")).
-        type: str
+        description:
+          - Basic-auth user for this container (a role with C(auth = "basic")).
+          - A string, with the characters of O(username).
+        type: raw
       password:
-        description: Basic-auth password for this container.
-        type: str
+        description:
+          - Basic-auth password for this container.
+          - A string, with the characters of O(password).
+        type: raw
   api_port:
     description:
       - The INTERNAL control-server port, as the seed's E(GLUETUN_API_PORT); it must match the port of the
@@ -74,19 +83,27 @@ options:
     description:
       - API key of a Gluetun role with C(auth = "apikey"), sent as the C(X-API-Key) header.
       - Mutually exclusive with O(username) and O(password).
-    type: str
+      - A string of printable ASCII characters (letters, digits, punctuation; spaces only between them). A line
+        break (a YAML C(|) block ends with one), another control character, a space at either end, a non-ASCII
+        character, or a value that is not a string (a list, a number) is refused before any request, by name; the
+        value is never shown.
+    type: raw
   username:
-    description: User of a Gluetun role with C(auth = "basic"). Requires O(password).
-    type: str
+    description:
+      - User of a Gluetun role with C(auth = "basic"). Requires O(password).
+      - A string without C(:) and without control characters (line breaks, tabs, NUL); refused by name otherwise.
+    type: raw
   password:
-    description: Password of a Gluetun role with C(auth = "basic"). Requires O(username).
-    type: str
+    description:
+      - Password of a Gluetun role with C(auth = "basic"). Requires O(username).
+      - A string without control characters (line breaks, tabs, NUL); refused by name otherwise, never shown.
+    type: raw
   wait_timeout:
     description:
       - Seconds to wait until every instance is healthy with its VPN C(running) (and, with
         O(require_forwarded_port), a non-zero forwarded port; with O(vpn_status=stopped), its VPN C(stopped)).
       - V(0) answers at once. A 401 ends the wait at once (waiting cannot fix it). The run can take up to
-        O(wait_timeout) plus O(timeout).
+        O(wait_timeout) plus O(timeout). Below 0 is refused.
     type: int
     default: 0
   require_forwarded_port:
@@ -114,6 +131,7 @@ options:
       - Seconds allowed for each control-server request, from connect to the last byte. Instances are asked in
         parallel, and a control server that times out is not asked again in the same round, so one hung server
         delays the answer by O(timeout) once.
+      - A finite number above 0; 0, a negative number, C(nan) or C(inf) is refused.
     type: float
     default: 5
   docker_host:
@@ -124,7 +142,7 @@ options:
     type: str
     aliases: [docker_url]
   docker_timeout:
-    description: Seconds allowed for each Docker API call.
+    description: Seconds allowed for each Docker API call; above 0.
     type: int
     default: 60
 requirements:
@@ -299,8 +317,12 @@ from ansible_collections.acestream.orchestrator.plugins.module_utils._docker_com
     docker_host_from,
     require_docker_sdk,
 )
-from ansible_collections.acestream.orchestrator.plugins.module_utils._gluetun_api import GluetunConfigError
+from ansible_collections.acestream.orchestrator.plugins.module_utils._gluetun_api import (
+    GluetunConfigError,
+    check_seconds,
+)
 from ansible_collections.acestream.orchestrator.plugins.module_utils._gluetun_probe import (
+    check_timeouts,
     needs_docker,
     normalize_instances,
     probe_instances,
@@ -314,14 +336,15 @@ def argument_spec():
             name=dict(type="str", required=True),
             api_port=dict(type="int"),
             api_url=dict(type="str"),
-            api_key=dict(type="str", no_log=True),
-            username=dict(type="str"),
-            password=dict(type="str", no_log=True),
+            api_key=dict(type="raw", no_log=True),
+            username=dict(type="raw"),
+            password=dict(type="raw", no_log=True),
         )),
         api_port=dict(type="int", default=GLUETUN_DEFAULT_API_PORT),
-        api_key=dict(type="str", no_log=True),
-        username=dict(type="str"),
-        password=dict(type="str", no_log=True),
+        # raw: a list or a number is refused by name (check_credentials), not turned into its text
+        api_key=dict(type="raw", no_log=True),
+        username=dict(type="raw"),
+        password=dict(type="raw", no_log=True),
         wait_timeout=dict(type="int", default=0),
         require_forwarded_port=dict(type="bool", default=False),
         vpn_status=dict(type="str", choices=["running", "stopped"]),
@@ -370,10 +393,8 @@ def main():
     try:
         instances = normalize_instances(params["instances"], params["api_port"], params["api_key"],
                                         params["username"], params["password"])
-        if params["wait_timeout"] < 0:
-            raise GluetunConfigError("wait_timeout must be 0 or more seconds, not %d" % params["wait_timeout"])
-        if params["timeout"] <= 0:
-            raise GluetunConfigError("timeout must be more than 0 seconds, not %g" % params["timeout"])
+        check_timeouts(params["timeout"], params["wait_timeout"])
+        check_seconds(params["docker_timeout"], "docker_timeout", example=60)
     except GluetunConfigError as exc:
         module.fail_json(msg=str(exc))
 

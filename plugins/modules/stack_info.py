@@ -242,6 +242,7 @@ from ansible_collections.acestream.orchestrator.plugins.module_utils._gluetun_ap
 from ansible_collections.acestream.orchestrator.plugins.module_utils._gluetun_probe import probe_instances
 from ansible_collections.acestream.orchestrator.plugins.module_utils._pool_options import (
     POOL_ARGUMENT_SPEC,
+    check_seconds,
     credentials,
     validate_pool,
 )
@@ -340,8 +341,7 @@ def main():
     params = module.params
     try:
         plan, core = validate_pool(params)
-        if params["wait_timeout"] < 0 or params["wait_timeout"] == float("inf"):
-            raise PortPlanError("wait_timeout", "%s is not a number of seconds, 0 or more" % params["wait_timeout"])
+        check_seconds(params, "wait_timeout", zero_ok=True)
     except PortPlanError as exc:
         module.fail_json(msg=str(exc), field=exc.field)
     docker_host = docker_host_from(params["docker_host"])

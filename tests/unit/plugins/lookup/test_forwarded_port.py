@@ -13,6 +13,7 @@ import yaml
 from ansible import constants as C
 from ansible.errors import AnsibleLookupError
 from gluetun_fake import refused_url
+from secret_check import HOSTILE, assert_no_secret, hostile_args
 
 from ansible_collections.acestream.orchestrator.plugins.lookup import forwarded_port
 
@@ -119,8 +120,8 @@ def test_hung_server_bounded(fake, lookup, socket_timeouts):
     (["http://127.0.0.1:1"], {"api_key": KEY, "username": "u", "password": PASSWORD},
      "api_key cannot be used together with username/password"),
     (["http://127.0.0.1:1"], {"api_port": 0}, "api_port must be a TCP port number"),
-    (["http://127.0.0.1:1"], {"timeout": 0}, "timeout must be a number of seconds above 0"),
-    (["http://127.0.0.1:1"], {"wait": -1}, "wait must be a number of seconds, 0 or more"),
+    (["http://127.0.0.1:1"], {"timeout": 0}, "timeout: 0 is not above 0; use a number of seconds above 0, e.g. 5"),
+    (["http://127.0.0.1:1"], {"wait": -1}, "wait: -1 is negative; use 0 \\(do not wait\\) or a number of seconds"),
     (["gluetun1"], {"username": "u", "docker_host": "unix:///nonexistent/d.sock"},
      "username and password must be given together"),  # before any connection to Docker
 ])
@@ -153,3 +154,35 @@ def test_errors_is_ansibles_own_keyword_and_documented_as_such():
     options = yaml.safe_load(forwarded_port.DOCUMENTATION)["options"]
     assert "handled by Ansible before this plugin runs" in options["errors"]["description"][0]
     assert options["term_errors"]["choices"] == ["strict", "warn", "ignore"]
+
+
+# ------------------------------------------------------------------------------------------ hostile input
+@pytest.mark.parametrize("field, value, phrase", HOSTILE)
+@pytest.mark.parametrize("term_errors", ["strict", "ignore"])
+def test_hostile_credentials_are_refused_by_name_whatever_term_errors_says(
+        fake, lookup, monkeypatch, field, value, phrase, term_errors):
+    server = fake(version="v3.41.3")
+    asked = []
+    monkeypatch.setattr(forwarded_port, "docker_client", lambda *args: asked.append(args))
+    with pytest.raises(AnsibleLookupError) as err:
+        lookup.run([server.url, "gluetun1"], {}, term_errors=term_errors, **hostile_args(field, value))
+    assert str(err.value).startswith("forwarded_port: ") and phrase in str(err.value), str(err.value)
+    assert_no_secret(value, str(err.value))
+    assert server.requests == [] and asked == []
+
+
+@pytest.mark.parametrize("terms, kwargs, message", [
+    (["http://127.0.0.1:1"], {"timeout": float("nan")}, "timeout: nan is not a finite number; use a number of seconds"),
+    (["http://127.0.0.1:1"], {"timeout": "inf"}, "timeout: inf is not a finite number"),
+    (["http://127.0.0.1:1"], {"wait": float("nan")}, "wait: nan is not a finite number; use 0 (do not wait)"),
+    (["http://127.0.0.1:1"], {"wait": "inf"}, "wait: inf is not a finite number"),
+    (["gluetun1\n"], {}, "instances[0]: name 'gluetun1\\n' is not a Docker container name"),
+    (["http://127.0.0.1:1\n"], {}, "instances[0]: name 'http://127.0.0.1:1\\n' holds a line break or other control"),
+])
+def test_timeouts_and_terms_of_another_kind_are_refused_by_name(lookup, monkeypatch, terms, kwargs, message):
+    asked = []
+    monkeypatch.setattr(forwarded_port, "docker_client", lambda *args: asked.append(args))
+    with pytest.raises(AnsibleLookupError) as err:
+        lookup.run(terms, {}, term_errors="ignore", **kwargs)
+    assert message in str(err.value), str(err.value)
+    assert asked == []

@@ -8,6 +8,7 @@ import json
 
 import pytest
 from gluetun_fake import RELEASES, refused_url
+from secret_check import HOSTILE, KEY_CORE, assert_no_secret, hostile_args
 
 from ansible_collections.acestream.orchestrator.plugins.module_utils._gluetun_api import (
     GluetunClient,
@@ -18,8 +19,10 @@ from ansible_collections.acestream.orchestrator.plugins.module_utils._gluetun_ap
     GluetunUnauthorized,
     GluetunUnreachable,
     check_credentials,
+    check_seconds,
     parse_version,
     ports_from_answer,
+    seconds_problem,
     validate_api_url,
 )
 
@@ -392,3 +395,76 @@ def test_base_path_prefix_is_kept(fake):
 def test_constructor_rejects_conflicting_credentials():
     with pytest.raises(GluetunConfigError, match="api_key cannot be used together with username/password"):
         GluetunClient("http://127.0.0.1:8000", api_key=KEY, username="u", password=PASSWORD)
+
+
+# ------------------------------------------------------------------------------------------ hostile input
+@pytest.mark.parametrize("field, value, phrase", HOSTILE)
+def test_credentials_that_cannot_travel_in_a_header_are_refused_by_name_never_shown(field, value, phrase):
+    with pytest.raises(GluetunConfigError) as err:
+        check_credentials(where="instances[2] (gluetun3)", **hostile_args(field, value))
+    text = str(err.value)
+    assert text.startswith("instances[2] (gluetun3): " + phrase), text
+    assert "allowed: " in text or "must be a string (" in text
+    assert err.value.field == field and text.endswith(err.value.detail)
+    assert_no_secret(value, text)
+
+
+@pytest.mark.parametrize("field, value, phrase", HOSTILE)
+def test_client_refuses_hostile_credentials_before_any_request(fake, field, value, phrase):
+    server = fake(version="v3.41.3")
+    with pytest.raises(GluetunConfigError) as err:
+        GluetunClient(server.url, **hostile_args(field, value))
+    assert phrase in str(err.value)
+    assert_no_secret(value, str(err.value))
+    assert server.requests == []
+
+
+@pytest.mark.parametrize("kwargs", [
+    {"api_key": "a-key with inner spaces and ~!@#$%^&*()"},
+    {"username": "j\u00fcrgen", "password": "p\u00e4ss: with colon and \u20ac"},
+])
+def test_credentials_that_can_travel_are_sent(fake, kwargs):
+    check_credentials(**kwargs)
+    server = fake(version="v3.41.3")
+    GluetunClient(server.url, **kwargs).vpn_status()
+    assert len(server.requests) == 1
+
+
+@pytest.mark.parametrize("value, zero_ok, expected", [
+    (float("nan"), False, "nan is not a finite number; use a number of seconds above 0, e.g. 5"),
+    (float("inf"), False, "inf is not a finite number"),
+    (float("-inf"), True, "-inf is not a finite number; use 0 (do not wait) or a number of seconds, e.g. 30"),
+    (0, False, "0 is not above 0"),
+    (-1, True, "-1 is negative"),
+    (True, False, "a boolean is not a number"),
+    ("5", False, "'5' is not a number"),
+    ([5], True, "a list is not a number"),
+    (0, True, None),
+    (0.5, False, None),
+])
+def test_seconds_problem(value, zero_ok, expected):
+    problem = seconds_problem(value, zero_ok)
+    assert problem == expected if expected is None else problem.startswith(expected), problem
+
+
+def test_check_seconds_names_the_field_and_the_client_refuses_nan():
+    with pytest.raises(GluetunConfigError, match="^docker_timeout: 0 is not above 0; use a number of seconds above "
+                                                 "0, e.g. 60$"):
+        check_seconds(0, "docker_timeout", example=60)
+    assert check_seconds(3, "timeout") == 3.0
+    with pytest.raises(GluetunConfigError, match="^timeout: nan is not a finite number"):
+        GluetunClient("http://127.0.0.1:8000", timeout=float("nan"))
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:8000\n", "http://127.0.0.1:8000/a b", "http://127.0.0.1:\t8000",
+                                 "http://127.0.0.1:8000/\x00"])
+def test_api_url_with_control_characters_or_spaces_is_refused(url):
+    with pytest.raises(GluetunConfigError, match="api_url"):
+        validate_api_url(url)
+
+
+def test_api_url_with_a_query_is_refused_without_echoing_it():
+    with pytest.raises(GluetunConfigError) as err:
+        validate_api_url("http://127.0.0.1:8000/?apikey=" + KEY_CORE)
+    assert "must not have a query" in str(err.value)
+    assert_no_secret(KEY_CORE, str(err.value))

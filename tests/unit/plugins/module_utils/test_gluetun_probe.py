@@ -8,10 +8,12 @@ The control servers are real local HTTP servers; Docker is a small in-memory sta
 
 from __future__ import annotations
 
+import base64
 import json
 
 import pytest
 from gluetun_fake import RELEASES, free_port
+from secret_check import HOSTILE, KEY_CORE, PASSWORD_CORE, assert_no_secret, hostile_args
 
 from ansible_collections.acestream.orchestrator.plugins.module_utils._docker_common import NotFound
 from ansible_collections.acestream.orchestrator.plugins.module_utils._gluetun_api import (
@@ -29,6 +31,7 @@ from ansible_collections.acestream.orchestrator.plugins.module_utils._gluetun_pr
     read_forwarded_ports,
     read_ports,
     resolve_api_url,
+    scrub_secrets,
 )
 
 KEY = "S3cretKeyValue22chars0"
@@ -178,7 +181,7 @@ def test_probe_validates_before_any_request(fake):
         probe_instances(None, [{"name": "g", "api_url": server.url}, {"name": "g", "api_url": server.url}])
     with pytest.raises(GluetunConfigError, match="no Docker access and no api_url for: g2"):
         probe_instances(None, [{"name": "g1", "api_url": server.url}, "g2"])
-    with pytest.raises(GluetunConfigError, match="timeout must be a number of seconds above 0"):
+    with pytest.raises(GluetunConfigError, match="timeout: 0 is not above 0; use a number of seconds above 0"):
         probe_instances(None, [{"name": "g", "api_url": server.url}], timeout=0)
     with pytest.raises(GluetunConfigError, match="vpn_status must be 'running' or 'stopped'"):
         probe_instances(None, [{"name": "g", "api_url": server.url}], vpn_status="up")
@@ -622,3 +625,91 @@ def test_no_secret_in_any_result(fake):
         text = json.dumps(vpns)
         assert KEY not in text and PASSWORD not in text
         assert all(v["error"] for v in vpns)
+
+
+# ------------------------------------------------------------------------------------------ hostile input
+@pytest.mark.parametrize("field, value, phrase", HOSTILE)
+def test_hostile_credentials_refused_before_any_request_or_docker_call(fake, field, value, phrase):
+    server = fake(version="v3.41.3")
+    docker = FakeDocker({})
+    with pytest.raises(GluetunConfigError) as err:
+        probe_instances(docker, [{"name": "g1", "api_url": server.url}], **hostile_args(field, value))
+    assert str(err.value).startswith("module options: " + phrase)
+    assert_no_secret(value, str(err.value))
+    with pytest.raises(GluetunConfigError) as err:
+        read_forwarded_ports(docker, [dict(hostile_args(field, value), name="g1", api_url=server.url)])
+    assert str(err.value).startswith("instances[0] (g1): " + phrase)
+    assert_no_secret(value, str(err.value))
+    assert server.requests == [] and docker.calls == []
+
+
+@pytest.mark.parametrize("timeout, wait, message", [
+    (float("nan"), 0, "timeout: nan is not a finite number; use a number of seconds above 0, e.g. 5"),
+    (float("inf"), 0, "timeout: inf is not a finite number"),
+    (5, float("nan"), "wait_timeout: nan is not a finite number; use 0 (do not wait) or a number of seconds"),
+    (5, float("inf"), "wait_timeout: inf is not a finite number"),
+    (5, float("-inf"), "wait_timeout: -inf is not a finite number"),
+])
+def test_nan_and_infinite_timeouts_are_refused_by_name(fake, timeout, wait, message):
+    server = fake(version="v3.41.3")
+    with pytest.raises(GluetunConfigError) as err:
+        probe_instances(None, [{"name": "g", "api_url": server.url}], timeout=timeout, wait_timeout=wait)
+    assert str(err.value).startswith(message)
+    assert server.requests == []
+
+
+@pytest.mark.parametrize("instances, message", [
+    (["gluetun1\n"], "instances[0]: name 'gluetun1\\n' is not a Docker container name"),
+    ([{"name": "glue tun"}], "instances[0]: name 'glue tun' is not a Docker container name"),
+    ([{"name": ["g1"]}], "instances[0] has no name: give the Gluetun container name (a string), not a list"),
+    ([{"name": None}], "instances[0] has no name: give the Gluetun container name (a string), not null"),
+    ([{"name": "remote\n", "api_url": "http://127.0.0.1:1"}], "instances[0]: name 'remote\\n' holds a line break"),
+])
+def test_instance_names_with_a_final_newline_or_of_another_type_are_refused(instances, message):
+    with pytest.raises(GluetunConfigError) as err:
+        normalize_instances(instances)
+    assert str(err.value).startswith(message), str(err.value)
+
+
+def test_a_label_with_api_url_may_be_any_text():
+    [instance] = normalize_instances([{"name": "remote VPN (office)", "api_url": "http://127.0.0.1:1"}])
+    assert instance["name"] == "remote VPN (office)"
+
+
+@pytest.mark.parametrize("env", ["HTTP_CONTROL_SERVER_ADDRESS=:800\u00b2", "HTTP_CONTROL_SERVER_ADDRESS=:\uff18\uff10"])
+def test_control_port_with_non_ascii_digits_is_unknown(env):
+    assert configured_control_port(inspect_doc("g", env=[env])) is None
+
+
+@pytest.mark.parametrize("api_port", ["800\u00b2", "\uff18\uff10\uff10\uff10"])
+def test_api_port_with_non_ascii_digits_is_refused_by_name(api_port):
+    with pytest.raises(GluetunConfigError, match="api_port must be a TCP port number between 1 and 65535"):
+        normalize_instances(["g"], api_port=api_port)
+
+
+def test_an_unexpected_error_never_shows_a_credential(fake, monkeypatch):
+    """Defence in depth: whatever an exception quotes of the credentials is scrubbed from the instance's error."""
+    server = fake(version="v3.41.3")
+    password = "p\u00e4ss-" + PASSWORD_CORE
+    token = base64.b64encode(("monitor:%s" % password).encode()).decode()
+
+    def explode(self):
+        raise ValueError("Invalid header value %r, %r, %s, %r" % (
+            password.encode(), password, token, password.encode("latin-1", "backslashreplace")))
+
+    monkeypatch.setattr(GluetunClient, "vpn_status", explode)
+    [vpn] = probe_instances(None, [{"name": "g1", "api_url": server.url, "username": "monitor",
+                                    "password": password}])
+    assert vpn["error"].startswith("Unexpected error probing Gluetun 'g1': ValueError: Invalid header value ")
+    assert vpn["error"].count("********") == 4, vpn["error"]
+    assert_no_secret(password, vpn["error"])
+    assert token not in vpn["error"]
+
+
+def test_scrub_secrets_replaces_every_form():
+    instance = {"api_key": "k\u00e9y-" + KEY_CORE, "username": None, "password": None}
+    key = instance["api_key"]
+    text = "a %s b %r c %r d %s" % (key, key.encode(), key, ascii(key))
+    scrubbed = scrub_secrets(text, instance)
+    assert_no_secret(instance["api_key"], scrubbed)
+    assert scrubbed.startswith("a ******** b ")

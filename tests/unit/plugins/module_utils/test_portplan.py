@@ -11,7 +11,9 @@ from hypothesis import given, settings, strategies as st
 from ansible_collections.acestream.orchestrator.plugins.module_utils._portplan import (
     PortPlanError,
     PortRange,
+    ascii_digits,
     build_plan,
+    parse_port,
     parse_range,
     ranges_text,
     share_replicas,
@@ -295,3 +297,60 @@ def test_ranges_text():
     assert ranges_text([]) == "none"
     assert ranges_text([5, 1, 2, 3, 7, 8, 10]) == "1-3, 5, 7-8, 10"
     assert ranges_text(range(19000, 19500)) == "19000-19499"
+
+
+# ------------------------------------------------------------------------------------------ hostile input
+@pytest.mark.parametrize("text, expected", [
+    ("19000", True), ("0", True), ("", False), ("2900\u2074", False), ("\uff11\uff19", False), ("\u0661", False),
+    ("-1", False), ("1_000", False), (" 1", False), ("1\n", False), (19000, False), (None, False),
+])
+def test_ascii_digits_only_takes_0_to_9(text, expected):
+    assert ascii_digits(text) is expected
+
+
+@pytest.mark.parametrize("value", ["2900\u2074", "\uff11\uff19\uff10\uff10\uff10-\uff11\uff19\uff10\uff10\uff19",
+                                   "19000-1900\u00b9", ["2900\u2074", 29010], {"start": "\u0661", "end": 5}])
+def test_non_ascii_digits_are_not_a_port_range(value):
+    with pytest.raises(PortPlanError) as err:
+        parse_range(value, "port_range")
+    assert err.value.field == "port_range" and err.value.kind == "syntax"
+    assert "is not a port range" in str(err.value)
+
+
+@pytest.mark.parametrize("value", ["800\u00b2", "\uff18\uff10\uff10\uff11", "8001\n0"])
+def test_non_ascii_digits_are_not_a_port(value):
+    with pytest.raises(PortPlanError, match="^api_port: .* is not a port; give"):
+        parse_port(value, "api_port", "give a whole number")
+    with pytest.raises(PortPlanError, match="^api_host_ports.g1: .* is not a port"):
+        build_plan(["g1"], port_range="19000-19009", api_port=8001, api_host_ports=[value])
+
+
+@pytest.mark.parametrize("names, message", [
+    (["gluetun1\n"], "'gluetun1\\\\n' is not a valid Docker container name"),
+    (["gluetun1\r"], "is not a valid Docker container name"),
+    (["glue tun"], "is not a valid Docker container name"),
+    (5, "give a list of Gluetun container names"),
+    (None, "give a list of Gluetun container names"),
+    ({"gluetun1": 1}, "give a list of Gluetun container names"),
+    ([["gluetun1"]], "is not a container name; every item must be a non-empty string"),
+])
+def test_vpn_names_with_a_final_newline_or_of_another_type_are_refused(names, message):
+    with pytest.raises(PortPlanError, match=message) as err:
+        validate_vpn_names(names)
+    assert err.value.field == "vpn_containers"
+
+
+def test_names_keep_their_spaces_stripped():
+    assert validate_vpn_names([" gluetun1 ", "/gluetun2"]) == ["gluetun1", "gluetun2"]
+
+
+@pytest.mark.parametrize("replicas", [float("inf"), float("-inf"), float("nan"), "\u0663", "3\u00b2", [3], None, True])
+def test_replicas_of_another_kind_are_refused_by_name(replicas):
+    with pytest.raises(PortPlanError, match="^replicas: .* is not a number of engines") as err:
+        build_plan(["g1"], port_range="19000-19009", replicas=replicas)
+    assert err.value.kind == "syntax"
+
+
+def test_replicas_as_ascii_text_or_whole_float():
+    assert build_plan(["g1"], port_range="19000-19009", replicas=" 3 ").replicas == 3
+    assert build_plan(["g1"], port_range="19000-19009", replicas=3.0).replicas == 3

@@ -10,6 +10,7 @@ import threading
 
 import pytest
 from module_runner import run_module_main
+from secret_check import HOSTILE, assert_no_secret, hostile_args
 from docker.errors import APIError, NotFound
 
 from ansible_collections.acestream.orchestrator.plugins.module_utils import _engine_docker
@@ -413,12 +414,12 @@ def test_wait_ready_returns_name_and_detail_pairs():
     (dict(name="a b"), "name", "name: 'a b' is not usable as a container name prefix"),
     (dict(parallelism=0), "parallelism", "parallelism: 0 is below 1; use 1 or more"),
     (dict(wait_ready=-1), "wait_ready", "wait_ready: -1 is negative"),
-    (dict(api_timeout=0), "api_timeout", "api_timeout: 0.0 is not above 0"),
+    (dict(api_timeout=0), "api_timeout", "api_timeout: 0 is not above 0; use a number of seconds above 0, e.g. 5"),
     (dict(api_port=70000), "api_port", "api_port: 70000 is outside 1-65535"),
     (dict(vpn_containers=[]), "vpn_containers", "vpn_containers: at least one Gluetun container name is required"),
-    (dict(username="u"), "password", "password: username and password go together"),
+    (dict(username="u"), "password", "password: is required with username: username and password must be given together"),
     (dict(api_key="key-1234567", username="user", password="pass-1234567"), "api_key",
-     "api_key: give api_key or username/password"),
+     "api_key: cannot be used together with username/password"),
     (dict(vpn_port_ranges={"g1": "7999-8001", "g2": "200-203"}), "vpn_port_ranges.g1",
      "includes port 8000, the Gluetun control server's api_port"),
     (dict(labels={"acestream.vpn": "x"}), "labels", "labels: acestream.vpn is a label the pool manages"),
@@ -438,3 +439,42 @@ def test_docker_sdk_missing(monkeypatch, capsys):
     monkeypatch.setattr(_docker_common, "DOCKER_IMPORT_ERROR", "ImportError: No module named docker")
     result = run_module(base_args(), capsys=capsys)
     assert result["failed"] and "docker (Docker SDK for Python >= 5.0)" in result["msg"]
+
+
+# ------------------------------------------------------------------------------------------ hostile input
+@pytest.mark.parametrize("field, value, phrase", HOSTILE)
+@pytest.mark.parametrize("state", ["present", "absent"])
+def test_hostile_credentials_are_refused_by_name_before_docker(fake, capsys, field, value, phrase, state):
+    code, out, raw = run_module_main(engine_pool.main, capsys,
+                                     base_args(state=state, forwarded_port="auto", **hostile_args(field, value)))
+    assert code == 1 and out["failed"] and out["field"] == field
+    assert out["msg"].startswith("%s: %s" % (field, phrase.split(" ", 1)[1])), out["msg"]
+    assert "Traceback" not in raw and "exception" not in out
+    # the username is no secret to Ansible: the invocation shows it, as it shows every option without no_log
+    assert_no_secret(value, out["msg"] if field == "username" else raw)
+    assert fake.calls == []
+
+
+@pytest.mark.parametrize("args, field, message", [
+    (dict(api_timeout=float("nan")), "api_timeout", "api_timeout: nan is not a finite number; use a number of seconds "
+                                                    "above 0, e.g. 5"),
+    (dict(api_timeout="inf"), "api_timeout", "api_timeout: inf is not a finite number"),
+    (dict(api_timeout="-inf"), "api_timeout", "api_timeout: -inf is not a finite number"),
+    (dict(forwarded_port_timeout="nan"), "forwarded_port_timeout", "forwarded_port_timeout: nan is not a finite "
+                                                                   "number; use 0 (do not wait) or a number of seconds"),
+    (dict(forwarded_port_timeout="inf"), "forwarded_port_timeout", "forwarded_port_timeout: inf is not a finite"),
+    (dict(docker_timeout=0), "docker_timeout", "docker_timeout: 0 is not above 0; use a number of seconds above 0, "
+                                               "e.g. 60"),
+    (dict(docker_timeout=-1, state="absent"), "docker_timeout", "docker_timeout: -1 is negative"),
+    (dict(port_range="2900\u2074-29010", vpn_port_ranges={}), "port_range", "is not a port range"),
+    (dict(port_range="\uff11\uff19\uff10\uff10\uff10-\uff11\uff19\uff10\uff10\uff19", vpn_port_ranges={}),
+     "port_range", "is not a port range"),
+    (dict(vpn_port_ranges={"g1": "100-10\u00b3", "g2": "200-203"}), "vpn_port_ranges.g1", "is not a port range"),
+    (dict(vpn_containers=["g1\n", "g2"]), "vpn_containers", "'g1\\n' is not a valid Docker container name"),
+    (dict(name="ace\n"), "name", "is not usable as a container name prefix"),
+])
+def test_timeouts_ports_and_names_of_another_kind_are_refused_by_name(fake, capsys, args, field, message):
+    code, out, raw = run_module_main(engine_pool.main, capsys, base_args(**args))
+    assert code == 1 and out["field"] == field and message in out["msg"], out["msg"]
+    assert "Traceback" not in raw and "exception" not in out
+    assert fake.calls == []

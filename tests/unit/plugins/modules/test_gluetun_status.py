@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import pytest
 from module_runner import fresh_module_state, run_module_main, warning_texts
+from secret_check import HOSTILE, assert_no_secret, hostile_args
 
 from ansible_collections.acestream.orchestrator.plugins.modules import gluetun_status
 
@@ -90,8 +91,8 @@ def test_fail_on_unhealthy_false_reports(fake, capsys):
     ({"instances": [{"name": "g"}], "username": "admin"}, "username and password must be given together"),
     ({"instances": [{"name": "g"}], "api_port": 0}, "api_port must be a TCP port number between 1 and 65535"),
     ({"instances": [{"name": "g", "api_port": 65536}]}, "instances[0] (g) api_port must be a TCP port number"),
-    ({"instances": [{"name": "g"}], "wait_timeout": -1}, "wait_timeout must be 0 or more seconds"),
-    ({"instances": [{"name": "g"}], "timeout": 0}, "timeout must be more than 0 seconds"),
+    ({"instances": [{"name": "g"}], "wait_timeout": -1}, "wait_timeout: -1 is negative; use 0 (do not wait) or a number of seconds"),
+    ({"instances": [{"name": "g"}], "timeout": 0}, "timeout: 0 is not above 0; use a number of seconds above 0, e.g. 5"),
     ({"instances": [{"name": "g", "api_url": "http://admin:%s@127.0.0.1:8001" % PASSWORD}]},
      "instances[0] (g): api_url must not carry credentials"),
 ])
@@ -153,3 +154,53 @@ def test_argument_spec_matches_the_documentation():
     assert set(doc["instances"]["suboptions"]) == set(spec["instances"]["options"])
     for name in ("api_key", "password"):
         assert spec[name]["no_log"] is True and spec["instances"]["options"][name]["no_log"] is True
+
+
+# ------------------------------------------------------------------------------------------ hostile input
+@pytest.mark.parametrize("field, value, phrase", HOSTILE)
+@pytest.mark.parametrize("level", ["module", "instance"])
+def test_hostile_credentials_are_refused_by_name_and_never_shown(fake, capsys, field, value, phrase, level):
+    server = fake(version="v3.41.3")
+    instance = {"name": "g1", "api_url": server.url}
+    args = {"instances": [instance]}
+    if level == "module":
+        args.update(hostile_args(field, value))
+        where = "module options: "
+    else:
+        instance.update(hostile_args(field, value))
+        where = "instances[0] (g1): "
+    code, out, raw = run(capsys, args)
+    assert code == 1 and out["failed"]
+    assert out["msg"].startswith(where + phrase), out["msg"]
+    # the username is no secret to Ansible: the invocation shows it, as it shows every option without no_log
+    assert_no_secret(value, out["msg"] if field == "username" else raw)
+    assert server.requests == [] and "vpns" not in out
+
+
+@pytest.mark.parametrize("args, message", [
+    ({"timeout": "nan"}, "timeout: nan is not a finite number; use a number of seconds above 0, e.g. 5"),
+    ({"timeout": "inf"}, "timeout: inf is not a finite number"),
+    ({"timeout": "-inf"}, "timeout: -inf is not a finite number"),
+    ({"docker_timeout": 0}, "docker_timeout: 0 is not above 0; use a number of seconds above 0, e.g. 60"),
+    ({"docker_timeout": -5}, "docker_timeout: -5 is negative"),
+    ({"api_port": "800\u00b2"}, "api_port"),
+])
+def test_timeouts_and_ports_of_another_kind_are_refused_by_name(fake, capsys, args, message):
+    server = fake(version="v3.41.3")
+    code, out, _raw = run(capsys, dict(args, instances=[{"name": "g1", "api_url": server.url}]))
+    assert code == 1 and message in out["msg"], out["msg"]
+    assert "Traceback" not in out["msg"] and server.requests == []
+
+
+def test_docker_timeout_is_refused_before_docker_is_asked(capsys, monkeypatch):
+    asked = []
+    monkeypatch.setattr(gluetun_status, "docker_client", lambda *args: asked.append(args))
+    code, out, _raw = run(capsys, {"instances": [{"name": "gluetun1"}], "docker_timeout": 0})
+    assert code == 1 and out["msg"].startswith("docker_timeout: 0 is not above 0")
+    assert asked == []
+
+
+def test_instance_name_ending_in_a_newline_is_refused(capsys):
+    code, out, _raw = run(capsys, {"instances": [{"name": "gluetun1\n"}]})
+    assert code == 1 and out["msg"] == ("instances[0]: name 'gluetun1\\n' is not a Docker container name (letters, "
+                                        "digits, '_', '.', '-', starting with a letter or digit)")
