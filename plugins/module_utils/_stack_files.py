@@ -85,9 +85,10 @@ def _ancestors(path):
         parent = os.path.dirname(parent)
 
 
-def validate(directories=None, files=None, absent=None):
+def validate(directories=None, files=None, absent=None, absent_if_empty=None):
     """Normalise the options; raise StackFilesError naming the first bad field. Returns (dirs, files, absent) with
-    absolute normalised paths, integer modes and each entry's field name (for the messages of plan)."""
+    absolute normalised paths, integer modes and each entry's field name (for the messages of plan); absent holds
+    the paths of absent, then those of absent_if_empty (``if_empty``), deepest first."""
     dirs_out, files_out, absent_out, seen = [], [], [], {}
     for index, entry in enumerate(directories or []):
         field = f"directories[{index}]"
@@ -125,8 +126,18 @@ def validate(directories=None, files=None, absent=None):
         path = _check_path(path, field)
         if path in seen:
             raise StackFilesError(f"{field}: {path} is also {seen[path]}; a path cannot be both present and absent")
-        absent_out.append({"path": path, "field": field})
-    return dirs_out, files_out, absent_out
+        absent_out.append({"path": path, "field": field, "if_empty": False})
+        seen.setdefault(path, field)
+    if_empty = []
+    for index, path in enumerate(absent_if_empty or []):
+        field = f"absent_if_empty[{index}]"
+        path = _check_path(path, field)
+        if path in seen:
+            raise StackFilesError(f"{field}: {path} is also {seen[path]}; list it once")
+        seen[path] = field
+        if_empty.append({"path": path, "field": field, "if_empty": True})
+    if_empty.sort(key=lambda entry: -entry["path"].count("/"))
+    return dirs_out, files_out, absent_out + if_empty
 
 
 def _kind(info):
@@ -243,6 +254,8 @@ class _Planner:
     def __init__(self):
         self.changes = []
         self.created = {}
+        self.removed = set()
+        self.kept = []
 
     def _make_room(self, path, field):
         """Plan the creation of path's missing parents (0755) after checking the nearest existing one: a directory
@@ -334,6 +347,8 @@ class _Planner:
 
     def absent(self, entry):
         path, field = entry["path"], entry["field"]
+        if any(parent in self.removed for parent in _ancestors(path)):
+            return  # removed with a directory tree listed before it
         try:
             info = os.lstat(path)
         except (FileNotFoundError, NotADirectoryError):
@@ -341,9 +356,22 @@ class _Planner:
         except OSError as error:
             raise StackFilesError(f"{field}: {_describe_os_error(error, path)}") from None
         kind = _kind(info)
+        if entry["if_empty"]:
+            if kind != "directory":
+                self.kept.append({"path": path, "reason": f"{KINDS[kind]}, not a directory"})
+                return
+            try:
+                left = [name for name in os.listdir(path) if os.path.join(path, name) not in self.removed]
+            except OSError as error:
+                raise StackFilesError(f"{field}: {_describe_os_error(error, path)}") from None
+            if left:
+                self.kept.append({"path": path, "reason": f"not empty: {len(left)} entries the task does not remove"})
+                return
         self._parent_writable(path, field, "removed")
+        self.removed.add(path)
         self.changes.append({"path": path, "kind": "other" if kind == "link" else kind, "action": "remove",
-                             "before": f"{'link' if kind == 'link' else kind}\n", "after": ""})
+                             "if_empty": entry["if_empty"], "before": f"{'link' if kind == 'link' else kind}\n",
+                             "after": ""})
 
 
 def _read(path):
@@ -352,8 +380,9 @@ def _read(path):
 
 
 def plan(directories, files, absent):
-    """The changes that bring the file system to the options, in the order to apply them; raises StackFilesError
-    (naming the field, the path and the fix) before anything is changed when a path cannot be taken.
+    """The changes that bring the file system to the options, in the order to apply them, and the directories of
+    absent_if_empty left in place (path, reason); raises StackFilesError (naming the field, the path and the fix)
+    before anything is changed when a path cannot be taken.
 
     Each change is a dict: path, action (create | update | mode | remove), kind (directory | file | other), mode,
     content/secret for files and before/after texts for the diff (secret contents replaced by a placeholder).
@@ -365,7 +394,7 @@ def plan(directories, files, absent):
         planner.file(entry)
     for entry in absent:
         planner.absent(entry)
-    return planner.changes
+    return planner.changes, planner.kept
 
 
 def _write_atomically(path, data, mode):
@@ -408,7 +437,9 @@ def apply(changes):
     for change in changes:
         path, action = change["path"], change["action"]
         if action == "remove":
-            if change["kind"] == "directory":
+            if change["kind"] == "directory" and change["if_empty"]:
+                os.rmdir(path)
+            elif change["kind"] == "directory":
                 shutil.rmtree(path)
             else:
                 os.unlink(path)

@@ -22,7 +22,7 @@ description:
     where a file must be, a symbolic link where a directory or a file must be, a path below a regular file, a NUL
     byte, a directory the user running the task may not write) fails the task with a message naming the option,
     the path and the fix, and nothing is changed.
-  - A directory that already exists is never loosened: by default (O(directories[].existing=tighten)) it only
+  - A directory that already exists is never loosened. By default (O(directories[].existing=tighten)) it only
     loses the permission bits its O(directories[].mode) lacks and keeps its setuid, setgid and sticky bits, so a
     shared V(1777) directory stays shared and a V(0700) one stays private. New directories get exactly their mode.
   - Ownership is left as the target's user creates it (root when the play uses C(become)).
@@ -52,7 +52,7 @@ options:
         required: true
       mode:
         description:
-          - Octal permission bits, quoted, such as V('0700'): the mode of a directory this task creates, and the
+          - Octal permission bits, quoted, such as V('0700'). The mode of a directory this task creates, and the
             most an existing one keeps with O(directories[].existing=tighten).
         type: raw
         default: '0755'
@@ -66,7 +66,7 @@ options:
           - V(keep) leaves the mode as it is. For directories the user may have made before, with a mode of
             their own (the roles' C(acestream_stack_dir)).
           - V(enforce) sets exactly O(directories[].mode), adding bits and dropping setuid, setgid and sticky
-            bits: only when the directory is the stack's alone.
+            bits. Only when the directory is the stack's alone.
         type: str
         choices: [keep, tighten, enforce]
         default: tighten
@@ -101,8 +101,19 @@ options:
     type: list
     elements: path
     default: []
+  absent_if_empty:
+    description:
+      - Directories to remove only when nothing is left in them once O(absent) and the other directories of this
+        list are removed (deepest first, whatever the order given). A directory with anything else in it, or a
+        path that is not a directory, is left as it is and listed in RV(kept). For directories the user may have
+        had before the stack, or may share with it.
+    type: list
+    elements: path
+    default: []
 notes:
-  - Removing a directory in O(absent) removes everything under it. The roles list only the directories they created.
+  - Removing a directory in O(absent) removes everything under it; O(absent_if_empty) removes only empty ones. The
+    roles list only paths they create; with C(acestream_state=absent) they remove their files by name and their
+    directories with O(absent_if_empty), never the stack directory.
   - Check mode and C(--diff) show each change with the mode before and after, the creation of missing parents
     included; a directory left as it is (O(directories[].existing=keep), or already within its mode) is not a
     change.
@@ -130,11 +141,14 @@ EXAMPLES = r"""
         content: "{{ lookup('ansible.builtin.template', 'docker-compose.yml.j2') }}"
         mode: "0644"
 
-- name: Remove them again
+- name: Remove them again, and their directories unless something else is in them
   acestream.orchestrator.stack_files:
     absent:
-      - /opt/acestream/pool1/gluetun
+      - /opt/acestream/pool1/gluetun/gluetun1/gluetun.env
       - /opt/acestream/pool1/docker-compose.yml
+    absent_if_empty:
+      - /opt/acestream/pool1/gluetun
+      - /opt/acestream/pool1/gluetun/gluetun1
 """
 
 RETURN = r"""
@@ -154,6 +168,19 @@ changes:
       description: V(create), V(update) (content), V(mode) (mode only) or V(remove).
       type: str
   sample: [{"path": "/opt/acestream/pool1/gluetun/gluetun1/gluetun.env", "kind": "file", "action": "update"}]
+kept:
+  description: The paths of O(absent_if_empty) left in place, and why.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    path:
+      description: The path.
+      type: str
+    reason:
+      description: Why it was left, for example that something the task does not remove is in it.
+      type: str
+  sample: [{"path": "/opt/acestream/pool1/gluetun", "reason": "not empty: 1 entries the task does not remove"}]
 """
 
 from ansible.module_utils.basic import AnsibleModule
@@ -182,6 +209,7 @@ def argument_spec():
             mode=dict(type="raw", default="0644"),
         ), mutually_exclusive=[("content", "secret_content")], required_one_of=[("content", "secret_content")]),
         absent=dict(type="list", elements="path", default=[]),
+        absent_if_empty=dict(type="list", elements="path", default=[]),
     )
 
 
@@ -189,8 +217,9 @@ def main():
     module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
     params = module.params
     try:
-        directories, files, absent = validate(params["directories"], params["files"], params["absent"])
-        changes = plan(directories, files, absent)
+        directories, files, absent = validate(params["directories"], params["files"], params["absent"],
+                                              params["absent_if_empty"])
+        changes, kept = plan(directories, files, absent)
     except StackFilesError as exc:
         module.fail_json(msg=str(exc))
     if changes and not module.check_mode:
@@ -200,9 +229,9 @@ def main():
             done = report([change for change in changes if change.get("done")])[0]
             failed = next(change["path"] for change in changes if not change.get("done"))
             module.fail_json(msg=f"{describe_os_error(exc, failed)} (the changes before it were made)",
-                             changes=done, changed=bool(done))
+                             changes=done, changed=bool(done), kept=kept)
     done, diff = report(changes)
-    module.exit_json(changed=bool(changes), changes=done, diff=diff)
+    module.exit_json(changed=bool(changes), changes=done, diff=diff, kept=kept)
 
 
 if __name__ == "__main__":

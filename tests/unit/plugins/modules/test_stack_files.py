@@ -462,3 +462,42 @@ def test_bad_directory_options_name_the_field(capsys, tmp_path, args, words):
     for word in words:
         assert word in out["msg"], out["msg"]
     assert list(tmp_path.iterdir()) == []
+
+
+# ------------------------------------------------------------------ absent_if_empty: only what the stack left
+def test_absent_if_empty_removes_emptied_directories_deepest_first_and_keeps_the_rest(capsys, tmp_path):
+    run(capsys, stack_args(tmp_path))
+    (tmp_path / "stack" / "gluetun" / "one").mkdir()
+    (tmp_path / "stack" / "gluetun" / "one" / "gluetun.env").write_text(SECRET)
+    (tmp_path / "stack" / "gluetun" / "users-notes").write_text("the user's\n")
+    args = {"absent": [f"{tmp_path}/stack/gluetun/gluetun.env", f"{tmp_path}/stack/gluetun/one/gluetun.env"],
+            "absent_if_empty": [f"{tmp_path}/stack/gluetun", f"{tmp_path}/stack/gluetun/one",
+                                f"{tmp_path}/stack/docker-compose.yml"]}
+    before = tree(tmp_path)
+    code, checked, _raw = run(capsys, args, check_mode=True)
+    assert code == 0 and tree(tmp_path) == before
+    code, out, raw = run(capsys, args)
+    assert code == 0 and out["changes"] == checked["changes"] and out["kept"] == checked["kept"]
+    assert [(c["path"][len(str(tmp_path)):], c["action"]) for c in out["changes"]] == [
+        ("/stack/gluetun/gluetun.env", "remove"), ("/stack/gluetun/one/gluetun.env", "remove"),
+        ("/stack/gluetun/one", "remove")]
+    assert out["kept"] == [
+        {"path": f"{tmp_path}/stack/gluetun", "reason": "not empty: 1 entries the task does not remove"},
+        {"path": f"{tmp_path}/stack/docker-compose.yml", "reason": "a regular file, not a directory"}]
+    assert (tmp_path / "stack" / "gluetun" / "users-notes").read_text() == "the user's\n"
+    assert (tmp_path / "stack" / "docker-compose.yml").exists() and "wg-very-secret" not in raw
+    code, out, _raw = run(capsys, args)
+    assert code == 0 and out["changed"] is False
+
+    (tmp_path / "stack" / "gluetun" / "users-notes").unlink()
+    code, out, _raw = run(capsys, args)
+    assert code == 0 and out["changes"] == [{"path": f"{tmp_path}/stack/gluetun", "kind": "directory",
+                                             "action": "remove"}]
+    assert not (tmp_path / "stack" / "gluetun").exists() and (tmp_path / "stack").is_dir()
+
+
+def test_absent_if_empty_below_a_removed_tree_goes_with_it(capsys, tmp_path):
+    (tmp_path / "a" / "b").mkdir(parents=True)
+    code, out, _raw = run(capsys, {"absent": [f"{tmp_path}/a"], "absent_if_empty": [f"{tmp_path}/a/b"]})
+    assert code == 0 and [c["path"] for c in out["changes"]] == [f"{tmp_path}/a"] and out["kept"] == []
+    assert not (tmp_path / "a").exists()
