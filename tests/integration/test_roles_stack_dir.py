@@ -1,0 +1,100 @@
+# Copyright (c) acestream.orchestrator contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The stack directory on a shared host: one that exists keeps its mode (a shared 1777 one its sticky bit, a private
+0700 one is not widened) through site and absent, which removes only the stack's own files and directories; one
+that cannot be made (its parent is a regular file) fails with the path and the fix before any container exists.
+
+The orchestrator app's container is played by the Gluetun simulator image (no registry is reachable here), so both
+roles that write into the stack directory run."""
+
+from __future__ import annotations
+
+import os
+import stat
+
+import pytest
+
+from conftest import GLUETUN_IMAGE, free_port
+from roles_helpers import (  # noqa: F401 pylint: disable=unused-import
+    dump,
+    failure_message,
+    run_roles,
+    stack,
+    stack_containers,
+)
+
+ROLES = ("acestream.orchestrator.gluetun", "acestream.orchestrator.orchestrator_app")
+
+
+def mode_of(path):
+    return stat.S_IMODE(os.lstat(path).st_mode)
+
+
+def with_app(variables):
+    variables.update({
+        "acestream_orchestrator_enabled": True,
+        "acestream_orchestrator_name": f"{variables['acestream_pool_name']}-app",
+        "acestream_orchestrator_image": GLUETUN_IMAGE,
+        "acestream_orchestrator_port": free_port(),
+        "acestream_orchestrator_env": {"GLUETUN_SIM_VERSION": "latest"},
+    })
+    return variables
+
+
+@pytest.mark.parametrize("mode", [0o1777, 0o700])
+def test_an_existing_stack_dir_keeps_its_mode_across_site_and_absent(stack, docker_api, tmp_path, mode):
+    variables = with_app(stack(mode="single", replicas=1, range_size=2))
+    stack_dir = tmp_path / "stack"
+    stack_dir.mkdir()
+    os.chmod(stack_dir, mode)
+    (stack_dir / "users-notes").write_text("the user's own file\n")
+    app = variables["acestream_orchestrator_name"]
+    try:
+        site = run_roles(tmp_path, variables, roles=ROLES)
+        assert site.rc == 0, dump(site)
+        assert mode_of(stack_dir) == mode
+        assert mode_of(stack_dir / "gluetun") == 0o700
+        name = variables["acestream_gluetun_containers"][0]["name"]
+        assert mode_of(stack_dir / "gluetun" / name) == 0o700
+        assert mode_of(stack_dir / "gluetun" / name / "gluetun.env") == 0o600
+        assert mode_of(stack_dir / "orchestrator.env") == 0o600
+
+        down = run_roles(tmp_path, {**variables, "acestream_state": "absent"}, roles=ROLES)
+        assert down.rc == 0, dump(down)
+        assert stack_containers(docker_api, variables) == {}
+        assert docker_api.containers(all=True, filters={"name": [f"^/{app}$"]}) == []
+        assert sorted(p.name for p in stack_dir.iterdir()) == ["users-notes"]
+        assert (stack_dir / "users-notes").read_text() == "the user's own file\n"
+        assert mode_of(stack_dir) == mode
+    finally:
+        for container in docker_api.containers(all=True, filters={"name": [f"^/{app}$"]}):
+            docker_api.remove_container(container["Id"], force=True)
+
+
+def test_absent_leaves_a_gluetun_directory_holding_files_of_the_user(stack, docker_api, tmp_path):
+    variables = stack(mode="single", replicas=1, range_size=2)
+    site = run_roles(tmp_path, variables, roles=ROLES[:1])
+    assert site.rc == 0, dump(site)
+    users = tmp_path / "stack" / "gluetun" / "servers.json"
+    users.write_text("{}\n")
+    down = run_roles(tmp_path, {**variables, "acestream_state": "absent"}, roles=ROLES[:1])
+    assert down.rc == 0, dump(down)
+    assert sorted(p.name for p in (tmp_path / "stack" / "gluetun").iterdir()) == ["servers.json"]
+    assert f"{tmp_path}/stack/gluetun left in place: not empty" in down.stdout + down.stderr
+    assert stack_containers(docker_api, variables) == {}
+
+
+def test_a_stack_dir_below_a_regular_file_fails_before_any_container(stack, docker_api, tmp_path):
+    variables = stack(mode="single", replicas=1, range_size=2)
+    blocker = tmp_path / "opt"
+    blocker.write_text("a regular file where a directory should be\n")
+    variables["acestream_stack_dir"] = str(blocker / "stack")
+    run = run_roles(tmp_path, variables)
+    message = failure_message(run)
+    assert run.rc != 0, dump(run)
+    assert f"{blocker}/stack is below {blocker}, which is a regular file, not a directory: move it away" in message
+    assert "Traceback" not in run.stdout + run.stderr
+    assert run.changed == 0, dump(run)
+    assert stack_containers(docker_api, variables) == {}
+    assert docker_api.networks(names=[variables["acestream_docker_network"]]) == []
+    assert blocker.read_text() == "a regular file where a directory should be\n"
