@@ -21,9 +21,27 @@ functions to the roles, and the unit tests call them directly.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
+import math
 import re
 
+from ansible_collections.acestream.orchestrator.plugins.module_utils._engine_core import (
+    LABEL_MANAGED_BY,
+    LABEL_POOL,
+    MANAGER as ENGINE_MANAGER,
+    engine_name,
+)
+from ansible_collections.acestream.orchestrator.plugins.module_utils._env import (
+    env_name_problem,
+    env_problems,
+    env_value_problem,
+)
+from ansible_collections.acestream.orchestrator.plugins.module_utils._pool_options import (
+    POOL_ARGUMENT_SPEC,
+    validate_pool,
+)
 from ansible_collections.acestream.orchestrator.plugins.module_utils._portplan import (
     PortPlanError,
     ascii_digits,
@@ -35,8 +53,10 @@ from ansible_collections.acestream.orchestrator.plugins.module_utils._portplan i
 WILDCARDS = ("", "0.0.0.0", "::")
 # How many conflicts a message lists before it says "...".
 MAX_LISTED = 10
-ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 DEFAULT_AUTH_DIR = "/gluetun/auth"
+# The managed-by label of the containers each role creates (the engines' is ENGINE_MANAGER).
+GLUETUN_MANAGER = "acestream.orchestrator.gluetun"
+APP_MANAGER = "acestream.orchestrator.orchestrator_app"
 
 
 class StackCheckError(ValueError):
@@ -312,24 +332,18 @@ def port_plan_problems(vpn_names, port_range=None, vpn_port_ranges=None, replica
 
 # --------------------------------------------------------------------------------------- Gluetun containers
 def gluetun_env_value(key, value):
-    """One environment value as Gluetun reads it from an env file: booleans on/off, numbers as text, null empty.
+    """One environment value as Gluetun reads it from an env file: booleans on/off, numbers as text.
 
-    Refuses what one ``KEY=value`` line cannot hold: a bad name, a mapping or list, a multi-line string."""
-    if not isinstance(key, str) or not ENV_NAME_RE.match(key):
-        raise StackCheckError("%r is not an environment variable name: use letters, digits and '_', not starting "
-                              "with a digit" % (key,))
+    Refuses what one ``KEY=value`` line cannot hold (see _env): a bad name, null, a mapping or list, a NUL, a
+    multi-line string. The message names the variable, never its value."""
+    problem = env_name_problem(key) or env_value_problem(key, value, one_line=True)
+    if problem:
+        raise StackCheckError(problem)
     if value is True:
         return "on"
     if value is False:
         return "off"
-    if value is None:
-        return ""
-    if isinstance(value, (dict, list, tuple)):
-        raise StackCheckError("%s is %s: give a single-line string, a number or a boolean" % (key, _kind_of(value)))
-    text = str(value)
-    if "\n" in text or "\r" in text:
-        raise StackCheckError("%s spans several lines: an env file holds one KEY=value per line" % key)
-    return text
+    return str(value)
 
 
 def gluetun_env_text(name, stack_name, env):
@@ -368,16 +382,12 @@ def gluetun_env_problems(containers, env=None, api_port=None):
                 "Remove HTTP_CONTROL_SERVER_ADDRESS from the container's env (the role writes :%d itself) or set "
                 "acestream_gluetun_api_port to %s; the external port is api_host_port (%s)."
                 % (api_port, name, address, api_port, address_port, container.get("api_host_port")))
-        bad = []
-        for key, value in merged.items():
-            try:
-                gluetun_env_value(key, value)
-            except StackCheckError:
-                bad.append(str(key))
+        bad = [problem for problem in (env_name_problem(key) or env_value_problem(key, value, one_line=True)
+                                       for key, value in merged.items()) if problem]
         if bad:
             out.append("The env of Gluetun container '%s' has %d unusable variable(s): %s. Names are letters, digits "
                        "and '_'; values are single-line strings, numbers or booleans (an env file holds one KEY=value "
-                       "per line)." % (name, len(bad), ", ".join(bad)))
+                       "per line)." % (name, len(bad), "; ".join(bad)))
     return out
 
 
@@ -491,10 +501,12 @@ def orchestrator_app_env(plan, vpn_mode, api_port, port_range_host="", https_por
         out.update({"GLUETUN_CONTAINER_NAME_2": vpns[1]["name"], "GLUETUN_PORT_RANGE_2": vpns[1]["range"]})
     if engine_variant is not None:
         out["ENGINE_VARIANT"] = _app_value(engine_variant)
-    for key, value in _mapping(env, "env").items():
-        if isinstance(value, (dict, list, tuple)):
-            raise StackCheckError("%s is %s: give a string, a number or a boolean" % (key, _kind_of(value)))
-        out[str(key)] = _app_value(value)
+    env = _mapping(env, "env")
+    problems = env_problems(env, "env", one_line=True)
+    if problems:
+        raise StackCheckError("; ".join(problems))
+    for key, value in env.items():
+        out[key] = _app_value(value)
     return out
 
 
@@ -544,3 +556,266 @@ def container_changes(results):
                 lines.append("started")
         out.append({"container": str(container), "changes": lines})
     return out
+
+
+# --------------------------------------------------------------------------------------- the variables as given
+# What a variable of each argument-spec type must be, as the roles use it: the roles read the variables themselves
+# (validate_argument_spec checks a value but hands the role nothing converted), so a list given as an API key would
+# reach Gluetun as "['a', 'b']". Nothing is converted here either: a value that would need converting is refused.
+TYPE_WANTED = {
+    "str": "a string ('' for none)",
+    "path": "a path as a string",
+    "int": "a whole number",
+    "float": "a number",
+    "bool": "true or false",
+    "dict": "a mapping ({} for none)",
+    "list": "a list ([] for none)",
+}
+INT_RE = re.compile(r"-?[0-9]+\Z")
+FLOAT_RE = re.compile(r"-?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][-+]?[0-9]+)?\Z")
+CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _shown(value, secret):
+    """How a message shows a value: never when it is secret; else its repr, shortened."""
+    if secret:
+        return ""
+    text = repr(value)
+    return " (%s)" % (text if len(text) <= 60 else text[:57] + "...")
+
+
+def _type_problem(value, kind, secret):
+    """Why ``value`` is not what an option of type ``kind`` takes as the roles use it, or None."""
+    if kind not in TYPE_WANTED:
+        return None
+    wanted = TYPE_WANTED[kind]
+    if value is None:
+        return "is null (a key with no value): give %s" % wanted
+    if isinstance(value, bool) != (kind == "bool"):
+        if kind == "bool" and isinstance(value, str):
+            return ("is a string, not a boolean: give true or false (on the command line as JSON, e.g. "
+                    "-e '{\"acestream_orchestrator_enabled\": true}')")
+        return "must be %s, not %s%s" % (wanted, "a boolean" if isinstance(value, bool) else _kind_of_type(value),
+                                         _shown(value, secret))
+    if kind in ("str", "path"):
+        if isinstance(value, int):
+            return None
+        if not isinstance(value, str):
+            return "must be %s, not %s%s" % (wanted, _kind_of_type(value), _shown(value, secret))
+        if CONTROL_RE.search(value):
+            return ("holds a control character (a newline, tab or NUL): remove it (a YAML '|' block ends in a "
+                    "newline: write '|-' or a plain string)")
+        return None
+    if kind == "int":
+        if isinstance(value, int) or (isinstance(value, str) and INT_RE.match(value.strip())):
+            return None
+        return _number_problem(value, "a whole number", secret)
+    if kind == "float":
+        if isinstance(value, (int, float)) and math.isfinite(value):
+            return None
+        if isinstance(value, str) and FLOAT_RE.match(value.strip()):
+            return None
+        return _number_problem(value, "a number", secret)
+    if kind == "dict" and not isinstance(value, dict):
+        return "must be %s, not %s%s" % (wanted, _kind_of_type(value), _shown(value, secret))
+    if kind == "list" and not isinstance(value, (list, tuple)):
+        return "must be %s, not %s%s" % (wanted, _kind_of_type(value), _shown(value, secret))
+    return None
+
+
+def _number_problem(value, wanted, secret):
+    if isinstance(value, float) and not math.isfinite(value):
+        return "is %s, not a finite number: give %s" % ("NaN" if math.isnan(value) else "infinite", wanted)
+    if isinstance(value, str) and any(char.isdigit() and not "0" <= char <= "9" for char in value):
+        return "must be %s written with the digits 0-9, not other digits%s" % (wanted, _shown(value, secret))
+    return "must be %s, not %s%s" % (wanted, _kind_of_type(value), _shown(value, secret))
+
+
+def _kind_of_type(value):
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, (list, tuple)):
+        return "a list"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, float):
+        return "a decimal number"
+    if isinstance(value, int):
+        return "a number"
+    return type(value).__name__
+
+
+def _option_problems(field, value, spec, secret):
+    kind = spec.get("type", "str")
+    secret = secret or bool(spec.get("no_log"))
+    # A value is shown only for a scalar option that is not secret (a mapping or list option may hold an env).
+    problem = _type_problem(value, kind, secret or kind in ("dict", "list"))
+    if problem:
+        return ["%s %s" % (field, problem)]
+    out = []
+    if kind == "list":
+        element = dict(spec, type=spec.get("elements", "raw"))
+        element.pop("elements", None)
+        for index, item in enumerate(value):
+            out.extend(_option_problems("%s[%d]" % (field, index), item, element, secret))
+    elif kind == "dict" and isinstance(spec.get("options"), dict):
+        for key, option in spec["options"].items():
+            if key in value:
+                out.extend(_option_problems("%s.%s" % (field, key), value[key], option, secret))
+    return out
+
+
+def variable_problems(names, values, specs, envs=None, patterns=()):
+    """What the roles' variables cannot be, one message each naming the variable (values of ``no_log`` options
+    never shown). ``names`` and ``values``: the variables set, in the same order; ``specs``: the roles' argument
+    specs (name -> option). Each value must be of its option's type as given, without conversion (ints and numbers
+    may be strings of the digits 0-9, as ``-e`` gives them; strings hold no control character); ``envs``: variables
+    holding an environment (name -> true when it is written to an env file, one line a variable); ``patterns``:
+    variables holding a regular expression. ``[]`` when all is well."""
+    names, values = _sequence(names, "names"), _sequence(values, "values")
+    if len(names) != len(values):
+        raise StackCheckError("names and values must be lists of the same length")
+    specs = _mapping(specs, "specs")
+    envs = _mapping(envs, "envs")
+    patterns = set(_sequence(patterns, "patterns"))
+    out = []
+    for name, value in zip(names, values):
+        spec = specs.get(name)
+        if not isinstance(spec, dict):
+            continue
+        problems = _option_problems(name, value, spec, False)
+        out.extend(problems)
+        if problems:
+            continue
+        if name in envs:
+            out.extend(env_problems(value, name, one_line=bool(envs[name])))
+        if name in patterns:
+            try:
+                re.compile(value)
+            except re.error as error:
+                out.append("%s is not a regular expression (%s): fix it, e.g. '(?i)(KEY|PASS|SECRET)'" % (name, error))
+    return out
+
+
+# --------------------------------------------------------------------------------------- names and owners
+def name_collisions(plan, pool, app_name=None):
+    """The stack's own container names that would take each other's place: a Gluetun container named like an
+    engine slot of the pool (``<pool>-<vpn>-<port>``), the orchestrator app (``app_name``, null when it is off)
+    named like a Gluetun container or an engine slot. One message each; ``[]`` when every name is its own."""
+    vpns = _plan_vpns(plan)
+    pool = _text(pool, "pool")
+    slots = {}
+    for vpn in vpns:
+        start = int(vpn["start"])
+        for port in range(start, start + int(vpn.get("capacity", int(vpn["end"]) - start + 1))):
+            slots[engine_name(pool, vpn["name"], port)] = (vpn["name"], port)
+    gluetun = [vpn["name"] for vpn in vpns]
+    out = []
+    for name in gluetun:
+        if name in slots:
+            out.append("Gluetun container '%s' (acestream_gluetun_containers) has the name of the engine of pool '%s' "
+                       "on VPN '%s', port %d: one would replace the other. Rename the Gluetun container or the pool "
+                       "(acestream_pool_name)." % ((name, pool) + slots[name]))
+    if app_name:
+        app_name = _text(app_name, "app_name")
+        if app_name in gluetun:
+            out.append("The orchestrator app (acestream_orchestrator_name) is named '%s', like a Gluetun container of "
+                       "acestream_gluetun_containers: one would replace the other. Give the app its own name, e.g. "
+                       "acestream-orchestrator." % app_name)
+        elif app_name in slots:
+            out.append("The orchestrator app (acestream_orchestrator_name) is named '%s', like the engine of pool "
+                       "'%s' on VPN '%s', port %d: give the app its own name, e.g. acestream-orchestrator."
+                       % ((app_name, pool) + slots[app_name]))
+    return out
+
+
+def _owner(labels):
+    """Who a container belongs to, by its labels, as a message says it."""
+    manager, pool = labels.get(LABEL_MANAGED_BY), labels.get(LABEL_POOL)
+    if not manager:
+        return "it carries no %s label: it was not created by this collection" % LABEL_MANAGED_BY
+    what = {GLUETUN_MANAGER: "the Gluetun container", APP_MANAGER: "the orchestrator app",
+            ENGINE_MANAGER: "an engine"}.get(manager, "a container (%s=%s)" % (LABEL_MANAGED_BY, manager))
+    return "it is %s of stack '%s' (%s=%s, %s=%s)" % (what, pool, LABEL_MANAGED_BY, manager, LABEL_POOL, pool)
+
+
+def ownership_problems(containers, pool, gluetun=(), app_name=None):
+    """The containers of the Docker host (``containers_by_name``'s mapping) that hold a name this stack would
+    converge but are not this stack's own: a Gluetun container name (``gluetun``) without the labels
+    ``acestream.managed-by=acestream.orchestrator.gluetun`` and ``acestream.pool=<pool>``, the app's name
+    (``app_name``, null when the app is off) without the app's. The collection never replaces or removes what it
+    did not create for this stack: one message each, naming the container and its owner. ``[]`` when none."""
+    containers = _mapping(containers, "containers")
+    pool = _text(pool, "pool")
+    wanted = [(name, GLUETUN_MANAGER, "acestream_gluetun_containers") for name in _sequence(gluetun, "gluetun")]
+    if app_name:
+        wanted.append((_text(app_name, "app_name"), APP_MANAGER, "acestream_orchestrator_name"))
+    out = []
+    for name, manager, variable in wanted:
+        found = containers.get(name)
+        if found is None:
+            continue
+        labels = _mapping(found.get("labels") if isinstance(found, dict) else None, "the labels of %s" % name)
+        if labels.get(LABEL_MANAGED_BY) == manager and labels.get(LABEL_POOL) == pool:
+            continue
+        out.append("Container '%s' (%s) is not this stack's: %s. Nothing without this stack's labels is changed or "
+                   "removed: rename this stack's container in %s, or remove or rename that container yourself."
+                   % (name, variable, _owner(labels), variable))
+    return out
+
+
+# --------------------------------------------------------------------------------------- the engines role's pool
+# The engines role's variables behind each engine_pool option, for the preflight's messages.
+POOL_VARIABLES = {
+    "name": "acestream_pool_name",
+    "replicas": "acestream_engine_replicas",
+    "vpn_containers": "acestream_gluetun_containers",
+    "port_range": "acestream_port_range_host",
+    "vpn_port_ranges": "acestream_vpn_port_ranges",
+    "https_port_range": "acestream_engine_https_port_range",
+    "engine_variant": "acestream_engine_variant",
+    "image": "acestream_engine_image",
+    "env": "acestream_engine_env",
+    "forwarded_port": "acestream_engine_forwarded_port",
+    "api_port": "acestream_gluetun_api_port",
+    "api_key": "acestream_gluetun_api_key",
+    "on_unhealthy_vpn": "acestream_engine_on_unhealthy_vpn",
+}
+
+
+def engine_pool_problems(vpn_names, **options):
+    """What engine_pool would refuse in the options the engines role gives it (``options``: engine_pool's, by
+    its option names), before the Gluetun containers are touched: the very validation engine_pool makes (the
+    reserved ports inside the VPNs' namespaces, the engine environment, the credentials ...). ``[]`` when none;
+    else one message naming the role's variable and engine_pool's option."""
+    unknown = sorted(set(options) - set(POOL_VARIABLES))
+    if unknown:
+        raise StackCheckError("engine_pool_problems takes only %s, not %s" % (", ".join(POOL_VARIABLES),
+                                                                              ", ".join(unknown)))
+    params = {key: spec.get("default") for key, spec in POOL_ARGUMENT_SPEC.items()}
+    params.update((key, value) for key, value in options.items() if value not in (None, ""))
+    params["vpn_containers"] = vpn_names
+    for key in ("replicas", "api_port"):
+        try:
+            params[key] = int(params[key])
+        except (TypeError, ValueError):
+            return []  # variable_problems names it
+    try:
+        validate_pool(params)
+    except PortPlanError as error:
+        root = str(error.field).split(".", maxsplit=1)[0].split("[", maxsplit=1)[0]
+        variable = POOL_VARIABLES.get(root)
+        where = "%s (engine_pool's %s)" % (variable, error.field) if variable else str(error.field)
+        return ["The engines role cannot converge this pool: %s: %s" % (where, error.message)]
+    return []
+
+
+# --------------------------------------------------------------------------------------- labels that reveal nothing
+def config_hash(content, key):
+    """A label value that changes with ``content`` (the auth file, which holds the API key, and what else a
+    container cannot show by itself) and reveals nothing of it: HMAC-SHA256 keyed with ``key``, a random secret
+    kept in the stack's 0600 files, so that no one who reads labels can test guesses offline. 16 hex digits."""
+    content, key = _text(content, "content"), _text(key, "key")
+    if not key:
+        raise StackCheckError("the hash key is empty: generate one (it is kept in the stack directory, mode 0600)")
+    return hmac.new(key.encode("utf-8"), content.encode("utf-8"), hashlib.sha256).hexdigest()[:16]

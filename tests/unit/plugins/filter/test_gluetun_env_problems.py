@@ -22,7 +22,7 @@ def test_problems():
     address, unusable = gluetun_env_problems([{"name": "g", "env": {"HTTP_CONTROL_SERVER_ADDRESS": ":8002",
                                                                     "B": "x\ny"}}], api_port=8001)
     assert "Verify GLUETUN_API_PORT matches HTTP_CONTROL_SERVER_ADDRESS" in address
-    assert unusable.startswith("The env of Gluetun container 'g' has 1 unusable variable(s): B.")
+    assert unusable.startswith("The env of Gluetun container 'g' has 1 unusable variable(s): B spans several lines")
 
 
 def test_bad_input():

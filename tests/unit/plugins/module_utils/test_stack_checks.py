@@ -313,17 +313,26 @@ UNUSABLE = ("The env of Gluetun container '%s' has %d unusable variable(s): %s. 
 
 
 def test_gluetun_env_problems():
-    env = {"HTTP_CONTROL_SERVER_ADDRESS": "0.0.0.0:8001", "A": 1, "B": True, "C": None, "D": 1.5}
+    env = {"HTTP_CONTROL_SERVER_ADDRESS": "0.0.0.0:8001", "A": 1, "B": True, "C": "", "D": 1.5}
     ok = [{"name": "g1", "api_host_port": 8001, "env": env}]
     assert sc.gluetun_env_problems(ok, env={"TZ": "UTC"}, api_port="8001") == []
     assert sc.gluetun_env_problems([{"name": "g1"}], api_port=8001) == []
     bad = [{"name": "g1", "api_host_port": 8001, "env": {"HTTP_CONTROL_SERVER_ADDRESS": ":8002"}},
-           {"name": "g2", "env": {"1X": "a", "M": {"a": 1}, "L": ["a"], "N": "a\nb", "R": "a\r"}}]
+           {"name": "g2", "env": {"1X": "a", "M": {"a": 1}, "L": ["a"], "N": "a\nb", "R": "a\r", "Z": None,
+                                  "K": "s3cr3t\x00"}}]
     assert sc.gluetun_env_problems(bad, env={"SECRET": "s3cr3t"}, api_port=8001) == [
-        ADDRESS, UNUSABLE % ("g2", 5, "1X, M, L, N, R")]
+        ADDRESS, UNUSABLE % ("g2", 7, "; ".join([
+            "'1X' is not an environment variable name: use letters, digits and '_', not starting with a digit",
+            "M is a mapping: give a string, a number or a boolean", "L is a list: give a string, a number or a boolean",
+            "N spans several lines: an env file holds one KEY=value per line",
+            "R spans several lines: an env file holds one KEY=value per line",
+            "Z is null (a key with no value): give a string ('' for an empty value), a number or a boolean",
+            "K holds a NUL character, which no environment can carry: remove it"]))]
     # The shared env counts for every container, and a container's own env overrides it.
     assert sc.gluetun_env_problems([{"name": "g1", "env": {"X": "fine"}}], env={"X": "a\nb", "Y-Z": 1},
-                                   api_port=8001) == [UNUSABLE % ("g1", 1, "Y-Z")]
+                                   api_port=8001) == [UNUSABLE % ("g1", 1, "'Y-Z' is not an environment variable "
+                                                                          "name: use letters, digits and '_', not "
+                                                                          "starting with a digit")]
     assert "s3cr3t" not in " ".join(sc.gluetun_env_problems(bad, env={"SECRET": "s3cr3t"}, api_port=8001))
 
 
@@ -342,7 +351,7 @@ def test_gluetun_env_problems_bad_input(containers, kwargs, message):
 
 
 @pytest.mark.parametrize("key, value, expected", [
-    ("A", True, "on"), ("A", False, "off"), ("A", None, ""), ("A", 1, "1"), ("A", 1.5, "1.5"), ("A", "x y", "x y"),
+    ("A", True, "on"), ("A", False, "off"), ("A", "", ""), ("A", 1, "1"), ("A", 1.5, "1.5"), ("A", "x y", "x y"),
     ("_A1", "=", "="),
 ])
 def test_gluetun_env_value(key, value, expected):
@@ -353,8 +362,13 @@ def test_gluetun_env_value(key, value, expected):
     ("1A", "x", "'1A' is not an environment variable name: use letters, digits and '_', not starting with a digit"),
     ("A-B", "x", "'A-B' is not an environment variable name"),
     (1, "x", "1 is not an environment variable name"),
-    ("A", {"k": 1}, "A is a mapping: give a single-line string, a number or a boolean"),
-    ("A", [1], "A is a list: give a single-line string, a number or a boolean"),
+    ("A", {"k": 1}, "A is a mapping: give a string, a number or a boolean"),
+    ("A", [1], "A is a list: give a string, a number or a boolean"),
+    ("A", None, "A is null (a key with no value): give a string ('' for an empty value), a number or a boolean"),
+    ("A", "a\x00b", "A holds a NUL character, which no environment can carry: remove it"),
+    ("A", float("nan"), "A is not a finite number: give a string, a number or a boolean"),
+    ("A=B", "x", "'A=B' is not an environment variable name"),
+    ("A\n", "x", "'A\\u000a' is not an environment variable name"),
     ("A", "a\nb", "A spans several lines: an env file holds one KEY=value per line"),
 ])
 def test_gluetun_env_value_refused(key, value, message):
@@ -433,7 +447,7 @@ def test_gluetun_instances_auth_dir():
     ([{"name": "gluetun1"}], "ok", ("/s", "p"), {"port_range_bind": False},
      "port_range_bind must be a string, not a boolean"),
     ([{"name": "gluetun1", "env": {"M": {"a": 1}}}], "ok", ("/s", "p"), {},
-     "the env of Gluetun container 'gluetun1': M is a mapping: give a single-line string, a number or a boolean"),
+     "the env of Gluetun container 'gluetun1': M is a mapping: give a string, a number or a boolean"),
     ([{"name": "gluetun1"}], None, ("/s", "p"), {},
      "the port plan has no vpns: give the result of acestream.orchestrator.port_plan"),
 ])
@@ -448,7 +462,7 @@ def test_gluetun_instances_bad_input(containers, the_plan, args, kwargs, message
 def test_orchestrator_app_env():
     env = sc.orchestrator_app_env(plan(), "redundant", 8001, port_range_host="", https_port_range="45000-49999",
                                   replicas=4, docker_network="aceserver", engine_variant="krinkuto11-amd64",
-                                  env={"DEBUG_MODE": True, "IDLE": 30, "APP_PORT": " 9000 ", "X": None})
+                                  env={"DEBUG_MODE": True, "IDLE": 30, "APP_PORT": " 9000 ", "X": ""})
     assert env == {
         "APP_PORT": "9000", "VPN_MODE": "redundant", "GLUETUN_CONTAINER_NAME": "gluetun1", "GLUETUN_API_PORT": "8001",
         "PORT_RANGE_HOST": "19000-19009", "GLUETUN_PORT_RANGE_1": "19000-19004", "ACE_HTTPS_RANGE": "45000-49999",
@@ -468,7 +482,10 @@ def test_orchestrator_app_env():
     (("ok", "single", 8001), {"replicas": -1}, "replicas must be a whole number, 0 or more, not '-1'"),
     (("ok", "single", 8001), {"replicas": "x"}, "replicas must be a whole number, 0 or more, not 'x'"),
     (("ok", "single", 8001), {"env": "A=1"}, "env must be a mapping, not a string ('A=1')"),
-    (("ok", "single", 8001), {"env": {"A": [1]}}, "A is a list: give a string, a number or a boolean"),
+    (("ok", "single", 8001), {"env": {"A": [1]}}, "env: A is a list: give a string, a number or a boolean"),
+    (("ok", "single", 8001), {"env": {"A": None, "B": "x\ny"}},
+     "env: A is null (a key with no value): give a string ('' for an empty value), a number or a boolean; env: B "
+     "spans several lines: an env file holds one KEY=value per line"),
 ])
 def test_orchestrator_app_env_bad_input(args, kwargs, message):
     args = (plan() if args[0] == "ok" else args[0],) + args[1:]

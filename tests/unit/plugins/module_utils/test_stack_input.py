@@ -1,0 +1,259 @@
+# Copyright (c) acestream.orchestrator contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Hostile input to the roles, decided in _stack_checks and _env: the variables as given (every type a YAML file can
+hold), environments, the stack's own names, who owns a container, engine_pool's checks made up front and the
+config-hash label. Every message in its words; no secret value in any of them."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+
+import pytest
+
+from ansible_collections.acestream.orchestrator.plugins.module_utils import _env
+from ansible_collections.acestream.orchestrator.plugins.module_utils import _stack_checks as sc
+from ansible_collections.acestream.orchestrator.plugins.module_utils._portplan import build_plan
+
+SECRET = "s3cr3t-Value-42"
+SPECS = {
+    "key": {"type": "str", "no_log": True},
+    "name": {"type": "str"},
+    "dir": {"type": "path"},
+    "port": {"type": "int"},
+    "timeout": {"type": "float"},
+    "enabled": {"type": "bool"},
+    "env": {"type": "dict"},
+    "items": {"type": "list", "elements": "dict", "options": {
+        "name": {"type": "str"}, "port": {"type": "int"}, "env": {"type": "dict"}}},
+    "names": {"type": "list", "elements": "str"},
+    "anything": {"type": "raw"},
+}
+
+
+def problems(**values):
+    return sc.variable_problems(list(values), list(values.values()), SPECS)
+
+
+# --------------------------------------------------------------------------------------- variables as given
+@pytest.mark.parametrize("values", [
+    dict(key=SECRET, name="gluetun1", dir="/opt/acestream", port=8001, timeout=5, enabled=False, env={}, items=[],
+         names=["a"], anything=None),
+    dict(name=2024, port="8001", timeout="2.5", enabled=True, env={"A": 1}, items=[{"name": "g", "port": "1"}]),
+    dict(port=" -1 ", timeout=0, key="", name=""),
+    dict(unknown=["not", "checked"]),
+])
+def test_values_as_the_roles_use_them(values):
+    assert problems(**values) == []
+
+
+@pytest.mark.parametrize("values, message", [
+    (dict(key=["a", "b"]), "key must be a string ('' for none), not a list"),
+    (dict(key=SECRET + "\n"), "key holds a control character (a newline, tab or NUL): remove it (a YAML '|' block "
+                              "ends in a newline: write '|-' or a plain string)"),
+    (dict(key=7.5), "key must be a string ('' for none), not a decimal number"),
+    (dict(key=None), "key is null (a key with no value): give a string ('' for none)"),
+    (dict(key=True), "key must be a string ('' for none), not a boolean"),
+    (dict(name=["g"]), "name must be a string ('' for none), not a list"),
+    (dict(name="g\x00"), "name holds a control character"),
+    (dict(name={"a": 1}), "name must be a string ('' for none), not a mapping"),
+    (dict(name=1.5), "name must be a string ('' for none), not a decimal number (1.5)"),
+    (dict(dir="/opt/\tx"), "dir holds a control character"),
+    (dict(port="8001x"), "port must be a whole number, not a string ('8001x')"),
+    (dict(port="２９００４"), "port must be a whole number written with the digits 0-9, not other digits ('２９００４')"),
+    (dict(port="2900⁴"), "port must be a whole number written with the digits 0-9, not other digits ('2900⁴')"),
+    (dict(port=8001.0), "port must be a whole number, not a decimal number (8001.0)"),
+    (dict(port=float("nan")), "port is NaN, not a finite number: give a whole number"),
+    (dict(port=True), "port must be a whole number, not a boolean (True)"),
+    (dict(port=None), "port is null (a key with no value): give a whole number"),
+    (dict(port=[8001]), "port must be a whole number, not a list"),
+    (dict(timeout=float("inf")), "timeout is infinite, not a finite number: give a number"),
+    (dict(timeout="nan"), "timeout must be a number, not a string ('nan')"),
+    (dict(enabled="false"), "enabled is a string, not a boolean: give true or false (on the command line as JSON"),
+    (dict(enabled=1), "enabled must be true or false, not a number (1)"),
+    (dict(enabled=None), "enabled is null (a key with no value): give true or false"),
+    (dict(env="A=1"), "env must be a mapping ({} for none), not a string"),
+    (dict(env=None), "env is null (a key with no value): give a mapping ({} for none)"),
+    (dict(items={"name": "g"}), "items must be a list ([] for none), not a mapping"),
+    (dict(items="g"), "items must be a list ([] for none), not a string"),
+    (dict(items=[{"name": ["g"], "port": 1}]), "items[0].name must be a string ('' for none), not a list"),
+    (dict(items=[{"name": "g"}, {"name": "h", "port": "70O0"}]),
+     "items[1].port must be a whole number, not a string ('70O0')"),
+    (dict(items=[{"name": "g", "env": SECRET}]), "items[0].env must be a mapping ({} for none), not a string"),
+    (dict(names=["a", None]), "names[1] is null (a key with no value): give a string ('' for none)"),
+])
+def test_values_refused(values, message):
+    found = problems(**values)
+    assert len(found) == 1 and found[0].startswith(message), found
+    assert SECRET not in found[0]
+
+
+def test_environments_and_patterns():
+    names = ["env", "gluetun_env", "pattern", "other_pattern"]
+    values = [{"A": None, "B=C": "x", "D": "x\ny"}, {"E": "x\ny", "F": [SECRET]}, "(", "(?i)(KEY|PASS)"]
+    found = sc.variable_problems(names, values, {"env": {"type": "dict"}, "gluetun_env": {"type": "dict"},
+                                                 "pattern": {"type": "str"}, "other_pattern": {"type": "str"}},
+                                 envs={"env": False, "gluetun_env": True}, patterns=["pattern", "other_pattern"])
+    assert found == [
+        "env: A is null (a key with no value): give a string ('' for an empty value), a number or a boolean",
+        "env: 'B=C' is not an environment variable name: use letters, digits and '_', not starting with a digit",
+        "gluetun_env: E spans several lines: an env file holds one KEY=value per line",
+        "gluetun_env: F is a list: give a string, a number or a boolean",
+        "pattern is not a regular expression (missing ), unterminated subpattern at position 0): fix it, e.g. "
+        "'(?i)(KEY|PASS|SECRET)'",
+    ]
+    # An environment of the wrong type is named once, by its type.
+    assert sc.variable_problems(["env"], [["A=1"]], {"env": {"type": "dict"}}, envs={"env": True}) == [
+        "env must be a mapping ({} for none), not a list"]
+
+
+@pytest.mark.parametrize("args, message", [
+    ((["a"], [], {}), "names and values must be lists of the same length"),
+    (("a", ["x"], {}), "names must be a list, not a string ('a')"),
+    ((["a"], ["x"], []), "specs must be a mapping, not a list"),
+])
+def test_variable_problems_bad_input(args, message):
+    with pytest.raises(sc.StackCheckError) as info:
+        sc.variable_problems(*args)
+    assert str(info.value) == message
+
+
+# --------------------------------------------------------------------------------------- environments
+@pytest.mark.parametrize("key, value, one_line, message", [
+    ("A", "x", False, None),
+    ("A", "x\ny", False, None),
+    ("_a1", 1.5, True, None),
+    ("A", "x\ny", True, "A spans several lines: an env file holds one KEY=value per line"),
+    ("A", "x\ry", True, "A spans several lines: an env file holds one KEY=value per line"),
+    ("A", "x\x00y", False, "A holds a NUL character, which no environment can carry: remove it"),
+    ("A", None, False, "A is null (a key with no value): give a string ('' for an empty value), a number or a boolean"),
+    ("A", ["a", "b"], False, "A is a list: give a string, a number or a boolean"),
+    ("A", {"a": 1}, False, "A is a mapping: give a string, a number or a boolean"),
+    ("A", float("-inf"), False, "A is not a finite number: give a string, a number or a boolean"),
+    ("A", b"x", False, "A is a bytes: give a string, a number or a boolean"),
+    ("A=B", "x", False, "'A=B' is not an environment variable name"),
+    ("", "x", False, "'' is not an environment variable name"),
+    ("A\x00", "x", False, "'A\\u0000' is not an environment variable name"),
+    (None, "x", False, "None is not an environment variable name: names are strings"),
+])
+def test_env_rule(key, value, one_line, message):
+    problem = _env.env_name_problem(key) or _env.env_value_problem(key, value, one_line)
+    if message is None:
+        assert problem is None
+    else:
+        assert problem.startswith(message), problem
+
+
+def test_env_problems_never_show_values():
+    env = {"KEY": SECRET + "\x00", "PASS": [SECRET], "OK": SECRET}
+    found = _env.env_problems(env, "acestream_engine_env")
+    assert found == ["acestream_engine_env: KEY holds a NUL character, which no environment can carry: remove it",
+                     "acestream_engine_env: PASS is a list: give a string, a number or a boolean"]
+    assert _env.env_problems(None, "x") == []
+    assert _env.env_problems([SECRET], "x") == ["x must be a mapping of variable names to values, not a list"]
+
+
+# --------------------------------------------------------------------------------------- names and owners
+def plan(names=("gluetun1", "gluetun2"), port_range="19000-19003"):
+    return build_plan(list(names), port_range=port_range).to_dict()
+
+
+def test_name_collisions():
+    assert sc.name_collisions(plan(), "acestream", app_name="acestream-orchestrator") == []
+    assert sc.name_collisions(plan(), "acestream", app_name=None) == []
+    # gluetun2's slots are acestream-gluetun2-19002 and -19003: a Gluetun container of that name is refused.
+    taken = plan(("gluetun1", "acestream-gluetun1-19000"))
+    assert sc.name_collisions(taken, "acestream") == [
+        "Gluetun container 'acestream-gluetun1-19000' (acestream_gluetun_containers) has the name of the engine of "
+        "pool 'acestream' on VPN 'gluetun1', port 19000: one would replace the other. Rename the Gluetun container or "
+        "the pool (acestream_pool_name)."]
+    assert sc.name_collisions(plan(), "acestream", app_name="gluetun2") == [
+        "The orchestrator app (acestream_orchestrator_name) is named 'gluetun2', like a Gluetun container of "
+        "acestream_gluetun_containers: one would replace the other. Give the app its own name, e.g. "
+        "acestream-orchestrator."]
+    assert sc.name_collisions(plan(), "acestream", app_name="acestream-gluetun2-19003") == [
+        "The orchestrator app (acestream_orchestrator_name) is named 'acestream-gluetun2-19003', like the engine of "
+        "pool 'acestream' on VPN 'gluetun2', port 19003: give the app its own name, e.g. acestream-orchestrator."]
+
+
+def owned(manager=sc.GLUETUN_MANAGER, pool="acestream"):
+    return {"id": "x", "state": "running", "labels": {"acestream.managed-by": manager, "acestream.pool": pool}}
+
+
+def test_ownership_problems():
+    containers = {"gluetun1": owned(), "acestream-orchestrator": owned(sc.APP_MANAGER), "other": {"labels": {}}}
+    assert sc.ownership_problems(containers, "acestream", gluetun=["gluetun1", "gluetun2"],
+                                 app_name="acestream-orchestrator") == []
+    assert sc.ownership_problems({}, "acestream", gluetun=["gluetun1"], app_name="app") == []
+    foreign = {"gluetun1": {"id": "x", "state": "running", "labels": {"maintainer": "me"}},
+               "gluetun2": owned(pool="other"),
+               "app": owned(sc.ENGINE_MANAGER)}
+    assert sc.ownership_problems(foreign, "acestream", gluetun=["gluetun1", "gluetun2"], app_name="app") == [
+        "Container 'gluetun1' (acestream_gluetun_containers) is not this stack's: it carries no acestream.managed-by "
+        "label: it was not created by this collection. Nothing without this stack's labels is changed or removed: "
+        "rename this stack's container in acestream_gluetun_containers, or remove or rename that container yourself.",
+        "Container 'gluetun2' (acestream_gluetun_containers) is not this stack's: it is the Gluetun container of stack "
+        "'other' (acestream.managed-by=acestream.orchestrator.gluetun, acestream.pool=other). Nothing without this "
+        "stack's labels is changed or removed: rename this stack's container in acestream_gluetun_containers, or "
+        "remove or rename that container yourself.",
+        "Container 'app' (acestream_orchestrator_name) is not this stack's: it is an engine of stack 'acestream' "
+        "(acestream.managed-by=acestream.orchestrator.engine_pool, acestream.pool=acestream). Nothing without this "
+        "stack's labels is changed or removed: rename this stack's container in acestream_orchestrator_name, or "
+        "remove or rename that container yourself.",
+    ]
+    # The app's container is not a Gluetun container, even of the same stack.
+    assert len(sc.ownership_problems({"g": owned(sc.APP_MANAGER)}, "acestream", gluetun=["g"])) == 1
+    with pytest.raises(sc.StackCheckError, match="containers must be a mapping, not a list"):
+        sc.ownership_problems([], "acestream")
+
+
+# --------------------------------------------------------------------------------------- engine_pool up front
+POOL = dict(name="acestream", replicas=2, port_range="19000-19009", https_port_range="45000-49999", api_port=8001,
+            env={}, api_key="")
+
+
+def test_engine_pool_problems_accepts_what_engine_pool_takes():
+    assert sc.engine_pool_problems(["g1", "g2"], **POOL) == []
+    assert sc.engine_pool_problems(["g1"], **dict(POOL, replicas="2", api_port="8001", image=None,
+                                                  engine_variant=None, forwarded_port=None)) == []
+
+
+@pytest.mark.parametrize("options, message", [
+    (dict(https_port_range="9990-9999"),
+     "acestream_engine_https_port_range (engine_pool's https_port_range): 9990-9999 includes port 9999, Gluetun's "
+     "health server inside the VPN's namespace"),
+    (dict(port_range="9995-10004"),
+     "acestream_port_range_host (engine_pool's port_range): 9995-9999 (VPN 'g1') includes port 9999"),
+    (dict(env={"HTTP_PORT": "1"}),
+     "acestream_engine_env (engine_pool's env): HTTP_PORT is set by the pool from the engine's slot"),
+    (dict(env={"A=B": "1"}), "acestream_engine_env (engine_pool's env): 'A=B' is not an environment variable name"),
+    (dict(env={"A": None}), "acestream_engine_env (engine_pool's env): A is null"),
+    (dict(env={"WIREGUARD_PRIVATE_KEY": SECRET + "\x00"}),
+     "acestream_engine_env (engine_pool's env): WIREGUARD_PRIVATE_KEY holds a NUL character"),
+    (dict(name="bad name"), "acestream_pool_name (engine_pool's name): 'bad name' is not usable"),
+])
+def test_engine_pool_problems_refuses_what_engine_pool_would(options, message):
+    found = sc.engine_pool_problems(["g1", "g2"], **dict(POOL, **options))
+    assert len(found) == 1 and found[0].startswith("The engines role cannot converge this pool: " + message), found
+    assert SECRET not in found[0]
+
+
+def test_engine_pool_problems_bad_input():
+    with pytest.raises(sc.StackCheckError, match="engine_pool_problems takes only name, .* not labels"):
+        sc.engine_pool_problems(["g1"], labels={})
+
+
+# --------------------------------------------------------------------------------------- config-hash label
+def test_config_hash_is_keyed():
+    content = 'apikey = "%s"' % SECRET
+    value = sc.config_hash(content, "k" * 32)
+    assert value == hmac.new(b"k" * 32, content.encode(), hashlib.sha256).hexdigest()[:16]
+    assert len(value) == 16 and value == sc.config_hash(content, "k" * 32)
+    # Without the key, the unkeyed digest of a guess tells nothing.
+    assert value != hashlib.sha256(content.encode()).hexdigest()[:16]
+    assert sc.config_hash(content, "other-key") != value
+    assert sc.config_hash(content + " ", "k" * 32) != value
+    with pytest.raises(sc.StackCheckError, match="the hash key is empty"):
+        sc.config_hash(content, "")
+    with pytest.raises(sc.StackCheckError, match="key must be a string, not null"):
+        sc.config_hash(content, None)
