@@ -11,7 +11,7 @@ import sys
 import pytest
 import yaml
 
-from conftest import assert_same_docker_state, docker_state, free_port, run_playbook
+from conftest import GLUETUN_IMAGE, assert_same_docker_state, docker_state, free_port, run_playbook
 from roles_helpers import (  # noqa: F401 pylint: disable=unused-import
     failure_message,
     run_roles,
@@ -195,3 +195,119 @@ def test_engines_role_against_a_gluetun_publishing_another_range(stack, docker_a
     engines = docker_api.containers(all=True, filters={"label": [f"acestream.pool={variables['acestream_pool_name']}"]})
     assert engines == []
     assert_same_docker_state(run.docker_before, docker_state(docker_api))
+
+
+# --------------------------------------------------------------------------------------- hostile input (#17)
+SECRET = "wg-Secret-Never-Shown-0042"
+
+
+def test_values_the_roles_cannot_use_as_given(stack, docker_api, tmp_path):
+    """Values that argument validation would convert but the roles use as given: a list as the API key, a NUL in a
+    secret env value, a null env value, non-ASCII digits, a trailing newline, a bad regular expression, a string
+    for a boolean. All named in one refusal, no value shown, before anything changes."""
+    variables = stack(mode="single")
+    variables["acestream_gluetun_api_key"] = [SECRET, "b"]
+    variables["acestream_gluetun_containers"][0]["env"]["WIREGUARD_PRIVATE_KEY"] = SECRET + "\x00"
+    variables["acestream_engine_env"] = {"TZ": None}
+    variables["acestream_engine_replicas"] = "２"
+    variables["acestream_orchestrator_name"] = "app\n"
+    variables["acestream_secret_env_pattern"] = "(KEY"
+    variables["acestream_docker_sdk_install"] = "false"
+    run = run_refused(docker_api, tmp_path, variables)
+    assert_refused(run, docker_api, variables, tmp_path,
+                   "acestream_gluetun_api_key must be a string ('' for none), not a list",
+                   "acestream_engine_env: TZ is null (a key with no value)",
+                   "acestream_engine_replicas must be a whole number written with the digits 0-9",
+                   "acestream_orchestrator_name holds a control character",
+                   "acestream_secret_env_pattern is not a regular expression",
+                   "acestream_docker_sdk_install is a string, not a boolean")
+    assert SECRET not in run.stdout + run.stderr
+
+
+def test_nul_in_a_secret_env_value(stack, docker_api, tmp_path):
+    """A NUL in a Gluetun container's secret env value is refused naming the variable: Docker would otherwise quote
+    the value in its refusal, after the container was created."""
+    variables = stack(mode="single")
+    variables["acestream_gluetun_containers"][0]["env"]["WIREGUARD_PRIVATE_KEY"] = SECRET + "\x00"
+    run = run_refused(docker_api, tmp_path, variables)
+    assert_refused(run, docker_api, variables, tmp_path, "The env of Gluetun container",
+                   "WIREGUARD_PRIVATE_KEY holds a NUL character")
+    assert SECRET not in run.stdout + run.stderr
+
+
+@pytest.mark.parametrize("port", [-18951, 0, 70000, "8001x"])
+def test_api_host_port_out_of_range(stack, docker_api, tmp_path, port):
+    """Every port-like input is a whole number in 1-65535 before any change (a running Gluetun container is never
+    removed for a port Docker then refuses)."""
+    variables = stack(mode="single")
+    variables["acestream_gluetun_containers"][0]["api_host_port"] = port
+    run = run_refused(docker_api, tmp_path, variables)
+    message = failure_message(run)
+    assert run.rc != 0 and run.changed == 0
+    assert "api_host_port" in message and ("outside 1-65535" in message or "not a port" in message
+                                           or "unable to convert to int" in message), message
+    assert_same_docker_state(run.docker_before, docker_state(docker_api))
+
+
+@pytest.mark.parametrize("case", ["https range holds 9999", "engine env sets HTTP_PORT", "engine env name with ="])
+def test_engine_pool_checks_run_before_gluetun_is_created(stack, docker_api, tmp_path, case):
+    """What engine_pool refuses is refused by the preflight, before the Gluetun containers and files exist."""
+    variables = stack(mode="single")
+    expected = {
+        "https range holds 9999": ("acestream_engine_https_port_range", {"acestream_engine_https_port_range": "9990-9999"},
+                                   "includes port 9999, Gluetun's health server"),
+        "engine env sets HTTP_PORT": ("acestream_engine_env", {"acestream_engine_env": {"HTTP_PORT": "6878"}},
+                                      "HTTP_PORT is set by the pool from the engine's slot"),
+        "engine env name with =": ("acestream_engine_env", {"acestream_engine_env": {"A=B": "1"}},
+                                   "'A=B' is not an environment variable name"),
+    }[case]
+    variables.update(expected[1])
+    run = run_refused(docker_api, tmp_path, variables)
+    assert_refused(run, docker_api, variables, tmp_path, expected[0], expected[2])
+
+
+def test_names_colliding_inside_the_stack(stack, docker_api, tmp_path):
+    """The orchestrator app named like a Gluetun container (it would replace the VPN) and a Gluetun container named
+    like an engine slot are refused by the preflight."""
+    variables = stack(mode="single")
+    variables.update({"acestream_orchestrator_enabled": True, "acestream_engine_replicas": 0,
+                      "acestream_orchestrator_port": free_port(),
+                      "acestream_orchestrator_name": variables["acestream_gluetun_containers"][0]["name"]})
+    run = run_refused(docker_api, tmp_path, variables)
+    assert_refused(run, docker_api, variables, tmp_path, "The orchestrator app (acestream_orchestrator_name) is named",
+                   "like a Gluetun container")
+
+    variables = stack()
+    start = int(variables["acestream_port_range_host"].split("-")[0])
+    gluetun = variables["acestream_gluetun_containers"][0]["name"]
+    variables["acestream_pool_name"] = "pool"
+    variables["acestream_gluetun_containers"][1]["name"] = f"pool-{gluetun}-{start}"
+    run = run_refused(docker_api, tmp_path, variables)
+    message = failure_message(run)
+    assert run.rc != 0 and run.changed == 0
+    assert f"pool-{gluetun}-{start}" in message and "has the name of the engine of pool 'pool'" in message, message
+    assert_same_docker_state(run.docker_before, docker_state(docker_api))
+
+
+@pytest.mark.parametrize("owner", ["made by hand", "another stack"])
+def test_gluetun_name_held_by_a_container_the_stack_does_not_own(stack, docker_api, tmp_path, gluetun_sim, owner):
+    """A container holding a Gluetun name of the stack without the stack's labels - made by hand, or another stack's
+    Gluetun container - is never replaced: refused, naming the container and its owner (two stacks would otherwise
+    take it from each other on every run)."""
+    variables = stack(mode="single")
+    name = variables["acestream_gluetun_containers"][0]["name"]
+    labels = {} if owner == "made by hand" else {"acestream.managed-by": "acestream.orchestrator.gluetun",
+                                                 "acestream.pool": "other-stack"}
+    docker_api.create_container(GLUETUN_IMAGE, name=name, labels=labels, command=["sleep", "600"],
+                                entrypoint=["/bin/sh", "-c", "exec \"$@\"", "sh"])
+    try:
+        run = run_refused(docker_api, tmp_path, variables)
+        message = failure_message(run)
+        assert run.rc != 0 and run.changed == 0, message
+        assert f"Container '{name}' (acestream_gluetun_containers) is not this stack's" in message, message
+        assert ("it carries no acestream.managed-by label" if owner == "made by hand"
+                else "it is the Gluetun container of stack 'other-stack'") in message, message
+        assert_same_docker_state(run.docker_before, docker_state(docker_api))
+        assert not (tmp_path / "stack").exists()
+    finally:
+        docker_api.remove_container(name, force=True)
