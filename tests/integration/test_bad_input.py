@@ -17,6 +17,11 @@ STATUS = "acestream.orchestrator.gluetun_status"
 LOOKUP = "acestream.orchestrator.forwarded_port"
 FILTER = "acestream.orchestrator.port_plan"
 
+# Distinctive secrets: no part of them may reach the output, whatever the refusal.
+KEY = "Qx9Vw7Zk3Jm2Tb-integration"
+PASSWORD = "Pw4Hy8Lr6Nd5Sc-integration"
+SECRETS = ["Qx9Vw7Zk3Jm2Tb", "Pw4Hy8Lr6Nd5Sc"]
+
 # (task, phrases the failure message must hold)
 CASES = [
     ({STATUS: {"instances": [{"name": "g1", "api_key": "k" * 24, "username": "admin", "password": "pw-0123456789"}]}},
@@ -59,6 +64,53 @@ CASES = [
      ["vpn_containers: 'g1' is listed twice"]),
     ({"ansible.builtin.debug": {"msg": "{{ ['g1'] | %s(vpn_port_ranges={'g2': '19000-19009'}) }}" % FILTER}},
      ["vpn_port_ranges: 'g2' is not in vpn_containers"]),
+    # credentials that cannot travel in a header, or are not strings: refused by name, never shown
+    ({STATUS: {"instances": [{"name": "g1"}], "api_key": KEY + "\n"}},
+     ["module options: api_key holds a line break, which cannot be sent in a request header", "use '|-'"]),
+    ({STATUS: {"instances": [{"name": "g1", "api_key": KEY + "\u20ac"}]}},
+     ["instances[0] (g1): api_key holds a character outside printable ASCII"]),
+    ({STATUS: {"instances": [{"name": "g1"}], "api_key": " " + KEY}},
+     ["module options: api_key holds a space at its start or end"]),
+    ({STATUS: {"instances": [{"name": "g1"}], "api_key": [KEY, "second"]}},
+     ["module options: api_key must be a string", "not a list"]),
+    ({STATUS: {"instances": [{"name": "g1"}], "username": "monitor", "password": PASSWORD + "\r"}},
+     ["module options: password holds a line break"]),
+    ({STATUS: {"instances": [{"name": "g1", "username": "mon:itor", "password": PASSWORD}]}},
+     ["instances[0] (g1): username holds ':', which ends the username in a basic-auth token"]),
+    ({"ansible.builtin.debug": {"msg": "{{ lookup('%s', 'g1', api_key=hostile) }}" % LOOKUP},
+      "vars": {"hostile": KEY + "\n"}},
+     ["forwarded_port: module options: api_key holds a line break"]),
+    ({"ansible.builtin.debug": {"msg": "{{ lookup('%s', 'g1', api_key=[hostile]) }}" % LOOKUP},
+      "vars": {"hostile": KEY}},
+     ["forwarded_port: api_key must be a string", "not a list"]),
+    ({"ansible.builtin.debug": {"msg": "{{ lookup('%s', 'g1', username='monitor', password=hostile) }}" % LOOKUP},
+      "vars": {"hostile": PASSWORD + "\u0000"}},
+     ["forwarded_port: module options: password holds a control character"]),
+    # timeouts, port text and names of another kind
+    ({STATUS: {"instances": [{"name": "g1"}], "timeout": "nan"}},
+     ["timeout: nan is not a finite number; use a number of seconds above 0, e.g. 5"]),
+    ({STATUS: {"instances": [{"name": "g1"}], "timeout": "inf"}},
+     ["timeout: inf is not a finite number"]),
+    ({STATUS: {"instances": [{"name": "g1"}], "docker_timeout": 0}},
+     ["docker_timeout: 0 is not above 0; use a number of seconds above 0, e.g. 60"]),
+    ({STATUS: {"instances": [{"name": "g1\n"}]}},
+     ["instances[0]: name 'g1\\n' is not a Docker container name"]),
+    ({"ansible.builtin.debug": {"msg": "{{ lookup('%s', 'g1', wait='nan') }}" % LOOKUP}},
+     ["wait: nan is not a finite number"]),
+    ({"ansible.builtin.debug": {"msg": "{{ lookup('%s', 'g1', timeout='-inf') }}" % LOOKUP}},
+     ["timeout: -inf is not a finite number"]),
+    ({"ansible.builtin.debug": {"msg": "{{ lookup('%s', hostile) }}" % LOOKUP}, "vars": {"hostile": "g1\n"}},
+     ["name 'g1\\n' is not a Docker container name"]),
+    ({"ansible.builtin.debug": {"msg": "{{ ['g1'] | %s(port_range='2900\u2074-29010') }}" % FILTER}},
+     ["port_range: '2900\u2074-29010' is not a port range"]),
+    ({"ansible.builtin.debug": {"msg": "{{ ['g1'] | %s(port_range='\uff11\uff19\uff10\uff10\uff10-\uff11\uff19"
+                                       "\uff10\uff10\uff19') }}" % FILTER}},
+     ["port_range: ", "is not a port range"]),
+    ({"ansible.builtin.debug": {"msg": "{{ ['g1'] | %s(port_range='19000-19009', replicas='inf' | float) }}" % FILTER}},
+     ["replicas: inf is not a number of engines"]),
+    ({"ansible.builtin.debug": {"msg": "{{ hostile | %s(port_range='19000-19009') }}" % FILTER},
+      "vars": {"hostile": ["g1\n"]}},
+     ["vpn_containers: 'g1\\n' is not a valid Docker container name"]),
 ]
 
 
@@ -74,4 +126,7 @@ def test_bad_input_to_status_lookup_and_filter_changes_nothing(docker_api):
         assert result.get("changed") in (None, False), (task, result)
         for phrase in phrases:
             assert phrase in result["msg"], "%r not in the message of %s:\n%s" % (phrase, task, result["msg"])
+        assert "Traceback" not in result["msg"], (task, result)
+    for secret in SECRETS:
+        assert secret not in run.stdout and secret not in run.stderr, secret
     assert_same_docker_state(before, after)

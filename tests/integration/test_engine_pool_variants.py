@@ -16,6 +16,10 @@ from engine_pool_helpers import (  # noqa: F401 pylint: disable=unused-import
     vpn_sim,
 )
 
+# Distinctive secrets: no part of them may reach the output of a refusal.
+KEY = "Qx9Vw7Zk3Jm2Tb-integration"
+PASSWORD = "Pw4Hy8Lr6Nd5Sc-integration"
+
 VARIANTS = {
     # variant: the port-passing mechanisms the engine simulator reports
     "krinkuto11-amd64": ["CONF", "env"],
@@ -84,6 +88,7 @@ def test_bad_input_is_refused_before_anything_is_touched(docker_api, run_id, vpn
     vpn = vpn_sim(size=2)
     low, high = vpn.engine_range
     base = pool_args(run_id, "t%s-bad" % run_id, [vpn], port_range=vpn.engine_range_text, replicas=1)
+    fullwidth = "".join(chr(0xFF10 + int(digit)) for digit in str(low))
     cases = [
         (dict(base, port_range="%d-%d" % (high, low)), "port_range: '%d-%d' is reversed" % (high, low)),
         (dict(base, port_range="abc-%d" % high), "port_range: 'abc-%d' is not a port range" % high),
@@ -110,12 +115,27 @@ def test_bad_input_is_refused_before_anything_is_touched(docker_api, run_id, vpn
         (dict(base, port_range="%d-%d" % (low, high + 1)),
          "Port Range Mismatch: VPN container '%s' must publish its engine range %d-%d (from port_range) on the same "
          "host ports, but it publishes %d-%d (missing: %d)" % (vpn.name, low, high + 1, low, high, high + 1)),
+        # credentials that cannot travel in a header, or are not strings: refused by name, never shown
+        (dict(base, api_key=KEY + "\n"), "api_key: holds a line break, which cannot be sent in a request header"),
+        (dict(base, api_key=KEY + "\u20ac"), "api_key: holds a character outside printable ASCII"),
+        (dict(base, api_key=[KEY, "second"]), "api_key: must be a string"),
+        (dict(base, username="monitor", password=PASSWORD + "\r"), "password: holds a line break"),
+        (dict(base, username="mon:itor", password=PASSWORD), "username: holds ':'"),
+        # timeouts, port text and names of another kind
+        (dict(base, api_timeout="nan"), "api_timeout: nan is not a finite number; use a number of seconds above 0"),
+        (dict(base, forwarded_port_timeout="inf"), "forwarded_port_timeout: inf is not a finite number"),
+        (dict(base, docker_timeout=0), "docker_timeout: 0 is not above 0; use a number of seconds above 0, e.g. 60"),
+        (dict(base, port_range="%s-%d" % (fullwidth, high)), "port_range: '%s-%d' is not a port range" % (fullwidth, high)),
+        (dict(base, vpn_containers=[vpn.name + "\n"]), "vpn_containers: '%s\\n' is not a valid Docker container name"
+         % vpn.name),
     ]
     before = docker_state(docker_api)
-    results = run_failing([args for args, _msg in cases])[0]
+    results, run = run_failing([args for args, _msg in cases])
     for (args, message), result in zip(cases, results):
         assert result.get("failed"), (args, result)
         assert message in result["msg"], (message, result["msg"])
         assert result.get("changed") is False
+    for secret in ("Qx9Vw7Zk3Jm2Tb", "Pw4Hy8Lr6Nd5Sc"):
+        assert secret not in run.stdout and secret not in run.stderr, secret
     assert pool_containers(docker_api, "t%s-bad" % run_id) == {}
     assert_same_docker_state(before, docker_state(docker_api))
