@@ -84,7 +84,7 @@ def normalize_instances(instances, api_port=GLUETUN_DEFAULT_API_PORT, api_key=No
         if not isinstance(item, dict):
             raise GluetunConfigError("%s must be a container name or a dict with a name, not %r" % (
                 where, type(item).__name__))
-        unknown = sorted(set(item) - set(INSTANCE_FIELDS))
+        unknown = sorted(str(field) for field in set(item) - set(INSTANCE_FIELDS))
         if unknown:
             raise GluetunConfigError("%s has unknown fields: %s (allowed: %s)" % (
                 where, ", ".join(unknown), ", ".join(INSTANCE_FIELDS)))

@@ -713,3 +713,8 @@ def test_scrub_secrets_replaces_every_form():
     scrubbed = scrub_secrets(text, instance)
     assert_no_secret(instance["api_key"], scrubbed)
     assert scrubbed.startswith("a ******** b ")
+
+
+def test_unknown_fields_of_any_type_are_named():
+    with pytest.raises(GluetunConfigError, match=r"^instances\[0\] has unknown fields: 1, apikey \(allowed: name, "):
+        normalize_instances([{"name": "g", 1: "x", "apikey": "y"}])
