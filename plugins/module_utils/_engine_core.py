@@ -9,6 +9,8 @@ VPN container, the control servers) and hands the observations in; this core dec
 * ``engine_name(pool, vpn, port)``: an engine's identity is its slot (VPN, HTTP port), and so is its name.
 * ``observed_engine(container)``: an engine as read from the labels of one ``containers()`` list entry.
 * ``vpn_state(name, inspect, ...)``: a VPN container as read from its inspect (health, ports it publishes).
+* ``split_pools(pool, engines)``, ``one_pool_per_vpn(...)``: the list call returns every pool's engines; another
+  pool's engines on one of this pool's VPNs are refused (their ports would collide in the shared namespace).
 * ``preflight(...)``: the checks that must pass before anything is touched.
 * ``place(...)``: which slots each VPN's engines take (balanced, lowest free port, existing slots kept).
 * ``converge(...)``: desired engines, actions with reasons, the engines after the run, and the diff; its steps
@@ -17,6 +19,8 @@ VPN container, the control servers) and hands the observations in; this core dec
 * ``pull_action(...)``: pull the missing image, or refuse (pull: never).
 * ``same_engine(labels, pool, spec)``: whether a container is this pool's engine for a slot (name clashes, and
   the adoption of an engine a concurrent run created).
+* ``restart_baselines(actions)``, ``crash_problem(inspect, restarts)``: after a run's actions, whether an engine is
+  crash-looping (wait_ready fails then rather than waiting for an engine that cannot come up).
 """
 
 from __future__ import annotations
@@ -186,6 +190,12 @@ def pool_label_filters(pool):
     return ["%s=%s" % (LABEL_MANAGED_BY, MANAGER), "%s=%s" % (LABEL_POOL, pool)]
 
 
+def manager_label_filters():
+    """The label filter of one list call that returns the engines of every pool on the Docker host: a converge
+    must see the other pools on its VPNs (``one_pool_per_vpn``), and ``split_pools`` takes its own from them."""
+    return ["%s=%s" % (LABEL_MANAGED_BY, MANAGER)]
+
+
 # ---------------------------------------------------------------------------------- observing
 def _int(text):
     try:
@@ -203,6 +213,7 @@ def observed_engine(container):
     return {
         "id": container.get("Id"),
         "name": name,
+        "pool": labels.get(LABEL_POOL),
         "vpn": labels.get(LABEL_VPN),
         "port": _int(labels.get(LABEL_HTTP_PORT)),
         "https_port": _int(labels.get(LABEL_HTTPS_PORT)),
@@ -354,6 +365,60 @@ def preflight(plan, states, on_unhealthy="fail"):
     return active, frozen
 
 
+# ------------------------------------------------------------------------------ one pool per VPN
+def split_pools(pool, engines):
+    """``(own, others)``: the ``observed_engine()`` entries of this pool, and those of every other pool."""
+    own = [engine for engine in engines if engine["pool"] == pool]
+    others = [engine for engine in engines if engine["pool"] != pool]
+    return own, others
+
+
+def other_pools_on(plan, states, others):
+    """The other pools' engines on this pool's VPNs: VPN name -> other pool -> engine names (sorted).
+
+    An engine is on a VPN when its ``acestream.vpn`` label names it, or when it joined the VPN container's
+    current network namespace (``NetworkMode: container:<id>``) whatever its label says."""
+    by_id = dict(("container:%s" % states[vpn.name]["id"], vpn.name) for vpn in plan.vpns if states[vpn.name]["id"])
+    names = set(vpn.name for vpn in plan.vpns)
+    found = {}
+    for engine in others:
+        vpn = engine["vpn"] if engine["vpn"] in names else by_id.get(engine["network_mode"])
+        if vpn is not None:
+            found.setdefault(vpn, {}).setdefault(engine["pool"] or "", []).append(engine["name"])
+    for pools in found.values():
+        for engine_names in pools.values():
+            engine_names.sort()
+    return found
+
+
+def _some(names, shown=4):
+    return ", ".join(names[:shown]) + (" and %d more" % (len(names) - shown) if len(names) > shown else "")
+
+
+def one_pool_per_vpn(pool, plan, states, others):
+    """Refuse, before anything is touched, a VPN that already runs engines of another pool.
+
+    Every engine of a VPN lives in the VPN container's one network namespace. Two pools there would plan their
+    HTTPS ports from the same ``https_port_range`` and would both make an engine of that VPN's one forwarded port:
+    the second pool's engines could not listen and Docker would restart them forever. So a VPN belongs to one
+    pool; the other pool's engines are never touched. Raises PreflightError naming the VPN, the other pool, its
+    engines and the fixes."""
+    found = other_pools_on(plan, states, others)
+    problems = []
+    for vpn in plan.vpns:
+        for other, engine_names in sorted(found.get(vpn.name, {}).items()):
+            problems.append("VPN container '%s' already runs engine pool '%s' (%s)" % (vpn.name, other,
+                                                                                       _some(engine_names)))
+    if not problems:
+        return
+    owners = sorted(set(other for pools in found.values() for other in pools))
+    raise PreflightError(
+        "One engine pool per VPN: %s. Engine pool '%s' cannot share it: every engine of a VPN listens in the VPN "
+        "container's one network namespace, where two pools' HTTPS ports and their forwarded P2P port collide. Run "
+        "one pool per VPN: merge the replicas into one pool, give one of the pools its own Gluetun container, or "
+        "remove %s with state=absent" % ("; ".join(problems), pool, " and ".join("pool '%s'" % o for o in owners)))
+
+
 # ---------------------------------------------------------------------------------- placement
 def targets_for(plan, active, allowed):
     """How many engines each active VPN runs: its share, or with some VPNs out (failover), the replicas shared
@@ -453,10 +518,16 @@ def engine_drift(observed, desired, vpn, image_id=None):
                             "joined it (VPN start then: %s)" % (vpn["name"], vpn["started_at"],
                                                                 observed["vpn_started_at"] or "unknown"))
     state = observed["state"]
+    # "Exited (137) 5 seconds ago", "Restarting (3) 2 seconds ago": keep the exit code, not the time (check and
+    # apply must agree).
+    code = re.match(r"^\w+ \((-?\d+)\)", observed["status"] or "")
+    exit_code = " (exit code %s)" % code.group(1) if code else ""
     if state in ("created", "exited"):
-        # "Exited (137) 5 seconds ago": keep the exit code, not the time (check and apply must agree).
-        code = re.match(r"^\w+ \((-?\d+)\)", observed["status"] or "")
-        return "start", "engine is %s%s" % (state, " (exit code %s)" % code.group(1) if code else "")
+        return "start", "engine is %s%s" % (state, exit_code)
+    if state == "restarting":
+        # A crash loop: it exits and Docker's restart policy starts it again. Re-created, it joins the current
+        # namespace with fresh labels; wait_ready then tells whether that was enough.
+        return "recreate", "engine is crash-looping: Docker keeps restarting it%s" % exit_code
     if state == "paused":
         return "unpause", "engine is paused"
     if state in ("dead", "removing", "unknown"):
@@ -464,12 +535,13 @@ def engine_drift(observed, desired, vpn, image_id=None):
     return None, None
 
 
-def converge(plan, params, states, observed, image_id=None):
+def converge(plan, params, states, observed, image_id=None, others=()):
     """Decide everything from the observations.
 
     ``params``: ``pool``, ``variant``, ``image``, ``env``, ``labels``, ``restart_policy``, ``on_unhealthy``,
     ``api_port``, ``forwarded_port``. ``states``: VPN name -> ``vpn_state()``. ``observed``: ``observed_engine()``
-    list of the pool's engines. Raises PortPlanError / PreflightError before any action is decided.
+    list of the pool's engines; ``others``: those of the other pools on the Docker host (``split_pools``).
+    Raises PortPlanError / PreflightError before any action is decided.
 
     Returns a dict: ``actions`` (ordered: removals, then recreations, starts and creations), ``desired`` (specs
     by name), ``engines`` (the pool after the run), ``plan`` (per VPN), ``warnings``, ``frozen``, ``active`` and
@@ -477,6 +549,7 @@ def converge(plan, params, states, observed, image_id=None):
     """
     pool = params["pool"]
     check_reserved_ports(plan, params.get("api_port", GLUETUN_DEFAULT_API_PORT))
+    one_pool_per_vpn(pool, plan, states, others)
     active, frozen = preflight(plan, states, params.get("on_unhealthy", "fail"))
     warnings = []
     by_vpn = {}
@@ -487,7 +560,7 @@ def converge(plan, params, states, observed, image_id=None):
                                               warnings)
     targets, placed = placement(plan, pool, active, frozen, allowed, by_vpn, warnings)
     desired = desired_specs(plan, params, states, placed, forwarded, by_vpn)
-    actions, matched = reconcile(plan, pool, states, observed, desired, frozen, allowed, targets, image_id, warnings)
+    actions, matched = reconcile(plan, pool, states, observed, desired, frozen, allowed, targets, image_id)
     before, after = diff_parts(observed, desired, matched, actions, frozen)
     return {
         "actions": actions, "desired": desired,
@@ -577,11 +650,10 @@ def desired_specs(plan, params, states, placed, forwarded, by_vpn):
     return desired
 
 
-def reconcile(plan, pool, states, observed, desired, frozen, allowed, targets, image_id=None, warnings=None):
+def reconcile(plan, pool, states, observed, desired, frozen, allowed, targets, image_id=None):
     """Step 4: the actions, in order (removals, then repairs, then creations), each with its reason. Returns
     ``(actions, matched)``: matched is name -> the observed engine that sits in a desired slot. Observed engines
     not in a desired slot are removed, unless their VPN is frozen (failover)."""
-    warnings = [] if warnings is None else warnings
     removals, repairs, creations = [], [], []
     matched = {}
     order = dict((vpn.name, vpn.index) for vpn in plan.vpns)
@@ -605,9 +677,6 @@ def reconcile(plan, pool, states, observed, desired, frozen, allowed, targets, i
         action, reason = engine_drift(engine, spec, states[spec["vpn"]], image_id)
         if action is not None:
             repairs.append(_action(action, spec, reason, engine["id"]))
-        elif engine["state"] == "restarting":
-            warnings.append("engine %s is restarting (%s): Docker keeps restarting it; see its logs" % (
-                name, engine["status"] or "restarting"))
     return removals + repairs + creations, matched
 
 
@@ -682,6 +751,37 @@ def pull_action(actions, image, image_id, pull="missing"):
         raise PreflightError("image %s is not on the Docker host and pull is never: load or pull it first" % image)
     return {"action": "pull", "name": image, "vpn": None, "port": None, "reason": "image not on the Docker host",
             "id": None}
+
+
+def restart_baselines(actions):
+    """Engine name -> the ``RestartCount`` its container has right after this run's action: 0 for the engines
+    created, re-created or started (Docker resets the count on every start it is asked for). Unpaused engines
+    keep a count from before, unknown here: only their state is judged."""
+    return dict((a["name"], 0) for a in actions if a["action"] in ("create", "recreate", "start"))
+
+
+def crash_problem(inspect, restarts=None):
+    """Why an engine this run brought up is not staying up, from its container inspect, or None.
+
+    ``restarts``: its ``RestartCount`` right after this run's action (None: not judged). A container that is gone,
+    exited, dead or restarting, or that Docker restarted since (the count grew), is crash-looping: waiting longer
+    for it to answer is pointless, and the run fails with what it saw."""
+    if inspect is None:
+        return "the container is gone"
+    state = inspect.get("State") or {}
+    status = state.get("Status") or "unknown"
+    count = inspect.get("RestartCount") or 0
+    code = state.get("ExitCode")
+    if state.get("Restarting") or status == "restarting":
+        return "crash-looping: it exited (exit code %s) and Docker keeps restarting it (%d restart(s))" % (code, count)
+    if status in ("exited", "dead"):
+        return "it %s (exit code %s)" % ("exited" if status == "exited" else "is dead", code)
+    if status == "created":
+        return "it was never started"
+    if restarts is not None and count > restarts:
+        # Running again: its exit code is reset by the restart, only the count tells.
+        return "crash-looping: Docker restarted it %d time(s) since this run started it" % (count - restarts)
+    return None
 
 
 def _action(kind, engine, reason, container_id=None):

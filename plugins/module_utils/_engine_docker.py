@@ -5,10 +5,13 @@
 Private to this collection. Everything here is thin; the decisions live in ``_engine_core``.
 
 Observation cost of a run that changes nothing: one ``containers(all=True, filters=label...)`` call (labels,
-state, image and network mode are all in the list output, so no engine is inspected), one inspect per VPN
+state, image and network mode are all in the list output, so no engine is inspected; it returns every pool's
+engines, so that another pool on one of this pool's VPNs is seen without another call), one inspect per VPN
 container and one image inspect, all in parallel, plus the control-server reads the options ask for
 (``_gluetun_probe.read_control``, kept importable from here).
 Changes run in a bounded thread pool: removals first (they free ports and names), then creations and starts.
+Readiness: each engine brought up is polled until it answers, and inspected (once it answers, and every
+``CRASH_CHECK_INTERVAL`` seconds while it does not) so that a crash-looping engine fails the wait at once.
 """
 
 from __future__ import annotations
@@ -26,9 +29,12 @@ from ansible_collections.acestream.orchestrator.plugins.module_utils._docker_com
     NotFound,
 )
 from ansible_collections.acestream.orchestrator.plugins.module_utils._engine_core import (
+    crash_problem,
+    manager_label_filters,
     observed_engine,
     pool_label_filters,
     same_engine,
+    split_pools,
     vpn_state,
 )
 from ansible_collections.acestream.orchestrator.plugins.module_utils._gluetun_probe import (
@@ -39,6 +45,8 @@ from ansible_collections.acestream.orchestrator.plugins.module_utils._gluetun_pr
 STATUS_PATH = "/server/api?api_version=3&method=get_status"
 # Seconds to wait for a container whose name another run has just reserved (its create is still running).
 NAME_RESERVED_WAIT = 10.0
+# Seconds between two inspects of an engine that does not answer yet (is it still up, or crash-looping?).
+CRASH_CHECK_INTERVAL = 1.0
 
 
 class EngineActionError(Exception):
@@ -92,15 +100,16 @@ class DockerEngines:
         servers, in parallel: the VPN status of a container without a healthcheck, and with ``ports`` (forwarded_port
         auto) the forwarded port, waiting up to ``port_wait`` seconds for one (``read_control``).
 
-        Returns ``(engines, states, image_id)``: the ``observed_engine()`` list, VPN name -> ``vpn_state()``, the
-        image's local ID (None when it is not on the Docker host)."""
+        Returns ``(engines, states, image_id, others)``: the pool's ``observed_engine()`` list, VPN name ->
+        ``vpn_state()``, the image's local ID (None when it is not on the Docker host), and the engines of the other
+        pools on the Docker host (the same list call)."""
         names = [vpn.name for vpn in plan.vpns]
-        jobs = [("list", pool)] + [("vpn", name) for name in names] + [("image", image)]
+        jobs = [("list", None)] + [("vpn", name) for name in names] + [("image", image)]
 
         def run(job):
             kind, arg = job
             if kind == "list":
-                return self.list_pool(arg)
+                return self.list_managed()
             if kind == "vpn":
                 return self.inspect_container(arg)
             return self.image_id(arg)
@@ -116,7 +125,14 @@ class DockerEngines:
 
         controls = dict(zip(names, self.parallel(control, names)))
         states = dict((name, vpn_state(name, inspects[name], controls[name])) for name in names)
-        return [observed_engine(c) for c in containers], states, image_id
+        engines, others = split_pools(pool, [observed_engine(c) for c in containers])
+        return engines, states, image_id, others
+
+    def list_managed(self):
+        """The engines of every pool on the Docker host: ONE list call, filtered by the manager label (list output,
+        no inspect)."""
+        self._count("list")
+        return self.client.containers(all=True, filters={"label": manager_label_filters()})
 
     def list_pool(self, pool):
         """The pool's engines: ONE list call, filtered by the pool's labels (list output, no inspect)."""
@@ -273,16 +289,35 @@ class DockerEngines:
             host = "[%s]" % host
         return "http://%s:%d%s" % (host, engine["port"], STATUS_PATH)
 
-    def wait_ready(self, engines, host_ips, timeout):
+    def wait_ready(self, engines, host_ips, timeout, restarts=None):
         """Poll each engine's status API (through its VPN container's published port) until it answers with JSON
-        or ``timeout`` seconds pass. Returns ``[(name, detail)]`` for the engines that never answered, in input
-        order; ``detail`` is ``"<url>: <what was last seen>"``."""
+        or ``timeout`` seconds pass. An engine with an ``id`` is also inspected, every ``CRASH_CHECK_INTERVAL``
+        seconds while it does not answer and once when it does: when it is crash-looping (``crash_problem``, with
+        ``restarts``: name -> its RestartCount after this run's action) it fails at once, answer or not.
+
+        Returns ``[(name, detail)]`` for the engines that are not ready, in input order; ``detail`` is
+        ``"<url>: <what was last seen>"``."""
         deadline = time.monotonic() + float(timeout)
+        restarts = restarts or {}
+
+        def crashed(engine):
+            if not engine.get("id"):
+                return None
+            try:
+                inspect = self.inspect_container(engine["id"])
+            except DockerException:
+                return None  # cannot tell now: the status API decides, or the next inspect
+            return crash_problem(inspect, restarts.get(engine["name"]))
 
         def wait_one(engine):
             url = self.engine_url(engine, host_ips.get(engine["name"]))
+            checked = time.monotonic()
             while True:
                 ok, last = engine_status(url, 2)
+                if ok or time.monotonic() - checked >= CRASH_CHECK_INTERVAL:
+                    checked, problem = time.monotonic(), crashed(engine)
+                    if problem:
+                        return engine["name"], "%s: %s" % (url, problem)
                 if ok:
                     return None
                 if time.monotonic() + 0.5 > deadline:

@@ -82,18 +82,19 @@ def _engine_view(engine, states, api):
     return view
 
 
-def drift(plan, params, states, engines, image_id):
+def drift(plan, params, states, engines, image_id, others=()):
     """What engine_pool would do now: ``{"actions": [...], "error": None | text, "warnings": [...],
-    "plan": [...]}``. The same call engine_pool makes, so the two can never disagree."""
+    "plan": [...]}``. The same call engine_pool makes, so the two can never disagree (its refusal of a VPN that
+    runs another pool's engines included: ``others``)."""
     try:
-        decided = converge(plan, params, states, engines, image_id)
+        decided = converge(plan, params, states, engines, image_id, others)
     except (PortPlanError, PreflightError) as exc:
         return {"actions": [], "error": str(exc), "warnings": [], "plan": []}
     actions = [dict((k, a[k]) for k in ("action", "name", "vpn", "port", "reason")) for a in decided["actions"]]
     return {"actions": actions, "error": None, "warnings": decided["warnings"], "plan": decided["plan"]}
 
 
-def observe(plan, params, states, engines, probes, image_id, api=None, egress=None, observed_at=None):
+def observe(plan, params, states, engines, probes, image_id, api=None, egress=None, observed_at=None, others=()):
     """The stack's view from its observations.
 
     ``plan``: the PortPlan. ``params``: the engine pool core's parameters (``pool``, ``variant``, ``image``,
@@ -103,12 +104,13 @@ def observe(plan, params, states, engines, probes, image_id, api=None, egress=No
     so that the drift is engine_pool's own decision. ``probes``: VPN name -> gluetun_status result (what is shown:
     release, public IP, every forwarded port). ``api``: engine name -> ``{ok, url, detail}``. ``egress``: None (not
     asked) or ``{"url", "host_ip", "vpns": {vpn: {"engine", "ip", "error"}}}``. ``observed_at``: seconds since the
-    epoch.
+    epoch. ``others``: the other pools' engines on the Docker host (engine_pool's observation too): the drift then
+    shows engine_pool's refusal when one of them is on this pool's VPNs.
     """
     order = dict((vpn.name, vpn.index) for vpn in plan.vpns)
     engines = sorted(engines, key=lambda e: (order.get(e["vpn"], len(order)), e["vpn"] or "", e["port"] or 0,
                                              e["name"]))
-    decided = drift(plan, params, states, engines, image_id)
+    decided = drift(plan, params, states, engines, image_id, others)
     planned = dict((row["name"], row) for row in decided["plan"])
     return {
         "pool": params["pool"],

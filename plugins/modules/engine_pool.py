@@ -18,10 +18,11 @@ description:
     (C(<name>-<vpn>-<port>)), so two runs can never hand out one port twice. Labels carry the VPN, the ports, the
     forwarded flag, the P2P port and a hash of the desired spec, so a run that changes nothing decides from one
     container list call.
-  - Repairs drift - missing, stopped, exited or paused engines; a changed image or spec; engines attached to a Gluetun
-    container that was re-created or removed; engines left in a dead network namespace by a Gluetun restart; engines
-    on a VPN no longer listed; surplus engines (highest slots first); a forwarded port that moved (only that VPN's
-    forwarded engine is re-created). Engines that already match keep their slot, on every rerun and on scale-up.
+  - Repairs drift - missing, stopped, exited, paused or crash-looping engines; a changed image or spec; engines attached
+    to a Gluetun container that was re-created or removed; engines left in a dead network namespace by a Gluetun
+    restart; engines on a VPN no longer listed; surplus engines (highest slots first); a forwarded port that moved
+    (only that VPN's forwarded engine is re-created). Engines that already match keep their slot, on every rerun and
+    on scale-up.
   - Before any change, checks that the ranges are valid and do not overlap, that every VPN can hold its share, that
     each VPN container publishes its range on the same host ports (else the seed's C(Port Range Mismatch)), and that
     each VPN container exists, runs and is C(healthy) (else
@@ -90,6 +91,8 @@ options:
     description:
       - Seconds to wait for new, re-created and restarted engines to answer their status API
         (C(/server/api?api_version=3&method=get_status)) through their VPN's published port. V(0) does not wait.
+      - An engine that exits, or that Docker restarts, meanwhile or after it answered fails the run at once, with its
+        state, exit code and last log lines.
     type: int
     default: 0
 requirements:
@@ -97,6 +100,8 @@ requirements:
 notes:
   - Engines publish no ports; the Gluetun containers publish the ranges. Containers without the pool's labels are
     never touched; one holding the name of a slot fails the run before any change.
+  - One pool per VPN container - the engines of a VPN share its network namespace. A VPN that runs engines of another
+    pool fails the run before any change, naming that pool and its engines.
 seealso:
   - name: Gluetun port configuration guide
     description: The seed document whose rules this module enforces.
@@ -282,6 +287,7 @@ from ansible_collections.acestream.orchestrator.plugins.module_utils._engine_cor
     name_clashes,
     observed_engine,
     pull_action,
+    restart_baselines,
 )
 from ansible_collections.acestream.orchestrator.plugins.module_utils._engine_docker import (
     DockerEngines,
@@ -342,10 +348,11 @@ def remove_pool(module, ops, pool):
 
 def converge_pool(module, ops, plan, core, params):
     """state=present: observe, decide (the core), check the names, act, wait. Returns the result."""
-    observed, states, image_id = ops.observe(plan, core["pool"], core["image"], params["api_port"], credentials(params),
-                                             params["api_timeout"], ports=params["forwarded_port"] == "auto",
-                                             port_wait=params["forwarded_port_timeout"])
-    decided = converge(plan, core, states, observed, image_id)
+    observed, states, image_id, others = ops.observe(plan, core["pool"], core["image"], params["api_port"],
+                                                     credentials(params), params["api_timeout"],
+                                                     ports=params["forwarded_port"] == "auto",
+                                                     port_wait=params["forwarded_port_timeout"])
+    decided = converge(plan, core, states, observed, image_id, others)
     actions = decided["actions"]
     pull = pull_action(actions, core["image"], image_id, params["pull"])
     if pull is not None:
@@ -366,10 +373,10 @@ def converge_pool(module, ops, plan, core, params):
         touched = [e for e in engines if e["name"] in ids]
         if params["wait_ready"] and touched:
             host_ips = dict((e["name"], states[e["vpn"]]["published"].get(e["port"])) for e in touched)
-            failures = ops.wait_ready(touched, host_ips, params["wait_ready"])
+            failures = ops.wait_ready(touched, host_ips, params["wait_ready"], restart_baselines(actions))
             if failures:
                 details = ["%s (%s) - %s" % (name, detail, ops.explain(ids[name])) for name, detail in failures]
-                raise EnginesNotReady("%d engine(s) did not answer their status API within %ds: %s" % (
+                raise EnginesNotReady("%d engine(s) did not come up (wait_ready %ds): %s" % (
                     len(failures), params["wait_ready"], "; ".join(details)),
                     dict(changed=True, actions=actions, engines=engines))
     result = dict(changed=bool(actions), actions=actions, engines=engines, plan=decided["plan"])

@@ -321,8 +321,8 @@ def observe(ops, plan, core, params, docker_api):
                                              timeout=params["api_timeout"], wait_timeout=params["wait_timeout"],
                                              public_ip=True, host_address=None if host == "127.0.0.1" else host,
                                              **creds)))
-    engines, states, image_id = ops.observe(plan, core["pool"], core["image"], params["api_port"], creds,
-                                            params["api_timeout"], ports=params["forwarded_port"] == "auto")
+    engines, states, image_id, others = ops.observe(plan, core["pool"], core["image"], params["api_port"], creds,
+                                                    params["api_timeout"], ports=params["forwarded_port"] == "auto")
 
     def ask(engine):
         url = ops.engine_url(engine, states[engine["vpn"]]["published"].get(engine["port"]))
@@ -332,7 +332,7 @@ def observe(ops, plan, core, params, docker_api):
     api = dict(zip([e["name"] for e in running], ops.parallel(ask, running)))
     egress = observe_egress(ops, params["egress_url"], params["api_timeout"], engines) if params["egress_url"] else None
     core = dict(core, mode=params["mode"] or None, host=params["host"])
-    return view_of.observe(plan, core, states, engines, probes, image_id, api, egress, time.time())
+    return view_of.observe(plan, core, states, engines, probes, image_id, api, egress, time.time(), others)
 
 
 def main():

@@ -141,6 +141,7 @@ def test_name_and_hash():
     assert c["labels"][core.LABEL_MANAGED_BY] == core.MANAGER and c["labels"][core.LABEL_SPEC_HASH] == c["hash"]
     assert core.pool_label_filters("ace") == ["acestream.managed-by=acestream.orchestrator.engine_pool",
                                               "acestream.pool=ace"]
+    assert core.manager_label_filters() == ["acestream.managed-by=acestream.orchestrator.engine_pool"]
 
 
 def test_observed_engine_reads_list_output():
@@ -148,7 +149,7 @@ def test_observed_engine_reads_list_output():
                        {"id": "gid", "started_at": STARTED})
     engine = core.observed_engine(as_listed(spec, state="exited", status="Exited (1)"))
     assert engine == {
-        "id": "cid-ace-g-19000", "name": "ace-g-19000", "vpn": "g", "port": 19000, "https_port": 45000,
+        "id": "cid-ace-g-19000", "name": "ace-g-19000", "pool": "ace", "vpn": "g", "port": 19000, "https_port": 45000,
         "forwarded": True, "p2p_port": 5, "variant": "krinkuto11-amd64", "hash": spec["hash"], "vpn_id": "gid",
         "vpn_started_at": STARTED, "state": "exited", "status": "Exited (1)", "image": IMAGE,
         "image_id": "sha256:img", "network_mode": "container:gid",
@@ -413,14 +414,21 @@ def test_stopped_engines(two, state, action):
                                              "paused": "engine is paused", "dead": "engine is dead"}[state]
 
 
-def test_restarting_engine_is_left_with_a_warning(two):
+@pytest.mark.parametrize("status, reason", [
+    ("Restarting (3) 2 seconds ago", "engine is crash-looping: Docker keeps restarting it (exit code 3)"),
+    ("Restarting", "engine is crash-looping: Docker keeps restarting it"),
+])
+def test_crash_looping_engine_is_recreated_not_warned_about(two, status, reason):
+    """A rerun that finds an engine Docker keeps restarting repairs it (wait_ready then judges it), with a reason
+    that check and apply share (the exit code, not the time); no warning, no success that hides it."""
     plan, states, decided = two
     docker = apply(plan, states, decided)
-    docker[0]["State"] = "restarting"
+    docker[0]["State"], docker[0]["Status"] = "restarting", status
     again = run(plan, states, docker)
-    assert again["actions"] == []
-    assert again["warnings"] == ["engine %s is restarting (Up 1 minute): Docker keeps restarting it; see its logs"
-                                 % name("g1", 100)]
+    assert again["actions"] == [{"action": "recreate", "name": name("g1", 100), "vpn": "g1", "port": 100,
+                                 "reason": reason, "id": docker[0]["Id"]}]
+    assert again["warnings"] == []
+    assert core.restart_baselines(again["actions"]) == {name("g1", 100): 0}
 
 
 def test_image_changed(two):
@@ -637,6 +645,118 @@ def test_failover_capacity_limited():
     assert "3 of 6 engines could not be placed: the healthy VPNs are full (failover)" in decided["warnings"]
 
 
+# -------------------------------------------------------------------------------- one pool per VPN
+def other_pool(states, pool, vpn, ports, **listed):
+    """The observed engines of another pool on ``vpn`` (as its own run made them), from list entries."""
+    engines = []
+    for port in ports:
+        spec = core.attach(core.engine_spec(pool, vpn, port, 45000 + port % 100, None, "krinkuto11-amd64", IMAGE, {},
+                                            {}, "unless-stopped"), states[vpn])
+        engines.append(core.observed_engine(as_listed(spec, **listed)))
+    return engines
+
+
+def test_split_pools_by_the_pool_label():
+    plan = build_plan(["g1"], port_range="100-104", replicas=1)
+    states = states_for(plan)
+    ours, theirs = other_pool(states, POOL, "g1", [100]), other_pool(states, "b", "g1", [103])
+    unlabelled = core.observed_engine({"Id": "f" * 64, "Names": ["/odd"], "Labels": {core.LABEL_MANAGED_BY: core.MANAGER}})
+    assert core.split_pools(POOL, theirs + ours + [unlabelled]) == (ours, theirs + [unlabelled])
+    assert core.split_pools(POOL, []) == ([], [])
+
+
+def test_second_pool_on_a_vpn_is_refused_before_anything(two):
+    """Pool 'b' runs engines on g1 (ports 103-104, outside this pool's slots there): this pool may not add its own,
+    whatever the ranges; nothing is decided, so nothing is touched (check mode alike)."""
+    plan, states, decided = two
+    others = other_pool(states, "b", "g1", [104, 103])
+    with pytest.raises(core.PreflightError) as info:
+        core.converge(plan, params(), states, [], "sha256:img", others)
+    assert str(info.value) == (
+        "One engine pool per VPN: VPN container 'g1' already runs engine pool 'b' (b-g1-103, b-g1-104). Engine pool "
+        "'ace' cannot share it: every engine of a VPN listens in the VPN container's one network namespace, where "
+        "two pools' HTTPS ports and their forwarded P2P port collide. Run one pool per VPN: merge the replicas into "
+        "one pool, give one of the pools its own Gluetun container, or remove pool 'b' with state=absent")
+    # The pool's own engines there change nothing: it is refused on a rerun as well.
+    own = [core.observed_engine(c) for c in apply(plan, states, decided)]
+    with pytest.raises(core.PreflightError, match="VPN container 'g1' already runs engine pool 'b'"):
+        core.converge(plan, params(), states, own, "sha256:img", others)
+
+
+def test_other_pool_found_by_network_mode_and_every_owner_named(two):
+    """An engine that joined g2's namespace is on g2 whatever its VPN label says; every VPN and every other pool is
+    named (in plan order, at most four engines each), and each other pool is offered its removal."""
+    plan, states, _decided = two
+    relabelled = other_pool(states, "c", "g2", [107])
+    relabelled[0]["vpn"] = "gone"
+    many = other_pool(states, "b", "g1", range(100, 106))
+    with pytest.raises(core.PreflightError) as info:
+        core.converge(plan, params(), states, [], "sha256:img", relabelled + many)
+    message = str(info.value)
+    assert message.startswith(
+        "One engine pool per VPN: VPN container 'g1' already runs engine pool 'b' (b-g1-100, b-g1-101, b-g1-102, "
+        "b-g1-103 and 2 more); VPN container 'g2' already runs engine pool 'c' (c-g2-107). Engine pool 'ace' cannot "
+        "share it")
+    assert message.endswith("or remove pool 'b' and pool 'c' with state=absent")
+
+
+def test_other_pool_refusal_comes_before_health_and_failover(two):
+    plan, _states, _decided = two
+    states = states_for(plan, g2={"health": "unhealthy"})
+    others = other_pool(states, "b", "g2", [108])
+    for mode in ("fail", "failover"):
+        with pytest.raises(core.PreflightError, match="^One engine pool per VPN: VPN container 'g2' already runs"):
+            core.converge(plan, params(on_unhealthy=mode), states, [], "sha256:img", others)
+
+
+def test_other_pools_elsewhere_are_no_concern(two):
+    """Pools on other VPNs (by label and by namespace), and engines of a VPN container that does not exist, are
+    neither refused nor touched."""
+    plan, states, decided = two
+    elsewhere = core.vpn_state("g9", vpn_inspect("g9", ports=range(900, 905)))
+    others = other_pool({"g9": elsewhere}, "b", "g9", [900, 901])
+    assert core.other_pools_on(plan, states, others) == {}
+    gone = dict(states, g2=core.vpn_state("g2", None))
+    orphan = other_pool({"g9": dict(elsewhere, id=None)}, "b", "g9", [902])
+    orphan[0]["network_mode"] = "container:"
+    assert core.other_pools_on(plan, gone, orphan) == {}
+    again = core.converge(plan, params(), states, [], "sha256:img", others + orphan)
+    assert acts(again) == acts(decided)
+    assert core.other_pools_on(plan, states, other_pool(states, "b", "g2", [109, 108])) == {
+        "g2": {"b": [core.engine_name("b", "g2", 108), core.engine_name("b", "g2", 109)]}}
+
+
+# ------------------------------------------------------------------------------------- crash loops
+@pytest.mark.parametrize("inspect, restarts, problem", [
+    (None, 0, "the container is gone"),
+    ({"State": {"Status": "restarting", "Restarting": True, "ExitCode": 3}, "RestartCount": 2}, 0,
+     "crash-looping: it exited (exit code 3) and Docker keeps restarting it (2 restart(s))"),
+    ({"State": {"Status": "running", "Restarting": True, "ExitCode": 1}, "RestartCount": 1}, None,
+     "crash-looping: it exited (exit code 1) and Docker keeps restarting it (1 restart(s))"),
+    ({"State": {"Status": "exited", "ExitCode": 3}, "RestartCount": 0}, 0, "it exited (exit code 3)"),
+    ({"State": {"Status": "dead", "ExitCode": 137}}, 0, "it is dead (exit code 137)"),
+    ({"State": {"Status": "created", "ExitCode": 0}}, 0, "it was never started"),
+    ({"State": {"Status": "running", "ExitCode": 0}, "RestartCount": 2}, 0,
+     "crash-looping: Docker restarted it 2 time(s) since this run started it"),
+    ({"State": {"Status": "running", "ExitCode": 0}, "RestartCount": 3}, 1,
+     "crash-looping: Docker restarted it 2 time(s) since this run started it"),
+    ({"State": {"Status": "running", "ExitCode": 0}, "RestartCount": 0}, 0, None),
+    ({"State": {"Status": "running", "ExitCode": 0}}, 0, None),
+    ({"State": {"Status": "running", "ExitCode": 0}, "RestartCount": 4}, None, None),  # unpaused: count not judged
+    ({"State": {"Status": "paused", "ExitCode": 0}, "RestartCount": 0}, 0, None),
+])
+def test_crash_problem(inspect, restarts, problem):
+    assert core.crash_problem(inspect, restarts) == problem
+
+
+def test_restart_baselines():
+    """Docker resets RestartCount on every start it is asked for: 0 after create, recreate and start; an unpaused
+    engine's count is from before (not judged); removals and the pull bring nothing up."""
+    actions = [{"action": kind, "name": "e-%s" % kind} for kind in
+               ("pull", "remove", "recreate", "start", "unpause", "create")]
+    assert core.restart_baselines(actions) == {"e-recreate": 0, "e-start": 0, "e-create": 0}
+
+
 # ------------------------------------------------------------------------------------ name clashes
 def test_name_clash():
     actions = [{"action": "create", "name": "ace-g-100", "vpn": "g", "port": 100},
@@ -721,8 +841,7 @@ def test_converge_steps_compose(two):
     assert forwarded == {"g1": None, "g2": None} and allowed["g1"] == list(plan.vpn("g1").slot_ports())
     targets, placed = core.placement(plan, POOL, active, frozen, allowed, by_vpn, warnings)
     desired = core.desired_specs(plan, params(), states, placed, forwarded, by_vpn)
-    actions, matched = core.reconcile(plan, POOL, states, observed, desired, frozen, allowed, targets, "sha256:img",
-                                      warnings)
+    actions, matched = core.reconcile(plan, POOL, states, observed, desired, frozen, allowed, targets, "sha256:img")
     assert [(a["action"], a["name"]) for a in actions] == [("create", name("g1", 100))]
     before, after = core.diff_parts(observed, desired, matched, actions, frozen)
     whole = run(plan, states, apply(plan, states, decided)[1:])

@@ -63,6 +63,7 @@ class Stack:
         self.api = dict((c["Names"][0][1:], {"ok": True, "url": "http://127.0.0.1:%s/server/api" % c["Labels"][
             core.LABEL_HTTP_PORT], "detail": "answers get_status"}) for c in self.containers)
         self.egress = None
+        self.others = []  # list entries of other pools' engines
 
     def control(self, name):
         return {"vpn_status": self.probes[name]["vpn_status"], "forwarded_port": self.probes[name]["forwarded_port"],
@@ -81,8 +82,9 @@ class Stack:
         """What stack_info observes: engine_pool's own observation (VPN states, engines, image), the probes."""
         states = dict((n, core.vpn_state(n, self.inspects[n], self.control(n))) for n in NAMES)
         engines = [core.observed_engine(c) for c in self.containers]
+        others = [core.observed_engine(c) for c in self.others]
         return sv.observe(self.plan, params(**extra), states, engines, self.probes, "sha256:img", self.api,
-                          self.egress, 1767225600.0)
+                          self.egress, 1767225600.0, others)
 
 
 def failed(view):
@@ -133,6 +135,36 @@ def test_engine_stopped():
     assert check(view, "engine gluetun1:19000", "API")["detail"] == "not asked: engine exited"
     assert [(a["action"], a["reason"]) for a in view["drift"]["actions"]] == [
         ("start", "engine is exited (exit code 137)")]
+
+
+def test_engine_crash_looping():
+    stack = Stack()
+    stack.engine("gluetun2")["State"] = "restarting"
+    stack.engine("gluetun2")["Status"] = "Restarting (3) 2 seconds ago"
+    del stack.api["ace-gluetun2-19005"]
+    view = stack.view()
+    assert failed(view) == [("engine gluetun2:19005", "running"), ("engine gluetun2:19005", "API"), ("stack", "drift")]
+    assert check(view, "engine gluetun2:19005", "running")["detail"] == "ace-gluetun2-19005 restarting"
+    assert view["drift"]["actions"] == [{"action": "recreate", "name": "ace-gluetun2-19005", "vpn": "gluetun2",
+                                         "port": 19005, "reason": "engine is crash-looping: Docker keeps restarting it "
+                                                                  "(exit code 3)"}]
+    assert view["drift"]["warnings"] == []
+
+
+def test_other_pool_on_a_vpn_is_engine_pools_refusal():
+    """Another pool's engine on gluetun2: stack_info shows engine_pool's refusal, and only this pool's engines."""
+    stack = Stack()
+    spec = core.attach(core.engine_spec("b", "gluetun2", 19009, 45004, None, "krinkuto11-amd64", IMAGE, {}, {}, "no"),
+                       core.vpn_state("gluetun2", stack.inspects["gluetun2"]))
+    stack.others.append(stack.listed(spec))
+    view = stack.view()
+    assert failed(view) == [("stack", "drift")]
+    assert view["drift"]["error"].startswith("One engine pool per VPN: VPN container 'gluetun2' already runs engine "
+                                             "pool 'b' (b-gluetun2-19009). Engine pool 'ace' cannot share it")
+    assert check(view, "stack", "drift")["detail"] == "engine_pool would refuse: " + view["drift"]["error"]
+    assert "b-gluetun2-19009" not in [e["name"] for e in view["engines"]]
+    assert sv.drift_summary(view).startswith("drift: engine_pool would refuse: One engine pool per VPN")
+    assert 'acestream_stack_drift_changes{pool="ace"} -1' in sv.prometheus_text(view, sv.checks(view))
 
 
 def test_engine_spec_changed():

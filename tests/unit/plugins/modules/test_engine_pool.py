@@ -39,6 +39,8 @@ class FakeDocker:
         self.reserved_done = set()
         # names another, unrelated container takes between the run's name check and its create
         self.foreign_race = set()
+        # names of engines that exit at once with code 3 whenever started, Docker restarting them
+        self.crash = set()
         self.seq = 0
 
     def _log(self, *call):
@@ -81,7 +83,8 @@ class FakeDocker:
             if ok:
                 result.append({"Id": c["Id"], "Names": [c["Name"]], "Image": c["Image"], "ImageID": c["ImageID"],
                                "Labels": dict(labels), "State": c["State"]["Status"],
-                               "Status": {"running": "Up 1 second", "created": "Created"}.get(
+                               "Status": {"running": "Up 1 second", "created": "Created",
+                                          "restarting": "Restarting (3) 1 second ago"}.get(
                                    c["State"]["Status"], "Exited (0) 1 second ago"),
                                "HostConfig": {"NetworkMode": c["HostConfig"]["NetworkMode"]}})
         return result
@@ -145,9 +148,15 @@ class FakeDocker:
 
     def start(self, cid):
         self._log("start", cid)
-        if self._find(cid)["Name"].lstrip("/") in self.fail_start:
+        container = self._find(cid)
+        if container["Name"].lstrip("/") in self.fail_start:
             raise APIError("boom", explanation="simulated start failure")
-        self._find(cid)["State"]["Status"] = "running"
+        if container["Name"].lstrip("/") in self.crash:
+            container["State"].update(Status="restarting", Restarting=True, ExitCode=3)
+            container["RestartCount"] = 2
+            return
+        container["State"].update(Status="running", Restarting=False)
+        container["RestartCount"] = 0
 
     def unpause(self, cid):
         self._log("unpause", cid)
@@ -198,6 +207,7 @@ def test_create_then_noop_from_one_list_call(two, capsys):
     second = run_module(base_args(), capsys=capsys)
     assert second["changed"] is False and second["actions"] == []
     # The no-op path: ONE container list call, one inspect per VPN, one image inspect, nothing else.
+    assert two.calls[0] == ("list", '{"label": ["acestream.managed-by=acestream.orchestrator.engine_pool"]}')
     assert two.count("list") == 1
     assert sorted(c[1] for c in two.calls if c[0] == "inspect") == ["g1", "g2"]
     assert two.count("inspect_image") == 1
@@ -300,8 +310,9 @@ def test_unhealthy_and_mismatch_messages(fake, capsys):
 
 def test_absent_removes_only_the_pool(two, capsys):
     run_module(base_args(), capsys=capsys)
-    other = run_module(base_args(name="other", vpn_port_ranges={"g1": "102-103", "g2": "202-203"}, replicas=2,
-                                 https_port_range="46000-46999"), capsys=capsys)
+    two.add_vpn("g3", range(300, 304))
+    other = run_module(base_args(name="other", vpn_containers=["g3"], vpn_port_ranges={"g3": "300-303"}, replicas=2),
+                       capsys=capsys)
     assert other["changed"]
     checked = run_module({"name": "ace", "state": "absent"}, check=True, diff=True, capsys=capsys)
     assert [a["action"] for a in checked["actions"]] == ["remove"] * 4
@@ -309,7 +320,7 @@ def test_absent_removes_only_the_pool(two, capsys):
     removed = run_module({"name": "ace", "state": "absent"}, capsys=capsys)
     assert removed["actions"] == checked["actions"]
     left = sorted(c["Name"] for c in two.containers_by_id.values() if c["Config"]["Labels"].get("acestream.pool"))
-    assert left == ["/other-g1-102", "/other-g2-202"]
+    assert left == ["/other-g3-300", "/other-g3-301"]
     assert run_module({"name": "ace", "state": "absent"}, capsys=capsys)["changed"] is False
 
 
@@ -340,9 +351,58 @@ def test_wait_ready_failure_explains(two, capsys):
     result = run_module(base_args(replicas=1, vpn_containers=["g1"], vpn_port_ranges={"g1": "100-103"}, wait_ready=1),
                         capsys=capsys)
     assert result["failed"] and result["changed"] is True
-    assert result["msg"].startswith("1 engine(s) did not answer their status API within 1s: ace-g1-100 "
+    assert result["msg"].startswith("1 engine(s) did not come up (wait_ready 1s): ace-g1-100 "
                                     "(http://127.0.0.1:100/server/api?api_version=3&method=get_status: ")
     assert "last log lines: cannot listen on TCP port 19000" in result["msg"]
+
+
+def test_second_pool_on_a_vpn_is_refused_and_nothing_touched(two, capsys):
+    """Pool 'other' on g2 with a range that does not overlap ours: refused before any change (check mode alike),
+    naming the VPN, the pool there, its engines and the fix; the run that found it made only its list call, VPN
+    inspects and image inspect. The other pool keeps converging on its own."""
+    two.add_vpn("g3", range(300, 304))
+    run_module(base_args(name="other", vpn_containers=["g2", "g3"], vpn_port_ranges={"g2": "202-203", "g3": "300-303"},
+                         replicas=2), capsys=capsys)
+    before = json.dumps(two.containers_by_id, sort_keys=True)
+    two.calls.clear()
+    for check in (True, False):
+        refused = run_module(base_args(), check=check, capsys=capsys)
+        assert refused["failed"] and refused["changed"] is False and refused["actions"] == []
+        assert refused["msg"].startswith(
+            "One engine pool per VPN: VPN container 'g2' already runs engine pool 'other' (other-g2-202). Engine pool "
+            "'ace' cannot share it: ")
+        assert refused["msg"].endswith("or remove pool 'other' with state=absent")
+    assert sorted(set(c[0] for c in two.calls)) == ["inspect", "inspect_image", "list"]
+    assert json.dumps(two.containers_by_id, sort_keys=True) == before
+    assert run_module(base_args(name="other", vpn_containers=["g2", "g3"],
+                                vpn_port_ranges={"g2": "202-203", "g3": "300-303"}, replicas=2),
+                      capsys=capsys)["changed"] is False
+
+
+def test_crash_looping_engine_fails_wait_ready_at_once_and_on_every_rerun(two, capsys, monkeypatch):
+    """An engine that exits as soon as it starts (Docker restarting it) fails wait_ready as soon as an inspect sees
+    it, not at the end of the wait (the detail is what the inspect saw, not the last status request's error),
+    with its state, exit code and last log lines; the rerun re-creates it (no success with a warning) and fails
+    the same way while it keeps crashing; fixed, it converges."""
+    monkeypatch.setattr(_engine_docker, "CRASH_CHECK_INTERVAL", 0)
+    args = base_args(replicas=1, vpn_containers=["g1"], vpn_port_ranges={"g1": "100-103"}, wait_ready=30)
+    two.crash.add("ace-g1-100")
+    for attempt in ("first", "rerun"):
+        result = run_module(args, capsys=capsys)
+        assert result["failed"] and result["changed"] is True
+        assert result["msg"].startswith(
+            "1 engine(s) did not come up (wait_ready 30s): ace-g1-100 (http://127.0.0.1:100/server/api?api_version=3"
+            "&method=get_status: crash-looping: it exited (exit code 3) and Docker keeps restarting it (2 restart(s))) "
+            "- state restarting, exit code 3, last log lines: cannot listen on TCP port 19000"), (attempt, result["msg"])
+        expected = ("create", "missing") if attempt == "first" else (
+            "recreate", "engine is crash-looping: Docker keeps restarting it (exit code 3)")
+        assert [(a["action"], a["reason"]) for a in result["actions"]] == [expected]
+        assert not result.get("warnings")
+    checked = run_module(dict(args, wait_ready=0), check=True, capsys=capsys)
+    assert [a["action"] for a in checked["actions"]] == ["recreate"]
+    two.crash.clear()
+    assert run_module(dict(args, wait_ready=0), capsys=capsys)["changed"] is True
+    assert run_module(args, capsys=capsys)["changed"] is False
 
 
 def test_docker_errors_and_failed_removals_are_reported(two, capsys, monkeypatch):
