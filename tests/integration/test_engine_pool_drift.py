@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from engine_pool_helpers import (  # noqa: F401 pylint: disable=unused-import
     converge_discipline,
     engine_info,
@@ -13,12 +15,13 @@ from engine_pool_helpers import (  # noqa: F401 pylint: disable=unused-import
     pool_args,
     pool_containers,
     run_failing,
+    run_pool,
     set_health,
     vpn_api,
     vpn_sim,
     wait_for,
 )
-from conftest import ENGINE_IMAGE, TEST_LABEL, health_of
+from conftest import ENGINE_IMAGE, TEST_LABEL, assert_same_docker_state, docker_state, health_of
 
 API_KEY = "sImUlAtEdKeY0123456789"
 AUTH_ENV = {"HTTP_CONTROL_SERVER_AUTH_DEFAULT_ROLE": json.dumps({"auth": "apikey", "apikey": API_KEY}),
@@ -203,3 +206,79 @@ def test_unhealthy_vpn_fails_then_failover_then_rebalance(docker_api, run_id, vp
 
     set_health(docker_api, g2, "healthy")
     converge_discipline(failover, [("remove", name(g1, 2)), ("remove", name(g1, 3))])
+
+
+@pytest.mark.exclusive
+def test_second_pool_on_a_vpn_is_refused_and_nothing_changes(docker_api, run_id, vpn_sim):
+    """Two pools with ranges that do not overlap, on one VPN: the second would take the first's HTTPS port (both
+    plan from 45000) and crash-loop. The first converges (check, apply, apply unchanged, check unchanged); the
+    second is refused, in check mode and for real, naming the VPN, the first pool and its engines, and the Docker
+    Engine's state is exactly what it was. The first pool still converges to nothing to do."""
+    vpn = vpn_sim(size=3)
+    low, high = vpn.engine_range
+    one, two = "t%s-one" % run_id, "t%s-two" % run_id
+    first = pool_args(run_id, one, [vpn], port_range="%d-%d" % (low, low + 1), replicas=2, wait_ready=60)
+    converge_discipline(first, [("create", "%s-%s-%d" % (one, vpn.name, port)) for port in (low, low + 1)])
+    second = pool_args(run_id, two, [vpn], port_range="%d-%d" % (high, high), replicas=1, wait_ready=60)
+    before = docker_state(docker_api)
+    results = run_failing([(second, True), (second, False)])[0]
+    for result in results:
+        assert result.get("failed") and result.get("changed") is False and result["actions"] == [], result
+        assert result["msg"] == (
+            "One engine pool per VPN: VPN container '%s' already runs engine pool '%s' (%s-%s-%d, %s-%s-%d). Engine "
+            "pool '%s' cannot share it: every engine of a VPN listens in the VPN container's one network namespace, "
+            "where two pools' HTTPS ports and their forwarded P2P port collide. Run one pool per VPN: merge the "
+            "replicas into one pool, give one of the pools its own Gluetun container, or remove pool '%s' with "
+            "state=absent" % (vpn.name, one, one, vpn.name, low, one, vpn.name, low + 1, two, one))
+    assert pool_containers(docker_api, two) == {}
+    assert_same_docker_state(before, docker_state(docker_api))
+    _run, again = run_pool(first)
+    assert again["changed"] is False and again["actions"] == []
+
+
+def test_crash_looping_engine_fails_wait_ready_and_every_rerun(docker_api, run_id, vpn_sim):
+    """Something else in the VPN's namespace holds the engine's HTTPS port: the engine exits at once (exit 3) and
+    Docker keeps restarting it. wait_ready fails naming it, with the exit code and the engine's own log line; a
+    rerun re-creates it and fails again (never a success with a warning); once the port is free, the rerun
+    converges and the next changes nothing."""
+    vpn = vpn_sim(size=1)
+    pool = "t%s-crash" % run_id
+    engine = "%s-%s-%d" % (pool, vpn.name, vpn.engine_range[0])
+    squatter = docker_api.create_container(
+        ENGINE_IMAGE, name="t%s-squatter" % run_id, labels={TEST_LABEL: run_id},
+        entrypoint=["python", "-c", "import socket, time; s = socket.socket(); s.bind(('0.0.0.0', 45000)); "
+                                    "s.listen(); print('listening', flush=True); time.sleep(3600)"],
+        host_config=docker_api.create_host_config(network_mode="container:%s" % vpn.id))
+    docker_api.start(squatter["Id"])
+    wait_for(lambda: b"listening" in docker_api.logs(squatter["Id"]), what="the squatter listening on 45000")
+    args = pool_args(run_id, pool, [vpn], port_range=vpn.engine_range_text, replicas=1, wait_ready=60)
+
+    first = run_failing([args])[0][0]
+    assert first.get("failed") and first["changed"] is True, first
+    assert [(a["action"], a["name"]) for a in first["actions"]] == [("create", engine)]
+    assert first["msg"].startswith("1 engine(s) did not come up (wait_ready 60s): %s (" % engine), first["msg"]
+    # Caught restarting, exited, or running again with a grown restart count; the log line says why either way.
+    assert "crash-looping: " in first["msg"] or "it exited (exit code 3)" in first["msg"], first["msg"]
+    assert "cannot listen on TCP port 45000 (https port" in first["msg"]
+
+    def deep_in_its_loop():
+        # Docker waits 0.1 s * 2^n before the restart after the n-th: once 7 restarts are done, the engine is
+        # "restarting" for the next 12.8 s, so the rerun's list call sees it so (not the instant it runs between).
+        inspect = docker_api.inspect_container(engine)
+        return inspect["State"]["Restarting"] and inspect["RestartCount"] >= 7
+
+    wait_for(deep_in_its_loop, timeout=90, what="%s restarted 7 times" % engine)
+    rerun = run_failing([args])[0][0]
+    assert rerun.get("failed") and not rerun.get("warnings"), rerun
+    assert [(a["action"], a["name"], a["reason"]) for a in rerun["actions"]] == [
+        ("recreate", engine, "engine is crash-looping: Docker keeps restarting it (exit code 3)")]
+    assert "cannot listen on TCP port 45000 (https port" in rerun["msg"]
+
+    docker_api.remove_container(squatter["Id"], force=True)
+    _run, repaired = run_pool(args)
+    # Re-created, or already brought up by Docker's own next restart attempt: either way, up and answering.
+    assert [(a["action"], a["name"]) for a in repaired["actions"]] in ([], [("recreate", engine)])
+    assert repaired["engines"][0]["status"] == "running"
+    assert engine_info(vpn.engine_range[0])["https_port"] == 45000
+    _run, again = run_pool(args)
+    assert again["changed"] is False and again["actions"] == []
