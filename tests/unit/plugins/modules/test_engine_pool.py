@@ -465,6 +465,19 @@ def test_wait_ready_returns_name_and_detail_pairs():
         assert failures[1][1] == url % ports["html"] + ": Expecting value: line 1 column 1 (char 0)"
         assert ops.wait_ready([engines[1]], {}, 0) == []
         assert _engine_docker.engine_status(url % ports["json"], 2) == (True, None)
+        # An engine with an ID is inspected once it answers: gone is a failure, answer or not; an inspect that
+        # fails otherwise tells nothing, and the answer stands.
+        docker = FakeDocker()
+        ops = _engine_docker.DockerEngines(docker, 1)
+        gone = {"name": "ace-g1-gone", "port": ports["json"], "id": "0" * 64}
+        assert ops.wait_ready([gone], {}, 5, {"ace-g1-gone": 0}) == [
+            ("ace-g1-gone", url % ports["json"] + ": the container is gone")]
+
+        def daemon_busy(ref):
+            raise APIError("boom", explanation="daemon busy")
+
+        docker.inspect_container = daemon_busy
+        assert ops.wait_ready([gone], {}, 5, {"ace-g1-gone": 0}) == []
     finally:
         for server in servers.values():
             server.shutdown()
