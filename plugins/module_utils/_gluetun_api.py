@@ -50,6 +50,7 @@ AUTH_FILE = "/gluetun/auth/config.toml"
 
 # Answers that mean "this release has no such route" (v3.39.0: 400, v3.41.2+: 404 / 405).
 ROUTE_ABSENT_STATUSES = (400, 404, 405)
+# What an api_url cannot hold once its ends are trimmed: spaces and control characters.
 _URL_UNSAFE_RE = re.compile(r"[\x00-\x20\x7f-\x9f]")
 FIRST_PORTFORWARD_RELEASE = (3, 41, 0)
 FIRST_DEFAULT_ROLE_RELEASE = (3, 41, 0)
@@ -210,10 +211,11 @@ def credential_problem(field, value):
     rule = CREDENTIAL_RULES[field]
     if not isinstance(value, str):
         return "must be a string (%s), not %s" % (rule, kind_of(value))
+    if "\n" in value or "\r" in value:
+        return "holds a line break, which cannot be sent in a request header (a YAML '|' block ends with one: use " \
+               "'|-'); allowed: %s" % rule
     if CONTROL_CHARACTER_RE.search(value):
-        what = "a line break" if "\n" in value or "\r" in value else "a control character"
-        return "holds %s, which cannot be sent in a request header (a YAML '|' block ends with a line break: use " \
-               "'|-'); allowed: %s" % (what, rule)
+        return "holds a control character, which cannot be sent in a request header; allowed: %s" % rule
     if field == "api_key" and not _API_KEY_RE.match(value):
         what = "a space at its start or end" if value.strip(" ") != value else "a character outside printable ASCII"
         return "holds %s, which the X-API-Key header cannot carry as it is; allowed: %s" % (what, rule)
