@@ -166,26 +166,32 @@ def _port_value(value, field):
 def validate_api_url(url):
     """Check and normalise a base URL (scheme, host, no credentials); returns it without a trailing slash.
 
-    Raises GluetunConfigError. The message never repeats a URL that carries credentials.
+    Raises GluetunConfigError. The message repeats the URL only once it is known to carry no credentials, no query
+    (which could hold a key) and no control character.
     """
     if not isinstance(url, str) or not url.strip():
         raise GluetunConfigError("api_url must be a non-empty URL such as http://127.0.0.1:8001")
     url = url.strip(" ")
-    parts = urlsplit(url)
-    if parts.username is not None or parts.password is not None:
-        raise GluetunConfigError("api_url must not carry credentials: give them as api_key, or username and password")
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise GluetunConfigError("api_url %r is not an http:// or https:// URL with a host" % url)
     try:
-        parts.port  # pylint: disable=pointless-statement
-    except ValueError:
-        raise GluetunConfigError("api_url %r has an invalid port" % url)
+        parts = urlsplit(url)
+        has_credentials = parts.username is not None or parts.password is not None
+    except ValueError:  # e.g. an unclosed '[' of an IPv6 address
+        raise GluetunConfigError("api_url is not a URL (an IPv6 address goes in brackets: http://[::1]:8001): give "
+                                 "a URL such as http://127.0.0.1:8001")
+    if has_credentials:
+        raise GluetunConfigError("api_url must not carry credentials: give them as api_key, or username and password")
     if parts.query or parts.fragment:
         raise GluetunConfigError("api_url must not have a query or fragment (nothing after '?' or '#'): give the "
                                  "credentials as api_key, or username and password")
     if _URL_UNSAFE_RE.search(url):
         raise GluetunConfigError("api_url holds a space, line break or other control character: give a URL such as "
                                  "http://127.0.0.1:8001")
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise GluetunConfigError("api_url %r is not an http:// or https:// URL with a host" % url)
+    try:
+        parts.port  # pylint: disable=pointless-statement
+    except ValueError:
+        raise GluetunConfigError("api_url %r has an invalid port" % url)
     return url.rstrip("/")
 
 

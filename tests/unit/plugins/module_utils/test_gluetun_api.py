@@ -468,3 +468,16 @@ def test_api_url_with_a_query_is_refused_without_echoing_it():
         validate_api_url("http://127.0.0.1:8000/?apikey=" + KEY_CORE)
     assert "must not have a query" in str(err.value)
     assert_no_secret(KEY_CORE, str(err.value))
+
+
+@pytest.mark.parametrize("url, message", [
+    ("http://[::1:8000", "api_url is not a URL (an IPv6 address goes in brackets"),
+    ("ftp://127.0.0.1:8000/?apikey=" + KEY_CORE, "api_url must not have a query or fragment"),
+    ("ftp://127.0.0.1:8000/#" + KEY_CORE, "api_url must not have a query or fragment"),
+    ("http://127.0.0.1:80x0/?k=" + KEY_CORE, "api_url must not have a query or fragment"),
+])
+def test_api_url_refusals_never_echo_what_could_hold_a_key(url, message):
+    with pytest.raises(GluetunConfigError) as err:
+        validate_api_url(url)
+    assert str(err.value).startswith(message), str(err.value)
+    assert_no_secret(KEY_CORE, str(err.value))
