@@ -481,7 +481,7 @@ def orchestrator_app_env(plan, vpn_mode, api_port, port_range_host="", https_por
     ENGINE_VARIANT when given; ``env`` overrides any of them."""
     vpns = _plan_vpns(plan)
     replicas = _app_value(replicas)
-    if not replicas.isdigit():
+    if not ascii_digits(replicas):
         raise StackCheckError("replicas must be a whole number, 0 or more, not %r" % (replicas,))
     port_range_host = _app_value(port_range_host)
     out = {

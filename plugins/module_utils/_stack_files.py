@@ -25,7 +25,7 @@ import shutil
 import stat
 import tempfile
 
-MODE_RE = re.compile(r"^0?[0-7]{3}$")
+MODE_RE = re.compile(r"0?[0-7]{3}\Z")
 PARENT_MODE = 0o755
 PERMISSION_BITS = 0o777
 SPECIAL_BITS = 0o7000

@@ -6,6 +6,7 @@ printed; the Gluetun auth file per release; the egress-IP check."""
 
 from __future__ import annotations
 
+import hashlib
 import http.server
 import ipaddress
 import json
@@ -67,6 +68,15 @@ def test_redundant_stack_site_verify_status_drift(stack, docker_api, tmp_path):
         assert container["env"]["WIREGUARD_PRIVATE_KEY"] not in compose
     assert (stack_dir / "gluetun-api-key").read_text().strip() not in compose
     assert f'"127.0.0.1:{variables["acestream_gluetun_containers"][1]["api_host_port"]}:8001"' in compose
+    # The config-hash label is keyed with the stack's own secret (0600): not a digest anyone can recompute from a
+    # guess of the auth file, which holds the API key.
+    assert file_mode(stack_dir / "gluetun" / "config-hash-key") == "0o600"
+    hash_key = (stack_dir / "gluetun" / "config-hash-key").read_text().strip()
+    assert len(hash_key) == 32
+    for name in (first, second):
+        label = docker_api.inspect_container(name)["Config"]["Labels"]["acestream.config-hash"]
+        auth = (stack_dir / "gluetun" / name / "auth" / "config.toml").read_text()
+        assert len(label) == 16 and label not in hashlib.sha256(auth.encode()).hexdigest()
 
     again = run_collection_playbook("site", variables, tmp_path)
     assert again.rc == 0, dump(again)

@@ -329,10 +329,9 @@ def test_gluetun_env_problems():
             "Z is null (a key with no value): give a string ('' for an empty value), a number or a boolean",
             "K holds a NUL character, which no environment can carry: remove it"]))]
     # The shared env counts for every container, and a container's own env overrides it.
+    bad_name = "'Y-Z' is not an environment variable name: use letters, digits and '_', not starting with a digit"
     assert sc.gluetun_env_problems([{"name": "g1", "env": {"X": "fine"}}], env={"X": "a\nb", "Y-Z": 1},
-                                   api_port=8001) == [UNUSABLE % ("g1", 1, "'Y-Z' is not an environment variable "
-                                                                          "name: use letters, digits and '_', not "
-                                                                          "starting with a digit")]
+                                   api_port=8001) == [UNUSABLE % ("g1", 1, bad_name)]
     assert "s3cr3t" not in " ".join(sc.gluetun_env_problems(bad, env={"SECRET": "s3cr3t"}, api_port=8001))
 
 

@@ -214,8 +214,8 @@ POOL = dict(name="acestream", replicas=2, port_range="19000-19009", https_port_r
 
 def test_engine_pool_problems_accepts_what_engine_pool_takes():
     assert sc.engine_pool_problems(["g1", "g2"], **POOL) == []
-    assert sc.engine_pool_problems(["g1"], **dict(POOL, replicas="2", api_port="8001", image=None,
-                                                  engine_variant=None, forwarded_port=None)) == []
+    given_as_text = dict(POOL, replicas="2", api_port="8001", image=None, engine_variant=None, forwarded_port=None)
+    assert sc.engine_pool_problems(["g1"], **given_as_text) == []
 
 
 @pytest.mark.parametrize("options, message", [
