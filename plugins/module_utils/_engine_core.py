@@ -29,6 +29,7 @@ import hashlib
 import json
 import re
 
+from ansible_collections.acestream.orchestrator.plugins.module_utils._env import env_problems
 from ansible_collections.acestream.orchestrator.plugins.module_utils._portplan import (
     GLUETUN_DEFAULT_API_PORT,
     PortPlanError,
@@ -97,18 +98,19 @@ def default_image(variant):
 
 
 def validate_env(env, field="env"):
-    """User environment: string keys and values, none of the variables that carry the ports."""
+    """User environment: names and values as _env takes them (no null, list or NUL; values never shown), none of
+    the variables that carry the ports."""
+    problems = env_problems(env, field)
+    if problems:
+        raise PortPlanError(field, "; ".join(problem.split(": ", 1)[1] for problem in problems))
     result = {}
     for key, value in (env or {}).items():
-        key = str(key)
         if key in PORT_ENV:
             raise PortPlanError(field, "%s is set by the pool from the engine's slot (its ports); remove it from env "
                                        "(the pool sets %s)" % (key, ", ".join(PORT_ENV)))
-        if not key or "=" in key:
-            raise PortPlanError(field, "%r is not a valid environment variable name" % (key,))
         if isinstance(value, bool):
             value = "true" if value else "false"
-        result[key] = "" if value is None else str(value)
+        result[key] = str(value)
     return result
 
 

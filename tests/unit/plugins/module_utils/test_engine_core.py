@@ -118,11 +118,19 @@ def test_unknown_variant():
 
 
 def test_env_and_labels_validation():
-    assert core.validate_env({"TZ": "UTC", "N": 3, "B": True, "E": None}) == {"TZ": "UTC", "N": "3", "B": "true", "E": ""}
+    assert core.validate_env({"TZ": "UTC", "N": 3, "B": True, "E": ""}) == {"TZ": "UTC", "N": "3", "B": "true", "E": ""}
+    assert core.validate_env(None) == {}
     with pytest.raises(PortPlanError, match="env: HTTP_PORT is set by the pool from the engine's slot"):
         core.validate_env({"HTTP_PORT": "1"})
-    with pytest.raises(PortPlanError, match="env: 'A=B' is not a valid environment variable name"):
+    with pytest.raises(PortPlanError, match="env: 'A=B' is not an environment variable name"):
         core.validate_env({"A=B": "1"})
+    # Never the value: null, a list, a NUL are named by the variable only.
+    with pytest.raises(PortPlanError) as info:
+        core.validate_env({"E": None, "L": ["s3cr3t"], "K": "s3cr3t\x00"})
+    assert str(info.value) == (
+        "env: E is null (a key with no value): give a string ('' for an empty value), a number or a boolean; "
+        "L is a list: give a string, a number or a boolean; K holds a NUL character, which no environment can carry: "
+        "remove it")
     assert core.validate_labels({"x": 1}) == {"x": "1"}
     with pytest.raises(PortPlanError, match="labels: acestream.pool is a label the pool manages"):
         core.validate_labels({"acestream.pool": "x"})
