@@ -29,7 +29,7 @@ import hashlib
 import json
 import re
 
-from ansible_collections.acestream.orchestrator.plugins.module_utils._env import env_problems
+from ansible_collections.acestream.orchestrator.plugins.module_utils._env import variable_problems
 from ansible_collections.acestream.orchestrator.plugins.module_utils._portplan import (
     GLUETUN_DEFAULT_API_PORT,
     PortPlanError,
@@ -100,9 +100,11 @@ def default_image(variant):
 def validate_env(env, field="env"):
     """User environment: names and values as _env takes them (no null, list or NUL; values never shown), none of
     the variables that carry the ports."""
-    problems = env_problems(env, field)
+    if env is not None and not isinstance(env, dict):
+        raise PortPlanError(field, "give a mapping of variable names to values, e.g. {TZ: UTC}")
+    problems = variable_problems(env)
     if problems:
-        raise PortPlanError(field, "; ".join(problem.split(": ", 1)[1] for problem in problems))
+        raise PortPlanError(field, "; ".join(problems))
     result = {}
     for key, value in (env or {}).items():
         if key in PORT_ENV:

@@ -44,19 +44,19 @@ def env_value_problem(key, value, one_line=False):
     return None
 
 
+def variable_problems(env, one_line=False):
+    """The problems of the mapping ``env``, one message each naming the variable (``[]`` for null or when every
+    name and value is usable); a mapping is what the caller checked."""
+    problems = (env_name_problem(key) or env_value_problem(key, value, one_line) for key, value in (env or {}).items())
+    return [problem for problem in problems if problem]
+
+
 def env_problems(env, field, one_line=False):
-    """Every problem of the mapping ``env`` (the option ``field``), one message each naming the field and the
+    """Every problem of the environment ``env`` (the option ``field``), one message each naming the field and the
     variable: ``[]`` when every name and value is usable."""
-    if env is None:
-        return []
-    if not isinstance(env, dict):
+    if env is not None and not isinstance(env, dict):
         return ["%s must be a mapping of variable names to values, not %s" % (field, _kind(env))]
-    out = []
-    for key, value in env.items():
-        problem = env_name_problem(key) or env_value_problem(key, value, one_line)
-        if problem:
-            out.append("%s: %s" % (field, problem))
-    return out
+    return ["%s: %s" % (field, problem) for problem in variable_problems(env, one_line)]
 
 
 def _kind(value):

@@ -37,6 +37,7 @@ from ansible_collections.acestream.orchestrator.plugins.module_utils._env import
     env_name_problem,
     env_problems,
     env_value_problem,
+    variable_problems as env_variable_problems,
 )
 from ansible_collections.acestream.orchestrator.plugins.module_utils._pool_options import (
     POOL_ARGUMENT_SPEC,
@@ -382,8 +383,7 @@ def gluetun_env_problems(containers, env=None, api_port=None):
                 "Remove HTTP_CONTROL_SERVER_ADDRESS from the container's env (the role writes :%d itself) or set "
                 "acestream_gluetun_api_port to %s; the external port is api_host_port (%s)."
                 % (api_port, name, address, api_port, address_port, container.get("api_host_port")))
-        bad = [problem for problem in (env_name_problem(key) or env_value_problem(key, value, one_line=True)
-                                       for key, value in merged.items()) if problem]
+        bad = env_variable_problems(merged, one_line=True)
         if bad:
             out.append("The env of Gluetun container '%s' has %d unusable variable(s): %s. Names are letters, digits "
                        "and '_'; values are single-line strings, numbers or booleans (an env file holds one KEY=value "

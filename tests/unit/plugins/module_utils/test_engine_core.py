@@ -120,6 +120,8 @@ def test_unknown_variant():
 def test_env_and_labels_validation():
     assert core.validate_env({"TZ": "UTC", "N": 3, "B": True, "E": ""}) == {"TZ": "UTC", "N": "3", "B": "true", "E": ""}
     assert core.validate_env(None) == {}
+    with pytest.raises(PortPlanError, match=r"env: give a mapping of variable names to values, e.g. \{TZ: UTC\}"):
+        core.validate_env(["TZ=UTC"])
     with pytest.raises(PortPlanError, match="env: HTTP_PORT is set by the pool from the engine's slot"):
         core.validate_env({"HTTP_PORT": "1"})
     with pytest.raises(PortPlanError, match="env: 'A=B' is not an environment variable name"):
