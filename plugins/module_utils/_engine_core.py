@@ -417,10 +417,10 @@ def one_pool_per_vpn(pool, plan, states, others):
         return
     owners = sorted(set(other for pools in found.values() for other in pools))
     raise PreflightError(
-        "One engine pool per VPN: %s. Engine pool '%s' cannot share it: every engine of a VPN listens in the VPN "
-        "container's one network namespace, where two pools' HTTPS ports and their forwarded P2P port collide. Run "
-        "one pool per VPN: merge the replicas into one pool, give one of the pools its own Gluetun container, or "
-        "remove %s with state=absent" % ("; ".join(problems), pool, " and ".join("pool '%s'" % o for o in owners)))
+        "One engine pool per VPN: %s. Engine pool '%s' cannot share a VPN with another pool: every engine of a VPN "
+        "listens in the VPN container's one network namespace, where two pools' HTTPS ports and their forwarded P2P "
+        "port collide. Run one pool per VPN: merge the replicas into one pool, give one of the pools its own Gluetun "
+        "container, or remove %s with state=absent" % ("; ".join(problems), pool, " and ".join("pool '%s'" % o for o in owners)))
 
 
 # ---------------------------------------------------------------------------------- placement

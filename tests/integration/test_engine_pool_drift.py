@@ -226,10 +226,10 @@ def test_second_pool_on_a_vpn_is_refused_and_nothing_changes(docker_api, run_id,
         assert result.get("failed") and result.get("changed") is False and result["actions"] == [], result
         assert result["msg"] == (
             "One engine pool per VPN: VPN container '%s' already runs engine pool '%s' (%s-%s-%d, %s-%s-%d). Engine "
-            "pool '%s' cannot share it: every engine of a VPN listens in the VPN container's one network namespace, "
-            "where two pools' HTTPS ports and their forwarded P2P port collide. Run one pool per VPN: merge the "
-            "replicas into one pool, give one of the pools its own Gluetun container, or remove pool '%s' with "
-            "state=absent" % (vpn.name, one, one, vpn.name, low, one, vpn.name, low + 1, two, one))
+            "pool '%s' cannot share a VPN with another pool: every engine of a VPN listens in the VPN container's one "
+            "network namespace, where two pools' HTTPS ports and their forwarded P2P port collide. Run one pool per "
+            "VPN: merge the replicas into one pool, give one of the pools its own Gluetun container, or remove pool "
+            "'%s' with state=absent" % (vpn.name, one, one, vpn.name, low, one, vpn.name, low + 1, two, one))
     assert pool_containers(docker_api, two) == {}
     assert_same_docker_state(before, docker_state(docker_api))
     _run, again = run_pool(first)

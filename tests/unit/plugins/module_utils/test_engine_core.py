@@ -684,9 +684,10 @@ def test_second_pool_on_a_vpn_is_refused_before_anything(two):
         core.converge(plan, params(), states, [], "sha256:img", others)
     assert str(info.value) == (
         "One engine pool per VPN: VPN container 'g1' already runs engine pool 'b' (b-g1-103, b-g1-104). Engine pool "
-        "'ace' cannot share it: every engine of a VPN listens in the VPN container's one network namespace, where "
-        "two pools' HTTPS ports and their forwarded P2P port collide. Run one pool per VPN: merge the replicas into "
-        "one pool, give one of the pools its own Gluetun container, or remove pool 'b' with state=absent")
+        "'ace' cannot share a VPN with another pool: every engine of a VPN listens in the VPN container's one network "
+        "namespace, where two pools' HTTPS ports and their forwarded P2P port collide. Run one pool per VPN: merge "
+        "the replicas into one pool, give one of the pools its own Gluetun container, or remove pool 'b' with "
+        "state=absent")
     # The pool's own engines there change nothing: it is refused on a rerun as well.
     own = [core.observed_engine(c) for c in apply(plan, states, decided)]
     with pytest.raises(core.PreflightError, match="VPN container 'g1' already runs engine pool 'b'"):
@@ -706,7 +707,7 @@ def test_other_pool_found_by_network_mode_and_every_owner_named(two):
     assert message.startswith(
         "One engine pool per VPN: VPN container 'g1' already runs engine pool 'b' (b-g1-100, b-g1-101, b-g1-102, "
         "b-g1-103 and 2 more); VPN container 'g2' already runs engine pool 'c' (c-g2-107). Engine pool 'ace' cannot "
-        "share it")
+        "share a VPN with another pool: ")
     assert message.endswith("or remove pool 'b' and pool 'c' with state=absent")
 
 

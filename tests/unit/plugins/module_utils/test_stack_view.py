@@ -160,7 +160,8 @@ def test_other_pool_on_a_vpn_is_engine_pools_refusal():
     view = stack.view()
     assert failed(view) == [("stack", "drift")]
     assert view["drift"]["error"].startswith("One engine pool per VPN: VPN container 'gluetun2' already runs engine "
-                                             "pool 'b' (b-gluetun2-19009). Engine pool 'ace' cannot share it")
+                                             "pool 'b' (b-gluetun2-19009). Engine pool 'ace' cannot share a VPN "
+                                             "with another pool")
     assert check(view, "stack", "drift")["detail"] == "engine_pool would refuse: " + view["drift"]["error"]
     assert "b-gluetun2-19009" not in [e["name"] for e in view["engines"]]
     assert sv.drift_summary(view).startswith("drift: engine_pool would refuse: One engine pool per VPN")

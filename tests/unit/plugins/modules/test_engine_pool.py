@@ -370,7 +370,7 @@ def test_second_pool_on_a_vpn_is_refused_and_nothing_touched(two, capsys):
         assert refused["failed"] and refused["changed"] is False and refused["actions"] == []
         assert refused["msg"].startswith(
             "One engine pool per VPN: VPN container 'g2' already runs engine pool 'other' (other-g2-202). Engine pool "
-            "'ace' cannot share it: ")
+            "'ace' cannot share a VPN with another pool: ")
         assert refused["msg"].endswith("or remove pool 'other' with state=absent")
     assert sorted(set(c[0] for c in two.calls)) == ["inspect", "inspect_image", "list"]
     assert json.dumps(two.containers_by_id, sort_keys=True) == before
