@@ -214,7 +214,8 @@ POOL = dict(name="acestream", replicas=2, port_range="19000-19009", https_port_r
 
 def test_engine_pool_problems_accepts_what_engine_pool_takes():
     assert sc.engine_pool_problems(["g1", "g2"], **POOL) == []
-    given_as_text = dict(POOL, replicas="2", api_port="8001", image=None, engine_variant=None, forwarded_port=None)
+    given_as_text = {**POOL, "replicas": "2", "api_port": "8001", "image": None, "engine_variant": None,
+                     "forwarded_port": None}
     assert sc.engine_pool_problems(["g1"], **given_as_text) == []
 
 
@@ -233,7 +234,7 @@ def test_engine_pool_problems_accepts_what_engine_pool_takes():
     (dict(name="bad name"), "acestream_pool_name (engine_pool's name): 'bad name' is not usable"),
 ])
 def test_engine_pool_problems_refuses_what_engine_pool_would(options, message):
-    found = sc.engine_pool_problems(["g1", "g2"], **dict(POOL, **options))
+    found = sc.engine_pool_problems(["g1", "g2"], **{**POOL, **options})
     assert len(found) == 1 and found[0].startswith("The engines role cannot converge this pool: " + message), found
     assert SECRET not in found[0]
 
