@@ -236,8 +236,12 @@ def kind_of(value):
         return "null"
     if isinstance(value, bool):
         return "a boolean"
-    if isinstance(value, (int, float)):
+    if isinstance(value, float):
+        return "a decimal number"
+    if isinstance(value, int):
         return "a number"
+    if isinstance(value, str):
+        return "a string"
     if isinstance(value, dict):
         return "a mapping"
     if isinstance(value, (list, tuple, set)):

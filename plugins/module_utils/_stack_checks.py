@@ -39,6 +39,7 @@ from ansible_collections.acestream.orchestrator.plugins.module_utils._env import
     env_value_problem,
     variable_problems as env_variable_problems,
 )
+from ansible_collections.acestream.orchestrator.plugins.module_utils._gluetun_api import kind_of
 from ansible_collections.acestream.orchestrator.plugins.module_utils._pool_options import (
     POOL_ARGUMENT_SPEC,
     validate_pool,
@@ -595,13 +596,13 @@ def _type_problem(value, kind, secret):
         if kind == "bool" and isinstance(value, str):
             return ("is a string, not a boolean: give true or false (on the command line as JSON, e.g. "
                     "-e '{\"acestream_orchestrator_enabled\": true}')")
-        return "must be %s, not %s%s" % (wanted, "a boolean" if isinstance(value, bool) else _kind_of_type(value),
+        return "must be %s, not %s%s" % (wanted, "a boolean" if isinstance(value, bool) else kind_of(value),
                                          _shown(value, secret))
     if kind in ("str", "path"):
         if isinstance(value, int):
             return None
         if not isinstance(value, str):
-            return "must be %s, not %s%s" % (wanted, _kind_of_type(value), _shown(value, secret))
+            return "must be %s, not %s%s" % (wanted, kind_of(value), _shown(value, secret))
         if CONTROL_RE.search(value):
             return ("holds a control character (a newline, tab or NUL): remove it (a YAML '|' block ends in a "
                     "newline: write '|-' or a plain string)")
@@ -617,9 +618,9 @@ def _type_problem(value, kind, secret):
             return None
         return _number_problem(value, "a number", secret)
     if kind == "dict" and not isinstance(value, dict):
-        return "must be %s, not %s%s" % (wanted, _kind_of_type(value), _shown(value, secret))
+        return "must be %s, not %s%s" % (wanted, kind_of(value), _shown(value, secret))
     if kind == "list" and not isinstance(value, (list, tuple)):
-        return "must be %s, not %s%s" % (wanted, _kind_of_type(value), _shown(value, secret))
+        return "must be %s, not %s%s" % (wanted, kind_of(value), _shown(value, secret))
     return None
 
 
@@ -628,21 +629,7 @@ def _number_problem(value, wanted, secret):
         return "is %s, not a finite number: give %s" % ("NaN" if math.isnan(value) else "infinite", wanted)
     if isinstance(value, str) and any(char.isdigit() and not "0" <= char <= "9" for char in value):
         return "must be %s written with the digits 0-9, not other digits%s" % (wanted, _shown(value, secret))
-    return "must be %s, not %s%s" % (wanted, _kind_of_type(value), _shown(value, secret))
-
-
-def _kind_of_type(value):
-    if isinstance(value, dict):
-        return "a mapping"
-    if isinstance(value, (list, tuple)):
-        return "a list"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, float):
-        return "a decimal number"
-    if isinstance(value, int):
-        return "a number"
-    return type(value).__name__
+    return "must be %s, not %s%s" % (wanted, kind_of(value), _shown(value, secret))
 
 
 def _option_problems(field, value, spec, secret):
