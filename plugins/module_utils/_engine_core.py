@@ -33,6 +33,7 @@ from ansible_collections.acestream.orchestrator.plugins.module_utils._env import
 from ansible_collections.acestream.orchestrator.plugins.module_utils._portplan import (
     GLUETUN_DEFAULT_API_PORT,
     PortPlanError,
+    ascii_digits,
     ranges_text,
     share_replicas,
 )
@@ -251,7 +252,7 @@ def published_ports(inspect):
     same, other = {}, []
     for key, entries in bindings.items():
         port_text, _sep, proto = key.partition("/")
-        if (proto or "tcp") != "tcp" or not port_text.isdigit():
+        if (proto or "tcp") != "tcp" or not ascii_digits(port_text):
             continue
         port = int(port_text)
         for entry in entries or []:

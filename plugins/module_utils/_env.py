@@ -11,6 +11,8 @@ from __future__ import annotations
 import math
 import re
 
+from ansible_collections.acestream.orchestrator.plugins.module_utils._text import kind_of
+
 ENV_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
 
@@ -55,16 +57,8 @@ def env_problems(env, field, one_line=False):
     """Every problem of the environment ``env`` (the option ``field``), one message each naming the field and the
     variable: ``[]`` when every name and value is usable."""
     if env is not None and not isinstance(env, dict):
-        return ["%s must be a mapping of variable names to values, not %s" % (field, _kind(env))]
+        return ["%s must be a mapping of variable names to values, not %s" % (field, kind_of(env))]
     return ["%s: %s" % (field, problem) for problem in variable_problems(env, one_line)]
-
-
-def _kind(value):
-    if isinstance(value, (list, tuple)):
-        return "a list"
-    if isinstance(value, str):
-        return "a string"
-    return type(value).__name__
 
 
 def _printable(text):

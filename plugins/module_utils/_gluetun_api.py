@@ -30,6 +30,11 @@ import ssl
 import time
 from urllib.parse import urljoin, urlsplit
 
+from ansible_collections.acestream.orchestrator.plugins.module_utils._text import (
+    CONTROL_CHARACTER_RE,
+    kind_of,
+)
+
 # Gluetun's default control-server port is _portplan.GLUETUN_DEFAULT_API_PORT (this client only takes URLs).
 DEFAULT_TIMEOUT = 5.0
 MAX_BODY_BYTES = 1 << 20
@@ -204,7 +209,6 @@ CREDENTIAL_RULES = {
     "username": "any character but ':' and control characters (line breaks, tabs, NUL...)",
     "password": "any character but control characters (line breaks, tabs, NUL...)",
 }
-CONTROL_CHARACTER_RE = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 _API_KEY_RE = re.compile(r"[!-~](?:[ -~]*[!-~])?\Z")
 
 
@@ -228,25 +232,6 @@ def credential_problem(field, value):
     if field == "username" and ":" in value:
         return "holds ':', which ends the username in a basic-auth token; allowed: %s" % rule
     return None
-
-
-def kind_of(value):
-    """What a value is, for messages, without showing it: 'a list', 'a mapping', 'a number', 'a boolean'..."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, float):
-        return "a decimal number"
-    if isinstance(value, int):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, dict):
-        return "a mapping"
-    if isinstance(value, (list, tuple, set)):
-        return "a list"
-    return "a %s" % type(value).__name__
 
 
 def check_credentials(api_key=None, username=None, password=None, where=""):

@@ -30,7 +30,6 @@ from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import urlsplit
 
 from ansible_collections.acestream.orchestrator.plugins.module_utils._gluetun_api import (
-    CONTROL_CHARACTER_RE,
     DEFAULT_TIMEOUT,
     GluetunClient,
     GluetunConfigError,
@@ -40,7 +39,6 @@ from ansible_collections.acestream.orchestrator.plugins.module_utils._gluetun_ap
     GluetunUnreachable,
     PUBLIC_IP_FIELDS,
     check_credentials,
-    kind_of,
     seconds_problem,
     validate_api_url,
 )
@@ -54,6 +52,7 @@ from ansible_collections.acestream.orchestrator.plugins.module_utils._portplan i
     GLUETUN_DEFAULT_API_PORT,
     ascii_digits,
 )
+from ansible_collections.acestream.orchestrator.plugins.module_utils._text import CONTROL_CHARACTER_RE, kind_of
 
 POLL_INTERVAL = 0.5
 MAX_WORKERS = 64

@@ -39,7 +39,7 @@ from ansible_collections.acestream.orchestrator.plugins.module_utils._env import
     env_value_problem,
     variable_problems as env_variable_problems,
 )
-from ansible_collections.acestream.orchestrator.plugins.module_utils._gluetun_api import kind_of
+from ansible_collections.acestream.orchestrator.plugins.module_utils._gluetun_api import credential_problem
 from ansible_collections.acestream.orchestrator.plugins.module_utils._pool_options import (
     POOL_ARGUMENT_SPEC,
     validate_pool,
@@ -50,6 +50,7 @@ from ansible_collections.acestream.orchestrator.plugins.module_utils._portplan i
     build_plan,
     ranges_text,
 )
+from ansible_collections.acestream.orchestrator.plugins.module_utils._text import CONTROL_CHARACTER_RE, kind_of
 
 # Host addresses that stand for every interface: a port published on one of them takes that port on all.
 WILDCARDS = ("", "0.0.0.0", "::")
@@ -70,7 +71,7 @@ def _mapping(value, what):
     if value is None:
         return {}
     if not isinstance(value, dict):
-        raise StackCheckError("%s must be a mapping, not %s" % (what, _kind_of(value)))
+        raise StackCheckError("%s must be a mapping, not %s" % (what, kind_of(value)))
     return value
 
 
@@ -78,27 +79,13 @@ def _sequence(value, what):
     if value is None:
         return []
     if isinstance(value, (str, bytes, dict)) or not isinstance(value, (list, tuple)):
-        raise StackCheckError("%s must be a list, not %s" % (what, _kind_of(value)))
+        raise StackCheckError("%s must be a list, not %s" % (what, kind_of(value)))
     return list(value)
-
-
-def _kind_of(value):
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, str):
-        return "a string (%r)" % (value,)
-    if isinstance(value, dict):
-        return "a mapping"
-    if isinstance(value, (list, tuple)):
-        return "a list"
-    return "%s (%r)" % (type(value).__name__, value)
 
 
 def _text(value, what):
     if not isinstance(value, str):
-        raise StackCheckError("%s must be a string, not %s" % (what, _kind_of(value)))
+        raise StackCheckError("%s must be a string, not %s" % (what, kind_of(value)))
     return value
 
 
@@ -106,11 +93,18 @@ def _port(value, what):
     """A TCP port from an int or a string of digits."""
     text = value.strip() if isinstance(value, str) else None
     if isinstance(value, bool) or not (isinstance(value, int) or ascii_digits(text)):
-        raise StackCheckError("%s must be a port number, not %s" % (what, _kind_of(value)))
+        raise StackCheckError("%s must be a port number, not %s" % (what, kind_of(value)))
     port = int(value)
     if not 1 <= port <= 65535:
         raise StackCheckError("%s must be a port number between 1 and 65535, not %d" % (what, port))
     return port
+
+
+def _unnamed(container):
+    """What a container without a usable name is, for messages, without showing it."""
+    if not isinstance(container, dict):
+        return kind_of(container)
+    return "a mapping whose name is %s" % kind_of(container.get("name"))
 
 
 def _plan_vpns(plan):
@@ -159,7 +153,7 @@ def containers_by_name(containers):
     for container in _sequence(containers, "the containers"):
         if not isinstance(container, dict):
             raise StackCheckError("each container must be a mapping as docker_host_info lists it, not %s"
-                                  % _kind_of(container))
+                                  % kind_of(container))
         out[_container_name(container)] = {
             "id": container.get("Id"),
             "state": container.get("State") or "unknown",
@@ -218,7 +212,7 @@ def ports_taken(host_ports, containers, ours=()):
     for container in _sequence(containers, "the containers"):
         if not isinstance(container, dict):
             raise StackCheckError("each container must be a mapping as docker_host_info lists it, not %s"
-                                  % _kind_of(container))
+                                  % kind_of(container))
         name = _container_name(container)
         if name in ours or (container.get("State") or "running") != "running":
             continue
@@ -308,7 +302,7 @@ OTHER_FIX = "Fix the variable named above."
 def port_plan_fix(error):
     """The port guide's fix for a PortPlanError, chosen by its ``kind`` and ``field``."""
     if not isinstance(error, PortPlanError):
-        raise StackCheckError("port_plan_fix takes a PortPlanError, not %s" % _kind_of(error))
+        raise StackCheckError("port_plan_fix takes a PortPlanError, not %s" % kind_of(error))
     field = str(error.field).split(".", maxsplit=1)[0]
     if error.kind == "syntax":
         return SYNTAX_FIXES.get(field, OTHER_FIX)
@@ -371,7 +365,7 @@ def gluetun_env_problems(containers, env=None, api_port=None):
     out = []
     for container in _sequence(containers, "containers"):
         if not isinstance(container, dict) or not isinstance(container.get("name"), str):
-            raise StackCheckError("each container must be a mapping with a name, not %r" % (container,))
+            raise StackCheckError("each container must be a mapping with a name, not %s" % _unnamed(container))
         name = container["name"]
         merged = _merged_env(container, common_env)
         address = merged.get("HTTP_CONTROL_SERVER_ADDRESS")
@@ -420,7 +414,7 @@ def gluetun_instances(containers, plan, stack_dir, stack_name, env=None, api_bin
     out = []
     for container in _sequence(containers, "containers"):
         if not isinstance(container, dict) or not isinstance(container.get("name"), str):
-            raise StackCheckError("each container must be a mapping with a name, not %r" % (container,))
+            raise StackCheckError("each container must be a mapping with a name, not %s" % _unnamed(container))
         name = container["name"]
         vpn = vpns.get(name)
         if vpn is None:
@@ -526,7 +520,7 @@ def container_changes(results):
     for result in _sequence(results, "results"):
         if not isinstance(result, dict):
             raise StackCheckError("each result must be a mapping as docker_container registers it, not %s"
-                                  % _kind_of(result))
+                                  % kind_of(result))
         if not result.get("changed"):
             continue
         item = result.get("item")
@@ -574,7 +568,6 @@ TYPE_WANTED = {
 }
 INT_RE = re.compile(r"-?[0-9]+\Z")
 FLOAT_RE = re.compile(r"-?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][-+]?[0-9]+)?\Z")
-CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def _shown(value, secret):
@@ -599,11 +592,11 @@ def _type_problem(value, kind, secret):
         return "must be %s, not %s%s" % (wanted, "a boolean" if isinstance(value, bool) else kind_of(value),
                                          _shown(value, secret))
     if kind in ("str", "path"):
-        if isinstance(value, int):
-            return None
+        if isinstance(value, (int, float)):
+            return "must be %s, not %s%s: quote it" % (wanted, kind_of(value), _shown(value, secret))
         if not isinstance(value, str):
             return "must be %s, not %s%s" % (wanted, kind_of(value), _shown(value, secret))
-        if CONTROL_RE.search(value):
+        if CONTROL_CHARACTER_RE.search(value):
             return ("holds a control character (a newline, tab or NUL): remove it (a YAML '|' block ends in a "
                     "newline: write '|-' or a plain string)")
         return None
@@ -652,19 +645,21 @@ def _option_problems(field, value, spec, secret):
     return out
 
 
-def variable_problems(names, values, specs, envs=None, patterns=()):
+def variable_problems(names, values, specs, envs=None, patterns=(), credentials=()):
     """What the roles' variables cannot be, one message each naming the variable (values of ``no_log`` options
     never shown). ``names`` and ``values``: the variables set, in the same order; ``specs``: the roles' argument
     specs (name -> option). Each value must be of its option's type as given, without conversion (ints and numbers
     may be strings of the digits 0-9, as ``-e`` gives them; strings hold no control character); ``envs``: variables
     holding an environment (name -> true when it is written to an env file, one line a variable); ``patterns``:
-    variables holding a regular expression. ``[]`` when all is well."""
+    variables holding a regular expression; ``credentials``: variables holding an API key sent in a request header
+    (checked as the Gluetun client checks one, never shown). ``[]`` when all is well."""
     names, values = _sequence(names, "names"), _sequence(values, "values")
     if len(names) != len(values):
         raise StackCheckError("names and values must be lists of the same length")
     specs = _mapping(specs, "specs")
     envs = _mapping(envs, "envs")
     patterns = set(_sequence(patterns, "patterns"))
+    credentials = set(_sequence(credentials, "credentials"))
     out = []
     for name, value in zip(names, values):
         spec = specs.get(name)
@@ -676,6 +671,8 @@ def variable_problems(names, values, specs, envs=None, patterns=()):
             continue
         if name in envs:
             out.extend(env_problems(value, name, one_line=bool(envs[name])))
+        if name in credentials and credential_problem("api_key", value):
+            out.append("%s %s" % (name, credential_problem("api_key", value)))
         if name in patterns:
             try:
                 re.compile(value)
@@ -685,34 +682,33 @@ def variable_problems(names, values, specs, envs=None, patterns=()):
 
 
 # --------------------------------------------------------------------------------------- names and owners
-def name_collisions(plan, pool, app_name=None):
-    """The stack's own container names that would take each other's place: a Gluetun container named like an
-    engine slot of the pool (``<pool>-<vpn>-<port>``), the orchestrator app (``app_name``, null when it is off)
-    named like a Gluetun container or an engine slot. One message each; ``[]`` when every name is its own."""
-    vpns = _plan_vpns(plan)
-    pool = _text(pool, "pool")
+def _engine_slots(plan, pool):
+    """The container names of every engine slot of the pool: ``{name: (vpn, port)}``."""
     slots = {}
-    for vpn in vpns:
+    for vpn in _plan_vpns(plan):
         start = int(vpn["start"])
         for port in range(start, start + int(vpn.get("capacity", int(vpn["end"]) - start + 1))):
             slots[engine_name(pool, vpn["name"], port)] = (vpn["name"], port)
-    gluetun = [vpn["name"] for vpn in vpns]
+    return slots
+
+
+def name_collisions(plan, pool, app_name=None):
+    """The stack's own container names that would take each other's place: a Gluetun container named like an
+    engine slot of the pool (``<pool>-<vpn>-<port>``), the orchestrator app (``app_name``, null when it is off;
+    the engines role then leaves the engines to it) named like a Gluetun container. One message each; ``[]`` when
+    every name is its own."""
+    slots = _engine_slots(plan, _text(pool, "pool"))
+    gluetun = [vpn["name"] for vpn in _plan_vpns(plan)]
     out = []
     for name in gluetun:
         if name in slots:
             out.append("Gluetun container '%s' (acestream_gluetun_containers) has the name of the engine of pool '%s' "
                        "on VPN '%s', port %d: one would replace the other. Rename the Gluetun container or the pool "
                        "(acestream_pool_name)." % ((name, pool) + slots[name]))
-    if app_name:
-        app_name = _text(app_name, "app_name")
-        if app_name in gluetun:
-            out.append("The orchestrator app (acestream_orchestrator_name) is named '%s', like a Gluetun container of "
-                       "acestream_gluetun_containers: one would replace the other. Give the app its own name, e.g. "
-                       "acestream-orchestrator." % app_name)
-        elif app_name in slots:
-            out.append("The orchestrator app (acestream_orchestrator_name) is named '%s', like the engine of pool "
-                       "'%s' on VPN '%s', port %d: give the app its own name, e.g. acestream-orchestrator."
-                       % ((app_name, pool) + slots[app_name]))
+    if app_name and _text(app_name, "app_name") in gluetun:
+        out.append("The orchestrator app (acestream_orchestrator_name) is named '%s', like a Gluetun container of "
+                   "acestream_gluetun_containers: one would replace the other. Give the app its own name, e.g. "
+                   "acestream-orchestrator." % app_name)
     return out
 
 
@@ -726,17 +722,23 @@ def _owner(labels):
     return "it is %s of stack '%s' (%s=%s, %s=%s)" % (what, pool, LABEL_MANAGED_BY, manager, LABEL_POOL, pool)
 
 
-def ownership_problems(containers, pool, gluetun=(), app_name=None):
+def ownership_problems(containers, pool, gluetun=(), app_name=None, plan=None):
     """The containers of the Docker host (``containers_by_name``'s mapping) that hold a name this stack would
     converge but are not this stack's own: a Gluetun container name (``gluetun``) without the labels
     ``acestream.managed-by=acestream.orchestrator.gluetun`` and ``acestream.pool=<pool>``, the app's name
-    (``app_name``, null when the app is off) without the app's. The collection never replaces or removes what it
-    did not create for this stack: one message each, naming the container and its owner. ``[]`` when none."""
+    (``app_name``, null when the app is off) without the app's, an engine slot of ``plan`` (null when the engines
+    are not the pool's to converge) without the pool's engine labels. The collection never replaces or removes
+    what it did not create for this stack: one message each, naming the container and its owner. ``[]`` when
+    none."""
     containers = _mapping(containers, "containers")
     pool = _text(pool, "pool")
     wanted = [(name, GLUETUN_MANAGER, "acestream_gluetun_containers") for name in _sequence(gluetun, "gluetun")]
     if app_name:
         wanted.append((_text(app_name, "app_name"), APP_MANAGER, "acestream_orchestrator_name"))
+    if plan:
+        slots = _engine_slots(plan, pool)
+        wanted.extend((name, ENGINE_MANAGER, "an engine slot of acestream_pool_name") for name in sorted(slots)
+                      if name in containers)
     out = []
     for name, manager, variable in wanted:
         found = containers.get(name)
@@ -745,9 +747,10 @@ def ownership_problems(containers, pool, gluetun=(), app_name=None):
         labels = _mapping(found.get("labels") if isinstance(found, dict) else None, "the labels of %s" % name)
         if labels.get(LABEL_MANAGED_BY) == manager and labels.get(LABEL_POOL) == pool:
             continue
+        fix = ("rename the pool (acestream_pool_name)" if manager == ENGINE_MANAGER
+               else "rename this stack's container in %s" % variable)
         out.append("Container '%s' (%s) is not this stack's: %s. Nothing without this stack's labels is changed or "
-                   "removed: rename this stack's container in %s, or remove or rename that container yourself."
-                   % (name, variable, _owner(labels), variable))
+                   "removed: %s, or remove or rename that container yourself." % (name, variable, _owner(labels), fix))
     return out
 
 

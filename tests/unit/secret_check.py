@@ -19,7 +19,7 @@ HOSTILE = [
     ("api_key", KEY_CORE + "\u00e9", "api_key holds a character outside printable ASCII"),
     ("api_key", [KEY_CORE, "two"], "api_key must be a string"),
     ("api_key", {"key": KEY_CORE}, "api_key must be a string"),
-    ("api_key", 73915, "api_key must be a string"),
+    ("api_key", 7391584026, "api_key must be a string"),
     ("password", PASSWORD_CORE + "\r", "password holds a line break"),
     ("password", PASSWORD_CORE + "\t", "password holds a control character"),
     ("password", [PASSWORD_CORE], "password must be a string"),
@@ -39,6 +39,8 @@ def hostile_args(field, value):
 
 def cores(value):
     """The distinctive texts a hostile value holds."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return [str(value)]
     text = repr(value)
     return [core for core in (KEY_CORE, PASSWORD_CORE, USER_CORE) if core in text]
 

@@ -25,4 +25,4 @@ def test_bad_input():
     with pytest.raises(AnsibleFilterError) as info:
         container_changes([1])
     assert str(info.value) == ("acestream.orchestrator.container_changes: each result must be a mapping as "
-                               "docker_container registers it, not int (1)")
+                               "docker_container registers it, not a number")

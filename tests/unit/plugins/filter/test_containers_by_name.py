@@ -23,4 +23,4 @@ def test_by_name():
 def test_bad_input():
     with pytest.raises(AnsibleFilterError) as info:
         containers_by_name("x")
-    assert str(info.value) == "acestream.orchestrator.containers_by_name: the containers must be a list, not a string ('x')"
+    assert str(info.value) == "acestream.orchestrator.containers_by_name: the containers must be a list, not a string"

@@ -29,5 +29,4 @@ def test_env():
 def test_bad_input():
     with pytest.raises(AnsibleFilterError) as info:
         orchestrator_app_env(port_plan(["g"], port_range="1-9"), vpn_mode="single", api_port="x")
-    assert str(info.value) == ("acestream.orchestrator.orchestrator_app_env: api_port must be a port number, not a "
-                               "string ('x')")
+    assert str(info.value) == "acestream.orchestrator.orchestrator_app_env: api_port must be a port number, not a string"
