@@ -10,8 +10,8 @@ version_added: 0.2.0
 author: acestream.orchestrator maintainers (@acestream-orchestrator)
 description:
   - A Gluetun container named like one of the pool's engine slots (C(<pool>-<vpn>-<port>)), or the orchestrator app
-    named like a Gluetun container or an engine slot, would take the other's place on every run. Returns one
-    message each, V([]) when every name is its own.
+    named like a Gluetun container, would take the other's place on every run. Returns one message each, V([])
+    when every name is its own.
 options:
   _input:
     description: The port plan, from P(acestream.orchestrator.port_plan#filter).

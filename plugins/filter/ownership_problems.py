@@ -12,7 +12,8 @@ description:
   - A container belongs to the stack whose labels it carries (C(acestream.managed-by) and C(acestream.pool)). The
     roles never replace or remove a container that is not their stack's own; this filter names each container
     that holds one of the stack's Gluetun names (O(gluetun)) or its orchestrator app's name (O(app_name)) without
-    the stack's labels - a container made by hand, another stack's Gluetun container, an engine - and its owner.
+    the stack's labels - a container made by hand, another stack's Gluetun container, an engine - and its owner;
+    with O(plan), the pool's engine slots too.
 options:
   _input:
     description: The Docker host's containers by name, from P(acestream.orchestrator.containers_by_name#filter).
@@ -30,6 +31,12 @@ options:
   app_name:
     description: The orchestrator app's container name; V(null) when the app is off.
     type: str
+  plan:
+    description:
+      - The port plan, from P(acestream.orchestrator.port_plan#filter), when the pool's engines are the stack's to
+        converge - a container holding the name of one of its engine slots (C(<pool>-<vpn>-<port>)) without the
+        pool's labels is named too. V(null) (the default) checks no engine name.
+    type: dict
 """
 
 EXAMPLES = r"""
@@ -63,10 +70,10 @@ from ansible_collections.acestream.orchestrator.plugins.module_utils._stack_chec
 )
 
 
-def ownership_problems(containers, pool, gluetun=(), app_name=None):
+def ownership_problems(containers, pool, gluetun=(), app_name=None, plan=None):
     """The ownership messages (see RETURN)."""
     try:
-        return _ownership_problems(containers, pool, gluetun=gluetun, app_name=app_name)
+        return _ownership_problems(containers, pool, gluetun=gluetun, app_name=app_name, plan=plan)
     except StackCheckError as exc:
         raise AnsibleFilterError("acestream.orchestrator.ownership_problems: %s" % exc)
 

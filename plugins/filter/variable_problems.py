@@ -19,7 +19,7 @@ description:
   - The values of options with C(no_log) are never shown.
   - O(envs) names the variables that hold an environment (each name and value checked as a container's
     environment; V(true) when it is written to an env file, one line a variable); O(patterns) names the variables
-    that hold a regular expression.
+    that hold a regular expression; O(credentials) the variables that hold an API key.
 options:
   _input:
     description: The names of the variables set, in the order of O(values).
@@ -41,6 +41,13 @@ options:
     default: {}
   patterns:
     description: Variables holding a regular expression.
+    type: list
+    elements: str
+    default: []
+  credentials:
+    description:
+      - Variables holding a control-server API key, checked as the Gluetun client checks one before any request
+        (printable ASCII, no space at either end); never shown.
     type: list
     elements: str
     default: []
@@ -77,10 +84,10 @@ from ansible_collections.acestream.orchestrator.plugins.module_utils._stack_chec
 )
 
 
-def variable_problems(names, values, specs, envs=None, patterns=()):
+def variable_problems(names, values, specs, envs=None, patterns=(), credentials=()):
     """The problem messages (see RETURN)."""
     try:
-        return _variable_problems(names, values, specs, envs=envs, patterns=patterns)
+        return _variable_problems(names, values, specs, envs=envs, patterns=patterns, credentials=credentials)
     except StackCheckError as exc:
         raise AnsibleFilterError("acestream.orchestrator.variable_problems: %s" % exc)
 

@@ -30,6 +30,14 @@ def test_answers():
     plan = build_plan(["g1"], port_range="19000-19001").to_dict()
     assert variable_problems.variable_problems(["a"], [None], {"a": {"type": "int"}}) == [
         "a is null (a key with no value): give a whole number"]
+    assert variable_problems.variable_problems(["k", "p", "e"], [" key", "(", {"A": None}],
+                                               {"k": {"type": "str"}, "p": {"type": "str"}, "e": {"type": "dict"}},
+                                               envs={"e": True}, patterns=["p"], credentials=["k"]) == [
+        "k holds a space at its start or end, which the X-API-Key header cannot carry as it is; allowed: printable "
+        "ASCII: letters, digits and punctuation, spaces only between them",
+        "p is not a regular expression (missing ), unterminated subpattern at position 0): fix it, e.g. "
+        "'(?i)(KEY|PASS|SECRET)'",
+        "e: A is null (a key with no value): give a string ('' for an empty value), a number or a boolean"]
     assert engine_pool_problems.engine_pool_problems(["g1"], name="p", replicas=1, port_range="19000-19001",
                                                      api_port=8001) == []
     assert name_collisions.name_collisions(plan, "p", app_name="g1")[0].startswith(
@@ -41,7 +49,7 @@ def test_answers():
 
 @pytest.mark.parametrize("call, message", [
     (lambda: variable_problems.variable_problems("a", [], {}),
-     "acestream.orchestrator.variable_problems: names must be a list, not a string ('a')"),
+     "acestream.orchestrator.variable_problems: names must be a list, not a string"),
     (lambda: engine_pool_problems.engine_pool_problems(["g1"], image_id="x"),
      "acestream.orchestrator.engine_pool_problems: engine_pool_problems takes only"),
     (lambda: name_collisions.name_collisions({}, "p"),

@@ -39,7 +39,7 @@ def problems(**values):
 @pytest.mark.parametrize("values", [
     dict(key=SECRET, name="gluetun1", dir="/opt/acestream", port=8001, timeout=5, enabled=False, env={}, items=[],
          names=["a"], anything=None),
-    dict(name=2024, port="8001", timeout="2.5", enabled=True, env={"A": 1}, items=[{"name": "g", "port": "1"}]),
+    dict(name="2024", port="8001", timeout="2.5", enabled=True, env={"A": 1}, items=[{"name": "g", "port": "1"}]),
     dict(port=" -1 ", timeout=0, key="", name=""),
     dict(unknown=["not", "checked"]),
 ])
@@ -51,15 +51,18 @@ def test_values_as_the_roles_use_them(values):
     (dict(key=["a", "b"]), "key must be a string ('' for none), not a list"),
     (dict(key=SECRET + "\n"), "key holds a control character (a newline, tab or NUL): remove it (a YAML '|' block "
                               "ends in a newline: write '|-' or a plain string)"),
-    (dict(key=7.5), "key must be a string ('' for none), not a decimal number"),
+    (dict(key=7.5), "key must be a string ('' for none), not a decimal number: quote it"),
+    (dict(key=123456), "key must be a string ('' for none), not a number: quote it"),
+    (dict(name=2024), "name must be a string ('' for none), not a number (2024): quote it"),
+    (dict(name="g\x85"), "name holds a control character"),
     (dict(key=None), "key is null (a key with no value): give a string ('' for none)"),
     (dict(key=True), "key must be a string ('' for none), not a boolean"),
     (dict(name=["g"]), "name must be a string ('' for none), not a list"),
     (dict(name="g\x00"), "name holds a control character"),
     (dict(name={"a": 1}), "name must be a string ('' for none), not a mapping"),
-    (dict(name=1.5), "name must be a string ('' for none), not a decimal number (1.5)"),
+    (dict(name=1.5), "name must be a string ('' for none), not a decimal number (1.5): quote it"),
     (dict(dir="/opt/\tx"), "dir holds a control character"),
-    (dict(port="8001x"), "port must be a whole number, not a string ('8001x')"),
+    (dict(port="8001x"), "port must be a whole number, not a string"),
     (dict(port="２９００４"), "port must be a whole number written with the digits 0-9, not other digits ('２９００４')"),
     (dict(port="2900⁴"), "port must be a whole number written with the digits 0-9, not other digits ('2900⁴')"),
     (dict(port=8001.0), "port must be a whole number, not a decimal number (8001.0)"),
@@ -68,7 +71,7 @@ def test_values_as_the_roles_use_them(values):
     (dict(port=None), "port is null (a key with no value): give a whole number"),
     (dict(port=[8001]), "port must be a whole number, not a list"),
     (dict(timeout=float("inf")), "timeout is infinite, not a finite number: give a number"),
-    (dict(timeout="nan"), "timeout must be a number, not a string ('nan')"),
+    (dict(timeout="nan"), "timeout must be a number, not a string"),
     (dict(enabled="false"), "enabled is a string, not a boolean: give true or false (on the command line as JSON"),
     (dict(enabled=1), "enabled must be true or false, not a number (1)"),
     (dict(enabled=None), "enabled is null (a key with no value): give true or false"),
@@ -78,7 +81,7 @@ def test_values_as_the_roles_use_them(values):
     (dict(items="g"), "items must be a list ([] for none), not a string"),
     (dict(items=[{"name": ["g"], "port": 1}]), "items[0].name must be a string ('' for none), not a list"),
     (dict(items=[{"name": "g"}, {"name": "h", "port": "70O0"}]),
-     "items[1].port must be a whole number, not a string ('70O0')"),
+     "items[1].port must be a whole number, not a string"),
     (dict(items=[{"name": "g", "env": SECRET}]), "items[0].env must be a mapping ({} for none), not a string"),
     (dict(names=["a", None]), "names[1] is null (a key with no value): give a string ('' for none)"),
 ])
@@ -107,9 +110,37 @@ def test_environments_and_patterns():
         "env must be a mapping ({} for none), not a list"]
 
 
+@pytest.mark.parametrize("value, message", [
+    (SECRET, None),
+    ("", None),
+    (SECRET + " ", "holds a space at its start or end, which the X-API-Key header cannot carry as it is"),
+    ("clé-" + SECRET, "holds a character outside printable ASCII, which the X-API-Key header cannot carry"),
+    (SECRET + "\n", "holds a control character (a newline, tab or NUL): remove it"),
+])
+def test_credentials(value, message):
+    found = sc.variable_problems(["key"], [value], SPECS, credentials=["key"])
+    if message is None:
+        assert found == []
+    else:
+        assert len(found) == 1 and found[0].startswith("key " + message) and SECRET not in found[0], found
+
+
+def test_stack_check_errors_never_show_a_value():
+    """The filters can be given anything: their errors name the kind of a value, never the value itself."""
+    with pytest.raises(sc.StackCheckError) as info:
+        sc.gluetun_env_problems([{"name": "g1", "env": "WIREGUARD_PRIVATE_KEY=" + SECRET}], api_port=8001)
+    assert str(info.value) == "the env of 'g1' must be a mapping, not a string"
+    with pytest.raises(sc.StackCheckError) as info:
+        sc.gluetun_env_problems([{"env": {"WIREGUARD_PRIVATE_KEY": SECRET}}], api_port=8001)
+    assert str(info.value) == "each container must be a mapping with a name, not a mapping whose name is null"
+    with pytest.raises(sc.StackCheckError) as info:
+        sc.orchestrator_app_env(plan(), "single", 8001, env="API_KEY=" + SECRET)
+    assert SECRET not in str(info.value)
+
+
 @pytest.mark.parametrize("args, message", [
     ((["a"], [], {}), "names and values must be lists of the same length"),
-    (("a", ["x"], {}), "names must be a list, not a string ('a')"),
+    (("a", ["x"], {}), "names must be a list, not a string"),
     ((["a"], ["x"], []), "specs must be a mapping, not a list"),
 ])
 def test_variable_problems_bad_input(args, message):
@@ -171,9 +202,8 @@ def test_name_collisions():
         "The orchestrator app (acestream_orchestrator_name) is named 'gluetun2', like a Gluetun container of "
         "acestream_gluetun_containers: one would replace the other. Give the app its own name, e.g. "
         "acestream-orchestrator."]
-    assert sc.name_collisions(plan(), "acestream", app_name="acestream-gluetun2-19003") == [
-        "The orchestrator app (acestream_orchestrator_name) is named 'acestream-gluetun2-19003', like the engine of "
-        "pool 'acestream' on VPN 'gluetun2', port 19003: give the app its own name, e.g. acestream-orchestrator."]
+    # With the app on, the engines role creates no engine: an app named like a slot takes nothing's place.
+    assert sc.name_collisions(plan(), "acestream", app_name="acestream-gluetun2-19003") == []
 
 
 def owned(manager=sc.GLUETUN_MANAGER, pool="acestream"):
@@ -201,6 +231,19 @@ def test_ownership_problems():
         "stack's labels is changed or removed: rename this stack's container in acestream_orchestrator_name, or "
         "remove or rename that container yourself.",
     ]
+    # Engine slots: the pool's own engines are fine; a container made by hand or another pool's is named.
+    slots = {"acestream-gluetun1-19000": owned(sc.ENGINE_MANAGER), "acestream-gluetun2-19003": {"labels": {}},
+             "acestream-gluetun1-19001": owned(sc.ENGINE_MANAGER, pool="other")}
+    assert sc.ownership_problems(slots, "acestream", plan=plan()) == [
+        "Container 'acestream-gluetun1-19001' (an engine slot of acestream_pool_name) is not this stack's: it is an "
+        "engine of stack 'other' (acestream.managed-by=acestream.orchestrator.engine_pool, acestream.pool=other). "
+        "Nothing without this stack's labels is changed or removed: rename the pool (acestream_pool_name), or remove "
+        "or rename that container yourself.",
+        "Container 'acestream-gluetun2-19003' (an engine slot of acestream_pool_name) is not this stack's: it carries "
+        "no acestream.managed-by label: it was not created by this collection. Nothing without this stack's labels "
+        "is changed or removed: rename the pool (acestream_pool_name), or remove or rename that container yourself.",
+    ]
+    assert sc.ownership_problems(slots, "acestream") == []
     # The app's container is not a Gluetun container, even of the same stack.
     assert len(sc.ownership_problems({"g": owned(sc.APP_MANAGER)}, "acestream", gluetun=["g"])) == 1
     with pytest.raises(sc.StackCheckError, match="containers must be a mapping, not a list"):
