@@ -112,9 +112,12 @@ def validate(directories=None, files=None, absent=None, absent_if_empty=None):
         if (content is None) == (secret is None):
             raise StackFilesError(f"{field}: give exactly one of content and secret_content (secret_content for "
                                   f"files holding keys or credentials: never shown in output or diff)")
+        replace = True if entry.get("replace") is None else entry["replace"]
+        if not isinstance(replace, bool):
+            raise StackFilesError(f"{field}.replace: give true or false, not {type(replace).__name__}")
         files_out.append({"path": path, "mode": parse_mode(entry.get("mode") or "0644", field + ".mode"),
                           "content": content if secret is None else secret, "secret": secret is not None,
-                          "field": field})
+                          "replace": replace, "field": field})
     for entry in dirs_out + files_out:
         below = next((parent for parent in _ancestors(entry["path"]) if seen.get(parent, "").startswith("files")),
                      None)
@@ -316,7 +319,8 @@ class _Planner:
     def file(self, entry):
         path, field = entry["path"], entry["field"]
         wanted = entry["content"].encode("utf-8")
-        change = {"path": path, "kind": "file", "mode": entry["mode"], "data": wanted, "secret": entry["secret"]}
+        change = {"path": path, "kind": "file", "mode": entry["mode"], "data": wanted, "secret": entry["secret"],
+                  "replace": entry.get("replace", True)}
         info = None if os.path.dirname(path) in self.created else _lstat(path, field + ".path")
         if info is None:
             self._make_room(path, field + ".path")
@@ -331,7 +335,7 @@ class _Planner:
             raise StackFilesError(f"{field}.path: cannot read it to compare: {_describe_os_error(error, path)}") \
                 from None
         mode = stat.S_IMODE(info.st_mode)
-        if current != wanted:
+        if current != wanted and change["replace"]:
             self._parent_writable(path, field + ".path", "rewritten")
             before = current.decode("utf-8", errors="replace")
             change.update(action="update", before=SECRET_PLACEHOLDER if entry["secret"] else before,
@@ -397,7 +401,10 @@ def plan(directories, files, absent):
     return planner.changes, planner.kept
 
 
-def _write_atomically(path, data, mode):
+def _write_atomically(path, data, mode, replace=True):
+    """Write a temporary file in the same directory, with its mode, then rename it over ``path``; with ``replace``
+    false, link it to ``path`` instead, which fails when ``path`` exists: then the file another run created first
+    is left as it is."""
     directory = os.path.dirname(path)
     handle, temporary = tempfile.mkstemp(dir=directory, prefix=".acestream-")
     try:
@@ -406,7 +413,14 @@ def _write_atomically(path, data, mode):
             stream.write(data)
             stream.flush()
             os.fsync(stream.fileno())
-        os.replace(temporary, path)
+        if replace:
+            os.replace(temporary, path)
+            return
+        try:
+            os.link(temporary, path)
+        except FileExistsError:
+            pass
+        os.unlink(temporary)
     except BaseException:
         if os.path.exists(temporary):
             os.unlink(temporary)
@@ -448,7 +462,7 @@ def apply(changes):
         elif action == "mode":
             os.chmod(path, change["mode"])
         else:
-            _write_atomically(path, change["data"], change["mode"])
+            _write_atomically(path, change["data"], change["mode"], change.get("replace", True))
         change["done"] = True
 
 

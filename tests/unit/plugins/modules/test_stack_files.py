@@ -189,10 +189,10 @@ def test_a_symbolic_link_is_refused_as_a_file_and_only_the_link_is_removed(capsy
 def test_a_failed_write_midway_reports_what_was_done(capsys, tmp_path, monkeypatch):
     real = _stack_files._write_atomically
 
-    def failing(path, data, mode):
+    def failing(path, data, mode, replace=True):
         if path.endswith("docker-compose.yml"):
             raise PermissionError(13, "Permission denied", path)
-        real(path, data, mode)
+        real(path, data, mode, replace)
 
     monkeypatch.setattr(_stack_files, "_write_atomically", failing)
     code, out, raw = run(capsys, stack_args(tmp_path))
@@ -501,3 +501,38 @@ def test_absent_if_empty_below_a_removed_tree_goes_with_it(capsys, tmp_path):
     code, out, _raw = run(capsys, {"absent": [f"{tmp_path}/a"], "absent_if_empty": [f"{tmp_path}/a/b"]})
     assert code == 0 and [c["path"] for c in out["changes"]] == [f"{tmp_path}/a"] and out["kept"] == []
     assert not (tmp_path / "a").exists()
+
+
+def test_replace_false_creates_once_and_never_changes_the_content(capsys, tmp_path):
+    """A generated key: written when missing, its content never replaced, its mode still converged."""
+    key = {"path": f"{tmp_path}/stack/key", "secret_content": "first-key\n", "mode": "0600", "replace": False}
+    code, out, _raw = run(capsys, {"files": [key]})
+    assert code == 0 and out["changed"] is True and (tmp_path / "stack" / "key").read_text() == "first-key\n"
+    code, out, _raw = run(capsys, {"files": [dict(key, secret_content="second-key\n")]}, diff=True)
+    assert code == 0 and out["changed"] is False and out["diff"] == []
+    assert (tmp_path / "stack" / "key").read_text() == "first-key\n"
+    os.chmod(tmp_path / "stack" / "key", 0o644)
+    code, out, _raw = run(capsys, {"files": [dict(key, secret_content="second-key\n")]})
+    assert code == 0 and [c["action"] for c in out["changes"]] == ["mode"]
+    assert mode_of(tmp_path / "stack" / "key") == 0o600 and (tmp_path / "stack" / "key").read_text() == "first-key\n"
+    assert "second-key" not in json.dumps(out) and "first-key" not in json.dumps(out)
+
+
+def test_replace_false_leaves_a_file_another_run_created_first(tmp_path):
+    """Two runs creating the same key at once: the second finds the first's file at the moment it writes, and
+    leaves it (the write is exclusive), whatever it planned."""
+    path = str(tmp_path / "key")
+    _dirs, files, _absent = _stack_files.validate(files=[{"path": path, "secret_content": "mine\n", "mode": "0600",
+                                                          "replace": False}])
+    changes, _kept = _stack_files.plan([], files, [])
+    assert [c["action"] for c in changes] == ["create"]
+    with open(path, "w") as handle:  # the other run, between this run's plan and its write
+        handle.write("theirs\n")
+    _stack_files.apply(changes)
+    assert open(path).read() == "theirs\n"
+    assert [name for name in os.listdir(tmp_path) if name.startswith(".acestream-")] == []
+
+
+def test_replace_must_be_a_boolean(tmp_path):
+    with pytest.raises(_stack_files.StackFilesError, match=r"files\[0\].replace: give true or false, not str"):
+        _stack_files.validate(files=[{"path": str(tmp_path / "k"), "content": "x", "replace": "no"}])
