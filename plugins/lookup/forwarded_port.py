@@ -182,10 +182,12 @@ def _host_address(docker_host):
 
 def _refuse_credentials_of_other_types(kwargs):
     """A credential that is not text (a list, a mapping, a number) is refused by name before Ansible's option
-    handling, whose own error would quote it. A vaulted string is text: it is checked once decrypted."""
+    handling, whose own error would quote it. A vaulted string is text (ansible-core 2.19's EncryptedString, or the
+    AnsibleVaultEncryptedUnicode of earlier releases): it is checked once decrypted."""
     for field in ("api_key", "username", "password"):
         value = kwargs.get(field)
-        if value is not None and not isinstance(value, str) and not hasattr(value, "_decrypt"):
+        vaulted = hasattr(value, "_decrypt") or hasattr(value, "vault")
+        if value is not None and not isinstance(value, str) and not vaulted:
             raise AnsibleLookupError("forwarded_port: %s %s" % (field, credential_problem(field, value)))
 
 

@@ -186,3 +186,18 @@ def test_timeouts_and_terms_of_another_kind_are_refused_by_name(lookup, monkeypa
         lookup.run(terms, {}, term_errors="ignore", **kwargs)
     assert message in str(err.value), str(err.value)
     assert asked == []
+
+
+class _Vaulted(object):
+    """Stands for a vaulted string as a lookup receives it: ansible-core 2.19's EncryptedString has ``_decrypt``,
+    the AnsibleVaultEncryptedUnicode of 2.17 and 2.18 a ``vault``; neither is a ``str``."""
+
+    def __init__(self, attribute):
+        setattr(self, attribute, object())
+
+
+@pytest.mark.parametrize("attribute", ["_decrypt", "vault"])
+def test_vaulted_credentials_pass_the_type_check(attribute):
+    forwarded_port._refuse_credentials_of_other_types({"api_key": _Vaulted(attribute), "password": None})
+    with pytest.raises(AnsibleLookupError, match="forwarded_port: api_key must be a string"):
+        forwarded_port._refuse_credentials_of_other_types({"api_key": object()})
