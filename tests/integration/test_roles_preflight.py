@@ -156,6 +156,23 @@ def test_python_without_the_docker_sdk(stack, docker_api, tmp_path):
                    str(venv / "bin" / "python3"), "pip install 'docker>=5.0.0'", "acestream_docker_sdk_install: true")
 
 
+@pytest.mark.parametrize("roles", [("acestream.orchestrator.gluetun",), ("acestream.orchestrator.orchestrator_app",)])
+def test_target_checks_off_is_refused_by_the_roles_that_read_the_containers(stack, docker_api, tmp_path, roles):
+    """acestream_target_checks false is for engine-only converges: the gluetun and app roles need the target's
+    containers (ownership, what to remove) and refuse it, naming the variable and both ways out."""
+    variables = stack(mode="single", acestream_target_checks=False)
+    run = run_refused(docker_api, tmp_path, variables, roles=roles)
+    assert_refused(run, docker_api, variables, tmp_path, "acestream_target_checks is false",
+                   "set acestream_target_checks: true", "acestream.orchestrator.converge_engines")
+
+
+def test_engine_only_converge_without_target_checks_names_a_missing_vpn(stack, docker_api, tmp_path):
+    """Without the target probes the engines role still refuses a missing Gluetun container, by its name."""
+    variables = stack(mode="single", acestream_target_checks=False, acestream_engine_vpn_wait_timeout=0)
+    run = run_refused(docker_api, tmp_path, variables, roles=("acestream.orchestrator.engines",))
+    assert_refused(run, docker_api, variables, tmp_path, variables["acestream_gluetun_containers"][0]["name"])
+
+
 def test_sdk_probe_runs_with_the_interpreter_ansible_discovered(stack, docker_api, tmp_path):
     """No ansible_python_interpreter (as in most inventories): the Docker Engine is asked first, that module run
     discovers the target's Python, and the SDK probe runs with that Python, without a fact-gathering call."""
