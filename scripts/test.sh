@@ -62,7 +62,11 @@ stage_eda() {
 }
 
 stage_fleet() {
-  # Simulated fleet hosts (network namespaces, one Docker Engine and sshd each): docs/fleet-testing.md.
+  # Simulated fleet hosts (network namespaces, one Docker Engine and sshd each): docs/fleet-testing.md. The
+  # keep_converged test on the fleet runs ansible-rulebook: Java 17 and ansible-rulebook from scripts/eda-setup.sh.
+  local java_line
+  java_line=$("$ROOT/scripts/eda-setup.sh" | tail -1) || return 1
+  export "${java_line?}"
   pytest -q -p no:cacheprovider tests/fleet --junitxml="$REPORTS/fleet.xml"
 }
 

@@ -12,8 +12,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -26,84 +24,13 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests" / "integration"))
 sys.path.insert(0, str(ROOT / "build" / "collections"))
 # pylint: disable=wrong-import-position
-from conftest import http_request, playbook_environment, run_playbook, wait_for  # noqa: E402
+from conftest import http_request, run_playbook, wait_for  # noqa: E402
 from roles_helpers import remove_stack, stack_vars  # noqa: E402
+from rulebook import CONVERGE_TIMEOUT, Rulebook, task_outcome  # noqa: E402
 
 from ansible_collections.acestream.orchestrator.plugins.module_utils._gluetun_api import GluetunClient  # noqa: E402
 
-JAVA_HOME = os.environ.get("JAVA_HOME") or "/usr/lib/jvm/java-17-openjdk-amd64"
-RULEBOOK = "acestream.orchestrator.keep_converged"
 POOL_LABELS = ["acestream.managed-by=acestream.orchestrator.engine_pool"]
-CONVERGE_TIMEOUT = 90
-PLAY_START = re.compile(r"^PLAY \[(.+?)\] \*+", re.M)
-RECAP = re.compile(r"^PLAY RECAP", re.M)
-
-
-class Rulebook(object):
-    """ansible-rulebook running the collection's rulebook on an inventory; its output in a log file."""
-
-    def __init__(self, inventory, log):
-        self.inventory = inventory
-        self.log = log
-        self.proc = None
-        self.offset = 0
-
-    def start(self):
-        environment = playbook_environment(json_output=False)
-        environment.pop("ANSIBLE_STDOUT_CALLBACK", None)
-        environment.update({"JAVA_HOME": JAVA_HOME, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
-                            "PYTHONUNBUFFERED": "1"})
-        self.offset = self.text_size()
-        handle = open(self.log, "ab")  # pylint: disable=consider-using-with
-        self.proc = subprocess.Popen(  # pylint: disable=consider-using-with
-            [str(Path(sys.executable).parent / "ansible-rulebook"), "-r", RULEBOOK, "-i", str(self.inventory),
-             "-v"], stdout=handle, stderr=subprocess.STDOUT, env=environment, cwd=self.log.parent,
-            start_new_session=True)
-        handle.close()
-        wait_for(lambda: self.alive() and "Waiting for events" in self.text()[self.offset:], timeout=90,
-                 interval=0.2, what="ansible-rulebook waiting for events")
-
-    def alive(self):
-        if self.proc.poll() is not None:
-            raise AssertionError(f"ansible-rulebook exited with {self.proc.returncode}:\n{self.text()[-4000:]}")
-        return True
-
-    def stop(self):
-        if self.proc and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGINT)
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(timeout=10)
-
-    def text(self):
-        return self.log.read_text(errors="replace") if self.log.exists() else ""
-
-    def text_size(self):
-        return len(self.text())
-
-    def runs(self, since=0):
-        """The playbook runs (play names) started in the log after ``since`` characters."""
-        return PLAY_START.findall(self.text()[since:])
-
-    def idle(self, since=0):
-        text = self.text()[since:]
-        return len(PLAY_START.findall(text)) == len(RECAP.findall(text))
-
-    def wait_idle(self, since=0, quiet=6.0, timeout=CONVERGE_TIMEOUT):
-        """Wait until no run is going on and none started for ``quiet`` seconds (events settled)."""
-        deadline = time.monotonic() + timeout
-        last, last_change = None, time.monotonic()
-        while time.monotonic() < deadline:
-            self.alive()
-            size = len(self.runs(since))
-            if size != last:
-                last, last_change = size, time.monotonic()
-            if self.idle(since) and time.monotonic() - last_change >= quiet:
-                return
-            time.sleep(0.3)
-        raise AssertionError(f"ansible-rulebook still busy after {timeout}s:\n{self.text()[-4000:]}")
 
 
 @pytest.fixture(scope="module")
@@ -158,13 +85,6 @@ def control(stack, index):
     key = (Path(stack["vars"]["acestream_stack_dir"]) / "gluetun-api-key").read_text().strip()
     port = stack["vars"]["acestream_gluetun_containers"][index]["api_host_port"]
     return GluetunClient(f"http://127.0.0.1:{port}", api_key=key, timeout=5)
-
-
-def task_outcome(text, task):
-    """How the last run of a task in the log ended: ok, changed, skipping, failed, fatal."""
-    found = re.findall(r"^TASK \[" + re.escape(task) + r"\] \*+\n(?:(?!TASK \[).*\n)*?(ok|changed|skipping|failed|fatal):", text,
-                       re.M)
-    return found[-1] if found else None
 
 
 def answers(port):

@@ -27,12 +27,13 @@ import yaml
 ROOT = Path(__file__).resolve().parents[2]
 # The integration suite's environment for ansible-playbook (this checkout's collection, ansible.cfg, JSON callback).
 sys.path.insert(0, str(ROOT / "tests" / "integration"))
-from conftest import playbook_environment  # noqa: E402  pylint: disable=wrong-import-position
+from conftest import playbook_environment, wait_for  # noqa: E402  pylint: disable=wrong-import-position
 
 FLEET_SH = ROOT / "tests" / "fleet" / "fleet.sh"
 INVENTORY = ROOT / "inventories" / "fleet-sim"
 SITE = ROOT / "playbooks" / "site.yml"
 FLEET_RUN = Path(os.environ.get("ACESTREAM_FLEET_RUN", "/run/acestream-fleet"))
+FLEET_KEY = Path(os.environ.get("ACESTREAM_FLEET_DIR") or ROOT / "build" / "fleet") / "ssh" / "id_ed25519"
 BASE_IMAGE = "acestream-sim/debian-base:bookworm"
 LAN_PREFIX = "10.213.0."
 MAIN_BRIDGE_SUBNET = "172.17.0.0/16"
@@ -458,3 +459,106 @@ def test_one_run_deploys_every_plan_converges_and_repairs_drift(fleet, request):
     fifth = ansible_playbook(SITE, forks=forks)
     assert fifth.rc == 0, fifth.explain()
     assert {name: s["changed"] for name, s in fifth.stats.items()} == {h.name: 0 for h in hosts}, fifth.explain()
+
+
+# ----------------------------------------------------------------------------- keep_converged on the fleet
+def move_forwarded_port(host, vpn_index=0):
+    """Restart a host's VPN through its control server, which listens on that host's loopback only: over SSH,
+    as an operator would. Returns the port forwarded before."""
+    script = (
+        "import sys; sys.path.insert(0, %r)\n"
+        "from ansible_collections.acestream.orchestrator.plugins.module_utils._gluetun_api import GluetunClient\n"
+        "key = open(%r).read().strip()\n"
+        "client = GluetunClient('http://127.0.0.1:%d', api_key=key, timeout=5)\n"
+        "print(client.forwarded_ports()[0]); client.set_vpn_status('stopped'); client.set_vpn_status('running')\n"
+    ) % (str(ROOT / "build" / "collections"), f"/opt/acestream/{host.plan['acestream_pool_name']}/gluetun-api-key",
+         host.plan["acestream_gluetun_containers"][vpn_index]["api_host_port"])
+    proc = subprocess.run(["ssh", "-i", str(FLEET_KEY), "-o", "StrictHostKeyChecking=no", "-o",
+                           "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR", f"root@{host.address}",
+                           sys.executable, "-"], input=script, capture_output=True, text=True, timeout=60,
+                          check=False)
+    assert proc.returncode == 0, proc.stderr
+    return int(proc.stdout.split()[0])
+
+
+def forwarded_engines(fleet, host):
+    """vpn -> (engine name, container ID, P2P port) of a host's forwarded engines."""
+    found = {}
+    for name, c in fleet.containers(host.name).items():
+        labels = c["Config"].get("Labels") or {}
+        if labels.get("acestream.forwarded") == "true":
+            found[labels["acestream.vpn"]] = (name, c["Id"], labels["acestream.p2p-port"])
+    return found
+
+
+def test_keep_converged_answers_a_change_on_the_host_it_happened_on_only(fleet, request, tmp_path):
+    """The keep_converged rulebook with the fleet's inventory: the source reaches every host over SSH (its Docker
+    Engine and its control servers, which listen on that host's loopback). An engine removed on one host and a
+    forwarded port moved on another are each answered by one engine converge limited to that host; the other hosts
+    are not touched, and site then changes nothing anywhere."""
+    sys.path.insert(0, str(ROOT / "tests" / "eda"))
+    from rulebook import CONVERGE_TIMEOUT, Rulebook  # pylint: disable=import-outside-toplevel
+
+    hosts = list(fleet.hosts.values())
+    forks = len(hosts)
+    deploy = ansible_playbook(SITE, forks=forks)
+    assert deploy.rc == 0, deploy.explain()
+    rulebook = Rulebook(INVENTORY, tmp_path / "ansible-rulebook.log",
+                        env={"ACESTREAM_FLEET_PYTHON": sys.executable, "ANSIBLE_DEPRECATION_WARNINGS": "0"})
+    rulebook.start()
+    try:
+        rulebook.wait_idle(quiet=4)
+        assert rulebook.runs() == [], rulebook.text()[-3000:]  # every host converged: no event, no run
+
+        def changed_only(host, before, since, what):
+            rulebook.wait_idle(since, quiet=4)
+            assert rulebook.runs(since) == ["Converge the AceStream engines"], rulebook.text()[since:][-3000:]
+            recaps = rulebook.recaps(since)
+            assert [r[0] for r in recaps] == [host.name], f"{what}: the run was not limited to {host.name}: {recaps}"
+            assert recaps[0][2:] == (0, 0), recaps
+            for other in hosts:
+                if other.name != host.name:
+                    assert stack_on(fleet, other)["ids"] == before[other.name]["ids"], f"{other.name} touched ({what})"
+            report(request.config, f"keep_converged, {what}: one engine converge on {host.name} only")
+
+        # An engine removed on one host (a Docker event, through that host's forwarded Docker socket).
+        target = next(h for h in hosts if h.plan["acestream_vpn_mode"] == "redundant")
+        before = {h.name: stack_on(fleet, h) for h in hosts}
+        victim = sorted(before[target.name]["engines"])[0]
+        since = rulebook.text_size()
+        fleet.client(target.name).remove_container(victim, force=True)
+
+        def recreated():
+            now = stack_on(fleet, target)
+            return now["running"].get(victim) and now["ids"][victim] != before[target.name]["ids"][victim]
+
+        wait_for(recreated, timeout=CONVERGE_TIMEOUT, interval=0.5, what=f"{victim} re-created on {target.name}")
+        changed_only(target, before, since, "engine removed")
+        assert_stack(fleet, target)
+
+        # The forwarded port moves on another host (its control server, read through the SSH tunnel).
+        mover = next(h for h in hosts if h.name != target.name)
+        before = {h.name: stack_on(fleet, h) for h in hosts}
+        vpn = mover.vpn_names[0]
+        engine, old_id, old_port = forwarded_engines(fleet, mover)[vpn]
+        since = rulebook.text_size()
+        assert move_forwarded_port(mover) == int(old_port)
+
+        def followed():
+            now = forwarded_engines(fleet, mover).get(vpn)
+            return now and now[1] != old_id and now[2] != old_port and stack_on(fleet, mover)["running"].get(now[0])
+
+        wait_for(followed, timeout=CONVERGE_TIMEOUT, interval=0.5, what=f"{engine} on {mover.name} with a new port")
+        changed_only(mover, before, since, "forwarded port moved")
+        after = stack_on(fleet, mover)
+        assert {n: i for n, i in after["ids"].items() if n != engine} == \
+            {n: i for n, i in before[mover.name]["ids"].items() if n != engine}, "only the forwarded engine changes"
+    finally:
+        rulebook.stop()
+    # The source's SSH connections end with it.
+    left = subprocess.run(["pgrep", "-af", "acestream-eda-[^ ]*/ctl"], capture_output=True, text=True,
+                          check=False).stdout
+    assert left == "", f"SSH connections of the source left behind:\n{left}"
+    again = ansible_playbook(SITE, forks=forks)
+    assert again.rc == 0, again.explain()
+    assert {name: st["changed"] for name, st in again.stats.items()} == {h.name: 0 for h in hosts}, again.explain()

@@ -355,3 +355,98 @@ def test_schema_beside_the_source_accepts_the_documented_arguments():
                                                          "api_key_file": "/k"}]}, schema)
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate({"poll_interval": 0}, schema)
+
+
+# ------------------------------------------------------------------------------- remote hosts over SSH
+def test_ssh_settings_are_validated_and_give_the_command_line():
+    item = stack(ssh={"destination": "10.0.0.6", "user": "root", "port": "2222", "private_key_file": "/k/id",
+                      "args": "-o StrictHostKeyChecking=no -o 'UserKnownHostsFile=/dev/null'"})
+    assert item["docker_host"] == "ssh://root@10.0.0.6:2222"  # shown in events, never a credential
+    assert item["ssh"]["args"] == ["-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null"]
+    assert item["ssh"]["docker_socket"] == "/var/run/docker.sock"
+    tunnel = SE["SshTunnel"](item["ssh"], 5)
+    tunnel.dir = "/tmp/t"
+    assert tunnel.command("-O", "forward") == [
+        "ssh", "-T", "-o", "BatchMode=yes", "-o", "ServerAliveInterval=5", "-o", "ServerAliveCountMax=3",
+        "-o", "ConnectTimeout=5", "-S", "/tmp/t/ctl", "-l", "root", "-p", "2222", "-i", "/k/id",
+        "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-O", "forward", "10.0.0.6"]
+    assert tunnel.command(remote="cat -- /x")[-2:] == ["10.0.0.6", "cat -- /x"]
+    for bad in ({"user": "root"}, {"destination": ""}, "host", {"destination": "h", "port": "22a"},
+                {"destination": "h", "args": [1]}):
+        with pytest.raises(ValueError, match=r"stacks\[0\]\.ssh"):
+            SE["normalize_stack"]({"pool": "p", "gluetun": ["g"], "ssh": bad})
+
+
+def test_inventory_hosts_that_are_not_local_are_reached_over_ssh(tmp_path):
+    inventory = tmp_path / "hosts.yml"
+    inventory.write_text(json.dumps({"all": {
+        "vars": {"acestream_gluetun_containers": [{"name": "g1"}], "ansible_user": "root",
+                 "ansible_ssh_common_args": "-o StrictHostKeyChecking=no", "ansible_ssh_private_key_file": "/k/id"},
+        "hosts": {
+            "localhost": {"ansible_connection": "local"},
+            "far": {"ansible_host": "10.0.0.7", "ansible_port": 2222, "acestream_stack_dir": "/srv/ace"},
+            "rootless": {"ansible_host": "10.0.0.8", "acestream_docker_host": "unix:///run/user/1000/docker.sock"},
+            "tcp": {"ansible_host": "10.0.0.9", "acestream_docker_host": "tcp://10.0.0.9:2375"}}}}))
+    stacks = {s["host"]: s for s in SE["read_inventory"]([str(inventory)])}
+    assert stacks["localhost"]["ssh"] is None and stacks["localhost"]["docker_host"] is None
+    far = stacks["far"]
+    assert far["docker_host"] is None and far["api_key_file"] == "/srv/ace/gluetun-api-key"
+    assert far["ssh"] == {"destination": "10.0.0.7", "user": "root", "port": 2222, "private_key_file": "/k/id",
+                          "args": ["-o", "StrictHostKeyChecking=no"], "docker_socket": "/var/run/docker.sock"}
+    assert stacks["rootless"]["ssh"]["docker_socket"] == "/run/user/1000/docker.sock"
+    assert stacks["tcp"]["ssh"] is None and stacks["tcp"]["docker_host"] == "tcp://10.0.0.9:2375"
+    assert SE["normalize_stack"](far)["docker_host"] == "ssh://root@10.0.0.7:2222"
+
+
+class FakeTunnel(object):
+    """SshTunnel's edge: the fake control servers listen on 127.0.0.1, so a forward is the port itself."""
+
+    instances = []
+
+    def __init__(self, settings, timeout):
+        self.settings = settings
+        self.timeout = timeout
+        self.forwarded = []
+        self.reads = []
+        self.closed = False
+        FakeTunnel.instances.append(self)
+
+    def alive(self):
+        return not self.closed
+
+    def docker_host(self):
+        return "unix:///tunnel/docker.sock"
+
+    def forward(self, host, port):
+        self.forwarded.append((host, port))
+        return port
+
+    def read_file(self, path):
+        self.reads.append(path)
+        return KEY
+
+    def close(self):
+        self.closed = True
+
+
+def test_source_reaches_a_remote_host_through_its_tunnel(source, monkeypatch):
+    FakeTunnel.instances = []
+    monkeypatch.setitem(SE["StackEvents"].run.__globals__, "SshTunnel", FakeTunnel)
+    source["stacks"] = [stack(ssh={"destination": "10.0.0.6"}, api_key_file="/opt/acestream/pool/gluetun-api-key",
+                              replicas=3)]
+
+    async def scenario(queue, env):
+        await asyncio.sleep(0.5)
+        assert queue.seen == []
+        env["servers"][1].ports = [44000]
+        await _until(lambda: "forwarded_port_changed" in kinds(queue.seen))
+
+    seen = run_source(source, scenario)
+    assert kinds(seen) == ["forwarded_port_changed"] and seen[0]["vpn"] == "g2"
+    assert seen[0]["docker_host"] == "ssh://10.0.0.6" and seen[0]["meta"]["hosts"] == "stream-a"
+    tunnel = FakeTunnel.instances[0]
+    # each control server at its address on the remote host, the key read there once, the tunnel closed at the end
+    assert sorted(set(tunnel.forwarded)) == sorted({("127.0.0.1", s.port) for s in source["servers"]})
+    assert tunnel.reads == ["/opt/acestream/pool/gluetun-api-key"]
+    assert tunnel.closed
+    assert KEY not in json.dumps(seen)

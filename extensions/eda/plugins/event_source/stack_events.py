@@ -14,8 +14,12 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import shlex
+import shutil
+import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from urllib.parse import urlsplit, urlunsplit
@@ -41,7 +45,13 @@ options:
       - The stacks to watch, instead of the inventory. Each item has C(host) (the inventory host, for
         C(meta.hosts)), C(pool), C(gluetun) (names, or dicts with C(name), C(api_port), C(api_url)),
         optionally C(docker_host), C(api_port), C(api_key), C(api_key_file), C(username), C(password),
-        C(replicas).
+        C(replicas), C(ssh).
+      - C(ssh) reaches a remote host as Ansible does (C(destination), C(user), C(port), C(private_key_file),
+        C(args), C(docker_socket) on that host, default C(/var/run/docker.sock)): one OpenSSH master connection
+        forwards the host's Docker socket, each control server (at its address on that host, its loopback by
+        default) and reads C(api_key_file) there. From an inventory, every host that is not local gets it from
+        C(ansible_host), C(ansible_user), C(ansible_port), C(ansible_ssh_private_key_file),
+        C(ansible_ssh_common_args) and C(ansible_ssh_extra_args).
     type: list
     elements: dict
   inventory:
@@ -100,6 +110,14 @@ EXAMPLES = r"""
             gluetun: [gluetun1, gluetun2]
             api_port: 8001
             api_key_file: /etc/acestream/gluetun-api-key
+          - host: stream-b
+            ssh:
+              destination: 10.0.0.6
+              user: root
+              private_key_file: /etc/acestream/id_ed25519
+            pool: acestream
+            gluetun: [gluetun1]
+            api_key_file: /opt/acestream/acestream/gluetun-api-key
   rules:
     - name: Print
       condition: event.type is defined
@@ -211,6 +229,10 @@ def normalize_stack(item, index=0):
         raise ValueError("%s: %s" % (where, exc))
     host = item.get("host") or "localhost"
     docker_host = item.get("docker_host") or None
+    ssh = normalize_ssh(item.get("ssh"), where)
+    if ssh and not docker_host:
+        docker_host = "ssh://%s%s%s" % (ssh["user"] + "@" if ssh.get("user") else "", ssh["destination"],
+                                        ":%s" % ssh["port"] if ssh.get("port") else "")
     return {
         "key": "%s/%s" % (host, pool),
         "host": host,
@@ -222,7 +244,28 @@ def normalize_stack(item, index=0):
         "username": item.get("username") or None,
         "password": item.get("password") or None,
         "replicas": item.get("replicas"),
+        "ssh": ssh,
     }
+
+
+def normalize_ssh(value, where):
+    """The SSH connection of a remote stack: ``{destination, user, port, private_key_file, args, docker_socket}``."""
+    if not value:
+        return None
+    if not isinstance(value, dict) or not isinstance(value.get("destination"), str) or not value["destination"]:
+        raise ValueError("%s.ssh must be a dict with a destination (the host's address)" % where)
+    args = value.get("args") or []
+    if isinstance(args, str):
+        args = shlex.split(args)
+    if not isinstance(args, list) or not all(isinstance(a, str) for a in args):
+        raise ValueError("%s.ssh.args must be a list of strings (or one string of ssh options)" % where)
+    port = value.get("port")
+    if port is not None and not str(port).isdigit():
+        raise ValueError("%s.ssh.port must be a port number" % where)
+    return {"destination": value["destination"], "user": value.get("user") or None,
+            "port": int(port) if port is not None else None,
+            "private_key_file": value.get("private_key_file") or None, "args": args,
+            "docker_socket": value.get("docker_socket") or "/var/run/docker.sock"}
 
 
 def base_event(stack, kind, **fields):
@@ -355,6 +398,134 @@ def _read_key_file(path):
         return None
 
 
+class SshTunnel(object):
+    """One OpenSSH master connection to a remote host, made with the settings the inventory gives Ansible (user,
+    port, private key, ssh arguments): the host's Docker socket is forwarded to a local socket, each control server
+    to a local port once its address on the host is known (control servers listen on the host's loopback by
+    default), and the kept API key is read through it. A dead connection is made again by the next use."""
+
+    def __init__(self, settings, timeout):
+        self.settings = settings
+        self.timeout = timeout
+        self.dir = None
+        self.proc = None
+        self.forwards = {}
+        self.lock = threading.RLock()
+        self.closed = False
+
+    @property
+    def socket(self):
+        return os.path.join(self.dir, "docker.sock")
+
+    @property
+    def control_path(self):
+        return os.path.join(self.dir, "ctl")
+
+    def command(self, *options, remote=None):
+        """The ssh command line for this host: ``options`` before the destination, the ``remote`` command after."""
+        settings = self.settings
+        cmd = ["ssh", "-T", "-o", "BatchMode=yes", "-o", "ServerAliveInterval=5", "-o", "ServerAliveCountMax=3",
+               "-o", "ConnectTimeout=%d" % max(1, int(self.timeout)), "-S", self.control_path]
+        if settings.get("user"):
+            cmd += ["-l", settings["user"]]
+        if settings.get("port"):
+            cmd += ["-p", str(settings["port"])]
+        if settings.get("private_key_file"):
+            cmd += ["-i", settings["private_key_file"]]
+        cmd += list(settings.get("args") or []) + list(options) + [settings["destination"]]
+        return cmd + [remote] if remote else cmd
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None and os.path.exists(self.socket)
+
+    def ensure(self):
+        """Connect (again) unless connected; raises OSError with ssh's own words when it cannot."""
+        with self.lock:
+            if self.closed:
+                raise OSError("the source is closing")
+            if self.alive():
+                return
+            self._stop()
+            if self.dir is None:
+                self.dir = tempfile.mkdtemp(prefix="acestream-eda-")  # 0700: the sockets are the host's Docker
+            for path in (self.socket, self.control_path):
+                if os.path.lexists(path):
+                    os.unlink(path)
+            self.forwards = {}
+            log = os.path.join(self.dir, "ssh.log")
+            # The master's own session reads this process's pipe: when the source ends, even killed, the pipe
+            # closes, the remote `cat` ends and so does the connection (no ssh left behind).
+            with open(log, "wb") as errors:
+                self.proc = subprocess.Popen(  # pylint: disable=consider-using-with
+                    self.command("-M", "-o", "ExitOnForwardFailure=yes",
+                                 "-L", "%s:%s" % (self.socket, self.settings["docker_socket"]), remote="cat"),
+                    stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=errors)
+            deadline = time.monotonic() + self.timeout + 5
+            while not os.path.exists(self.socket):
+                if self.proc.poll() is not None or time.monotonic() > deadline:
+                    self._stop()
+                    with open(log, "rb") as handle:
+                        said = handle.read().decode(errors="replace").strip().splitlines()
+                    raise OSError("ssh to %s: %s" % (self.settings["destination"],
+                                                     said[-1] if said else "no connection"))
+                time.sleep(0.05)
+
+    def docker_host(self):
+        self.ensure()
+        return "unix://" + self.socket
+
+    def forward(self, host, port):
+        """A local port forwarded to ``host:port`` as the remote host reaches it."""
+        with self.lock:
+            self.ensure()
+            key = (host, int(port))
+            if key not in self.forwards:
+                with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+                    probe.bind(("127.0.0.1", 0))
+                    local = probe.getsockname()[1]
+                target = "[%s]" % host if ":" in host else host
+                proc = subprocess.run(self.command("-O", "forward", "-L", "127.0.0.1:%d:%s:%d" % (local, target, key[1])),
+                                      capture_output=True, timeout=self.timeout + 5, check=False)
+                if proc.returncode != 0:
+                    raise OSError("ssh to %s: cannot forward to %s:%d: %s" % (
+                        self.settings["destination"], host, key[1], proc.stderr.decode(errors="replace").strip()))
+                self.forwards[key] = local
+            return self.forwards[key]
+
+    def read_file(self, path):
+        """A file's text on the remote host, or None (the output goes through a pipe, never into a log)."""
+        try:
+            self.ensure()
+            proc = subprocess.run(self.command(remote="cat -- %s" % shlex.quote(path)), capture_output=True,
+                                  timeout=self.timeout + 5, check=False)
+        except (OSError, subprocess.SubprocessError):
+            return None
+        if proc.returncode != 0:
+            return None
+        return proc.stdout.decode(errors="replace").strip() or None
+
+    def _stop(self):
+        if self.proc is not None:
+            if self.proc.stdin:
+                self.proc.stdin.close()
+            if self.proc.poll() is None:
+                self.proc.terminate()
+                try:
+                    self.proc.wait(timeout=5)
+                except subprocess.TimeoutExpired:
+                    self.proc.kill()
+                    self.proc.wait(timeout=5)
+            self.proc = None
+
+    def close(self):
+        with self.lock:
+            self.closed = True
+            self._stop()
+            if self.dir is not None:
+                shutil.rmtree(self.dir, ignore_errors=True)
+                self.dir = None
+
+
 class StackWatch(object):
     """One stack: its Docker observation, its control-server clients, its memory."""
 
@@ -369,11 +540,17 @@ class StackWatch(object):
         self.control_down = {}
         self.next_poll = {}
         self.lock = asyncio.Lock()
+        self.tunnel = SshTunnel(stack["ssh"], options["request_timeout"]) if stack.get("ssh") else None
+        self.key = None
 
     # Docker -------------------------------------------------------------------------------------------
+    def docker_url(self):
+        """Where this stack's Docker Engine answers from here (through the SSH tunnel for a remote host)."""
+        return self.tunnel.docker_host() if self.tunnel else self.stack["docker_host"]
+
     def docker(self):
-        if self.client is None:
-            self.client = docker_client(self.stack["docker_host"], self.options["request_timeout"])
+        if self.client is None or (self.tunnel and not self.tunnel.alive()):
+            self.client = docker_client(self.docker_url(), self.options["request_timeout"])
         return self.client
 
     def observe_docker(self):
@@ -400,13 +577,22 @@ class StackWatch(object):
             return {"username": stack["username"], "password": stack.get("password")}
         key = stack.get("api_key")
         if not key and stack.get("api_key_file"):
-            key = _read_key_file(stack["api_key_file"])
+            if self.tunnel:  # the key kept on the remote host: read once, again after a 401
+                self.key = self.key or self.tunnel.read_file(stack["api_key_file"])
+                key = self.key
+            else:
+                key = _read_key_file(stack["api_key_file"])
         return {"api_key": key} if key else {}
 
     def gluetun_client(self, vpn):
         inspect = self.inspects.get(vpn["name"])
         url = vpn.get("api_url")
-        if not url and inspect:
+        if not url and inspect and self.tunnel:
+            # The address as the remote host reaches it (its loopback by default), forwarded to a local port.
+            there = urlsplit(_probe.resolve_api_url(inspect, vpn["api_port"]) or "")
+            if there.hostname and there.port:
+                url = "http://127.0.0.1:%d" % self.tunnel.forward(there.hostname, there.port)
+        elif not url and inspect:
             host_address = _probe.docker_host_address(self.stack["docker_host"]) if self.stack["docker_host"] \
                 else None
             url = _probe.resolve_api_url(inspect, vpn["api_port"], host_address=host_address)
@@ -423,7 +609,10 @@ class StackWatch(object):
 
     def poll_one(self, vpn):
         """``{"ports", "vpn_status", "error"}`` of one control server (blocking)."""
-        client = self.gluetun_client(vpn)
+        try:
+            client = self.gluetun_client(vpn)
+        except (OSError, subprocess.SubprocessError) as exc:
+            return {"ports": None, "vpn_status": None, "error": str(exc)}
         if client is None:
             return {"ports": None, "vpn_status": None, "error": "no address for the control server yet"}
         inspect = self.inspects.get(vpn["name"]) or {}
@@ -433,6 +622,7 @@ class StackWatch(object):
         except GluetunError as exc:
             if exc.kind == "unauthorized":
                 self.clients.pop(vpn["name"], None)  # the key may have been rotated: read it again next time
+                self.key = None
             return {"ports": None, "vpn_status": None, "error": str(exc)}
         return {"ports": list(ports) if ports is not None else None, "vpn_status": status, "error": None}
 
@@ -474,7 +664,7 @@ class StackEvents(object):
         while not self.stop.is_set():
             stream = None
             try:
-                client = docker_client(watch.stack["docker_host"], None)
+                client = docker_client(watch.docker_url(), None)
                 client.ping()
                 stream = client.events(decode=True, filters=filters)
                 self.streams.append(stream)
@@ -523,6 +713,9 @@ class StackEvents(object):
                 stream.close()
             except Exception:  # pylint: disable=broad-exception-caught
                 pass
+        for watch in self.watches:
+            if watch.tunnel:
+                watch.tunnel.close()
 
     # evaluation ---------------------------------------------------------------------------------------
     async def observe(self, watch):
@@ -701,11 +894,23 @@ def stacks_from_inventory(sources, limit=None):
         connection = templar.template(merged.get("ansible_connection")) or ""
         docker_host = values["acestream_docker_host"] or None
         local = connection == "local" or host.name in ("localhost", "127.0.0.1")
-        if not docker_host and not local:
-            address = templar.template(merged.get("ansible_host")) or host.name
-            user = templar.template(merged.get("ansible_user"))
-            port = templar.template(merged.get("ansible_port"))
-            docker_host = "ssh://%s%s%s" % (user + "@" if user else "", address, ":%s" % port if port else "")
+        ssh = None
+        if not local and (not docker_host or docker_host.startswith("unix://")):
+            # A remote host: reached as Ansible reaches it, its Docker socket (and control servers) through SSH.
+            def var(*names):
+                for name in names:
+                    value = templar.template(merged.get(name))
+                    if value not in (None, ""):
+                        return value
+                return None
+
+            ssh = {"destination": var("ansible_host", "ansible_ssh_host") or host.name,
+                   "user": var("ansible_user", "ansible_ssh_user"), "port": var("ansible_port", "ansible_ssh_port"),
+                   "private_key_file": var("ansible_ssh_private_key_file", "ansible_private_key_file"),
+                   "args": shlex.split(var("ansible_ssh_common_args") or "") + shlex.split(
+                       var("ansible_ssh_extra_args") or ""),
+                   "docker_socket": docker_host[len("unix://"):] if docker_host else "/var/run/docker.sock"}
+            docker_host = None
         gluetun = [{"name": c["name"]} for c in values["acestream_gluetun_containers"] or []]
         stacks.append({
             "host": host.name, "pool": values["acestream_pool_name"], "docker_host": docker_host,
@@ -715,6 +920,7 @@ def stacks_from_inventory(sources, limit=None):
             os.path.join(values["acestream_stack_dir"], "gluetun-api-key"),
             "replicas": int(values["acestream_engine_replicas"]) if values["acestream_engine_replicas"] is not None
             else None,
+            "ssh": ssh,
         })
     return stacks
 
