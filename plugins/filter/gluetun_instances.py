@@ -95,6 +95,9 @@ _value:
     dir: {description: "Its directory, C(STACK_DIR/gluetun/NAME).", type: str}
     env_file: {description: Its env file's path., type: str}
     auth_dir: {description: Its auth directory's path on the host., type: str}
+    state_dir:
+      description: "Its state directory on the host (C(DIR/state)), mounted at C(/gluetun): never shared between VPNs."
+      type: str
     env: {description: Its environment (secrets included)., type: dict}
     published:
       description: Its published ports - the control server's mapping, then the engine range.

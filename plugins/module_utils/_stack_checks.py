@@ -395,7 +395,8 @@ def gluetun_instances(containers, plan, stack_dir, stack_name, env=None, api_bin
     each container's own ``env`` overriding it; ``auth_toml``: the control-server auth file's content, or null
     for a Gluetun release without authentication.
 
-    Each entry: ``name``, ``index``, ``api_host_port``, ``range``, ``dir``, ``env_file``, ``auth_dir``, ``env``
+    Each entry: ``name``, ``index``, ``api_host_port``, ``range``, ``dir``, ``env_file``, ``auth_dir``,
+    ``state_dir`` (its own, mounted at /gluetun: PIA's port-forwarding data, the servers list), ``env``
     (every value a string, booleans on/off, ``HTTP_CONTROL_SERVER_ADDRESS`` from the plan, the auth file's path
     when there is one), ``published`` (the control server's mapping from the plan, the engine range) and the
     container's stack_files entries: ``directories``, ``files`` (secrets as ``secret_content``) and ``absent``.
@@ -442,10 +443,11 @@ def gluetun_instances(containers, plan, stack_dir, stack_name, env=None, api_bin
             "dir": directory,
             "env_file": directory + "/gluetun.env",
             "auth_dir": directory + "/auth",
+            "state_dir": directory + "/state",
             "env": values,
             "published": [api_prefix + vpn["api_port_mapping"], "%s%s:%s" % (range_prefix, vpn["range"], vpn["range"])],
         }
-        entry["directories"] = [{"path": directory, "mode": "0700"}]
+        entry["directories"] = [{"path": directory, "mode": "0700"}, {"path": entry["state_dir"], "mode": "0700"}]
         entry["files"] = [{"path": entry["env_file"], "mode": "0600",
                            "secret_content": gluetun_env_text(name, stack_name, values)}]
         entry["absent"] = []

@@ -59,7 +59,8 @@ def test_an_existing_stack_dir_keeps_its_mode_across_site_and_absent(stack, dock
         assert mode_of(stack_dir / "gluetun" / name / "gluetun.env") == 0o600
         assert mode_of(stack_dir / "orchestrator.env") == 0o600
 
-        down = run_roles(tmp_path, {**variables, "acestream_state": "absent"}, roles=ROLES)
+        down = run_roles(tmp_path, {**variables, "acestream_state": "absent", "acestream_gluetun_state_keep": False},
+                         roles=ROLES)
         assert down.rc == 0, dump(down)
         assert stack_containers(docker_api, variables) == {}
         assert docker_api.containers(all=True, filters={"name": [f"^/{app}$"]}) == []
@@ -77,7 +78,8 @@ def test_absent_leaves_a_gluetun_directory_holding_files_of_the_user(stack, dock
     assert site.rc == 0, dump(site)
     users = tmp_path / "stack" / "gluetun" / "servers.json"
     users.write_text("{}\n")
-    down = run_roles(tmp_path, {**variables, "acestream_state": "absent"}, roles=ROLES[:1])
+    down = run_roles(tmp_path, {**variables, "acestream_state": "absent", "acestream_gluetun_state_keep": False},
+                     roles=ROLES[:1])
     assert down.rc == 0, dump(down)
     assert sorted(p.name for p in (tmp_path / "stack" / "gluetun").iterdir()) == ["servers.json"]
     assert f"{tmp_path}/stack/gluetun left in place: not empty" in down.stdout + down.stderr
@@ -98,3 +100,55 @@ def test_a_stack_dir_below_a_regular_file_fails_before_any_container(stack, dock
     assert stack_containers(docker_api, variables) == {}
     assert docker_api.networks(names=[variables["acestream_docker_network"]]) == []
     assert blocker.read_text() == "a regular file where a directory should be\n"
+
+
+def exec_in(docker_api, container, command):
+    run = docker_api.exec_create(container, ["sh", "-c", command])
+    output = docker_api.exec_start(run["Id"]).decode()
+    assert docker_api.exec_inspect(run["Id"])["ExitCode"] == 0, output
+    return output
+
+
+def test_each_gluetun_keeps_its_own_state_across_a_recreate_and_absent(stack, docker_api, tmp_path):
+    """Each Gluetun container has its own state directory at /gluetun (never shared): what Gluetun keeps there
+    (PIA's port-forwarding data) survives a re-create by the role and, by default, acestream_state: absent."""
+    variables = stack(mode="redundant", range_size=4)
+    names = [c["name"] for c in variables["acestream_gluetun_containers"]]
+    state = {name: tmp_path / "stack" / "gluetun" / name / "state" for name in names}
+    site = run_roles(tmp_path, variables, roles=ROLES[:1])
+    assert site.rc == 0, dump(site)
+    sources = {}
+    for name in names:
+        mounts = {m["Destination"]: m for m in docker_api.inspect_container(name)["Mounts"]}
+        sources[name] = mounts["/gluetun"]["Source"]
+        assert sources[name] == str(state[name]) and mounts["/gluetun"]["RW"]
+        assert mounts["/gluetun/auth"]["RW"] is False
+        assert mode_of(state[name]) == 0o700
+    assert len(set(sources.values())) == len(names), f"two VPNs share a state directory: {sources}"
+
+    first = names[0]
+    exec_in(docker_api, first, "echo '{\"port\": 51820}' > /gluetun/piaportforward.json")
+    old_id = docker_api.inspect_container(first)["Id"]
+    changed = {**variables, "acestream_gluetun_env": {**variables["acestream_gluetun_env"], "TZ": "Europe/Paris"}}
+    again = run_roles(tmp_path, changed, roles=ROLES[:1])
+    assert again.rc == 0, dump(again)
+    assert docker_api.inspect_container(first)["Id"] != old_id, "the environment change re-creates the container"
+    assert exec_in(docker_api, first, "cat /gluetun/piaportforward.json") == '{"port": 51820}\n'
+    assert not (state[names[1]] / "piaportforward.json").exists()
+    noop = run_roles(tmp_path, changed, roles=ROLES[:1])
+    assert noop.rc == 0 and noop.changed == 0, dump(noop)
+
+    down = run_roles(tmp_path, {**changed, "acestream_state": "absent"}, roles=ROLES[:1])
+    assert down.rc == 0, dump(down)
+    assert stack_containers(docker_api, variables) == {}
+    assert (state[first] / "piaportforward.json").read_text() == '{"port": 51820}\n'
+    assert not (tmp_path / "stack" / "gluetun" / first / "gluetun.env").exists()
+    assert f"{tmp_path}/stack/gluetun/{first} left in place: not empty" in down.stdout + down.stderr
+    back = run_roles(tmp_path, changed, roles=ROLES[:1])
+    assert back.rc == 0, dump(back)
+    assert exec_in(docker_api, first, "cat /gluetun/piaportforward.json") == '{"port": 51820}\n'
+
+    gone = run_roles(tmp_path, {**changed, "acestream_state": "absent", "acestream_gluetun_state_keep": False},
+                     roles=ROLES[:1])
+    assert gone.rc == 0, dump(gone)
+    assert not (tmp_path / "stack" / "gluetun").exists()

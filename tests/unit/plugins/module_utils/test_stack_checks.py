@@ -397,6 +397,7 @@ def test_gluetun_instances():
     assert {k: v for k, v in first.items() if k not in ("files", "directories", "absent")} == {
         "name": "g1", "index": 0, "api_host_port": 8001, "range": "19000-19004", "dir": "/opt/s/gluetun/g1",
         "env_file": "/opt/s/gluetun/g1/gluetun.env", "auth_dir": "/opt/s/gluetun/g1/auth",
+        "state_dir": "/opt/s/gluetun/g1/state",
         "env": {"KEY": "k1", "PF": "on", "TZ": "UTC", "HTTP_CONTROL_SERVER_ADDRESS": ":8001",
                 "HTTP_CONTROL_SERVER_AUTH_CONFIG_FILEPATH": "/gluetun/auth/config.toml"},
         "published": ["127.0.0.1:8001:8001", "19000-19004:19000-19004"],
@@ -404,7 +405,9 @@ def test_gluetun_instances():
     assert second["published"] == ["127.0.0.1:9002:8001", "19005-19009:19005-19009"]
     assert second["api_host_port"] == 9002 and second["env"]["PF"] == "off"
     assert first["directories"] == [{"path": "/opt/s/gluetun/g1", "mode": "0700"},
+                                    {"path": "/opt/s/gluetun/g1/state", "mode": "0700"},
                                     {"path": "/opt/s/gluetun/g1/auth", "mode": "0700"}]
+    assert second["state_dir"] == "/opt/s/gluetun/g2/state"  # never shared between VPNs
     assert first["files"] == [
         {"path": "/opt/s/gluetun/g1/gluetun.env", "mode": "0600", "secret_content": HEADER % "g1" + (
             "HTTP_CONTROL_SERVER_ADDRESS=:8001\nHTTP_CONTROL_SERVER_AUTH_CONFIG_FILEPATH=/gluetun/auth/config.toml\n"
@@ -420,7 +423,8 @@ def test_gluetun_instances_without_auth():
                                   auth_toml=auth, auth_dir="/elsewhere/")
         assert g["published"] == ["8001:8001", ":::19000-19009:19000-19009"]
         assert g["env"] == {"HTTP_CONTROL_SERVER_ADDRESS": ":8001"}
-        assert g["directories"] == [{"path": "/s/gluetun/g1", "mode": "0700"}]
+        assert g["directories"] == [{"path": "/s/gluetun/g1", "mode": "0700"},
+                                    {"path": "/s/gluetun/g1/state", "mode": "0700"}]
         assert [f["path"] for f in g["files"]] == ["/s/gluetun/g1/gluetun.env"]
         assert g["absent"] == ["/s/gluetun/g1/auth"]
 
