@@ -171,9 +171,11 @@ class Settings:
             raise ConfigError(f"forwarded ports count {self.pf_count} must be between 1 and 10")
         pins = env("GLUETUN_SIM_FORWARDED_PORT", "")
         try:
-            self.pf_pins = [int(p) for p in pins.replace(" ", "").split(",") if p]
+            # One item per VPN connection; an item may give several ports of that connection: "a+b+c".
+            self.pf_pins = [[int(p) for p in item.split("+") if p] for item in pins.replace(" ", "").split(",")
+                            if item]
         except ValueError as exc:
-            raise ConfigError(f"GLUETUN_SIM_FORWARDED_PORT={pins!r}: expected port[,port...]") from exc
+            raise ConfigError(f"GLUETUN_SIM_FORWARDED_PORT={pins!r}: expected port[+port...][,port...]") from exc
         low, _dash, high = env("GLUETUN_SIM_PORT_FORWARD_RANGE", "40000-49999").partition("-")
         try:
             self.pf_range = (int(low), int(high))
@@ -441,7 +443,7 @@ class VPN:
             return list(self.last_ports)
         ports = []
         if len(settings.pf_pins) >= self.connections:
-            ports.append(settings.pf_pins[self.connections - 1])
+            ports.extend(settings.pf_pins[self.connections - 1][:settings.pf_count])
         low, high = settings.pf_range
         attempts = 0
         while len(ports) < settings.pf_count:

@@ -30,6 +30,7 @@ import json
 import re
 
 from ansible_collections.acestream.orchestrator.plugins.module_utils._env import variable_problems
+from ansible_collections.acestream.orchestrator.plugins.module_utils._gluetun_release import RELEASE_LABEL
 from ansible_collections.acestream.orchestrator.plugins.module_utils._portplan import (
     GLUETUN_DEFAULT_API_PORT,
     PortPlanError,
@@ -275,15 +276,29 @@ def forwarding_enabled(inspect):
     return False
 
 
+def forwarded_ports_of(control):
+    """Every port a control answer forwards, in order, each once: ``forwarded_ports``, else ``forwarded_port``."""
+    ports = control.get("forwarded_ports")
+    if ports is None:
+        ports = [control.get("forwarded_port")]
+    out = []
+    for port in ports:
+        if isinstance(port, int) and not isinstance(port, bool) and port > 0 and port not in out:
+            out.append(port)
+    return out
+
+
 def vpn_state(name, inspect, control=None):
     """A VPN container as the core needs it, from its inspect (None: no such container) and, when the control
-    server was asked, ``control`` = ``{"vpn_status", "forwarded_port", "error"}``."""
+    server was asked, ``control`` = ``{"vpn_status", "forwarded_port", "forwarded_ports", "error"}`` (a control
+    answer without ``forwarded_ports`` has the one ``forwarded_port``)."""
     control = control or {}
     state = {
         "name": name, "exists": inspect is not None, "id": None, "status": None, "health": None, "started_at": None,
         "published": {}, "published_other": [], "healthy": False, "problem": None,
-        "forwarded_port": control.get("forwarded_port"), "forwarding_on": forwarding_enabled(inspect),
-        "vpn_status": control.get("vpn_status"), "control_error": control.get("error"),
+        "forwarded_port": control.get("forwarded_port"),
+        "forwarded_ports": forwarded_ports_of(control), "forwarding_on": forwarding_enabled(inspect),
+        "vpn_status": control.get("vpn_status"), "control_error": control.get("error"), "release_label": None,
     }
     if inspect is None:
         state["problem"] = "no container named '%s' exists" % name
@@ -293,6 +308,7 @@ def vpn_state(name, inspect, control=None):
     state["status"] = docker_state.get("Status")
     state["health"] = (docker_state.get("Health") or {}).get("Status") or "none"
     state["started_at"] = docker_state.get("StartedAt")
+    state["release_label"] = ((inspect.get("Config") or {}).get("Labels") or {}).get(RELEASE_LABEL)
     state["published"], state["published_other"] = published_ports(inspect)
     if state["status"] != RUNNING:
         state["problem"] = "the container is %s" % state["status"]
@@ -467,12 +483,28 @@ def place(allowed, targets, existing):
     return placement
 
 
-def forwarded_slot(ports, current_forwarded):
-    """The slot of a VPN's forwarded engine: the engine that is forwarded now if it stays, else the lowest slot."""
-    if not ports:
-        return None
-    staying = sorted(port for port in current_forwarded if port in ports)
-    return staying[0] if staying else min(ports)
+def forwarded_slots(slots, forwarded_ports, current):
+    """Which slot gets which forwarded port: ``{slot: p2p port}`` for ``min(ports, slots)`` slots, chosen stably.
+
+    ``slots``: the VPN's placed HTTP ports. ``forwarded_ports``: its forwarded ports in Gluetun's order.
+    ``current``: ``{slot: p2p port}`` of its engines that are forwarded now (read back from their labels). An engine
+    whose port is still forwarded keeps it; the ports left go first to the engines that were forwarded (their port
+    went away: only they are re-created), then to the lowest slots.
+    """
+    slots = sorted(slots)
+    assigned = {}
+    left = []
+    for port in forwarded_ports:
+        holder = sorted(slot for slot, p2p in current.items() if p2p == port and slot in slots and slot not in assigned)
+        if holder:
+            assigned[holder[0]] = port
+        else:
+            left.append(port)
+    free = sorted(slot for slot in current if slot in slots and slot not in assigned) + \
+        [slot for slot in slots if slot not in current and slot not in assigned]
+    for slot, port in zip(free, left):
+        assigned[slot] = port
+    return assigned
 
 
 # ------------------------------------------------------------------------------------ converge
@@ -579,8 +611,9 @@ def forwarded_and_usable(plan, states, active, by_vpn, mode="auto", warnings=Non
     """Step 1: the forwarded port of each active VPN, and the ports its engines may take.
 
     ``by_vpn``: VPN name -> its observed engines. ``mode``: the forwarded_port option. Returns ``(forwarded,
-    allowed)``: VPN -> port or None, VPN -> usable HTTP ports (ascending; a slot whose HTTP or HTTPS port is the
-    forwarded port is skipped). A control server that could not be read is a PreflightError (``auto``).
+    allowed)``: VPN -> its forwarded ports (a list, Gluetun's order; empty when none), VPN -> usable HTTP ports
+    (ascending; a slot whose HTTP or HTTPS port is one of the forwarded ports is skipped). A control server that
+    could not be read is a PreflightError (``auto``).
     Appends what the user should know to ``warnings``.
     """
     warnings = [] if warnings is None else warnings
@@ -593,21 +626,33 @@ def forwarded_and_usable(plan, states, active, by_vpn, mode="auto", warnings=Non
     forwarded, allowed = {}, {}
     for name in active:
         vpn, state = plan.vpn(name), states[name]
-        port = (state["forwarded_port"] or None) if auto else None
-        current = [e for e in by_vpn.get(name, ()) if e["forwarded"] and e["p2p_port"]]
-        if port is None and auto and state["forwarding_on"] and current:
-            port = min(current, key=lambda e: e["port"] or 0)["p2p_port"]
-            warnings.append("VPN '%s' forwards a port but reports none right now (it is cleared on every VPN "
-                            "restart): its forwarded engine keeps P2P port %d until the next run" % (name, port))
-        elif port is None and auto and state["forwarding_on"]:
+        fports = list(state.get("forwarded_ports") or []) if auto else []
+        if not fports and auto and state.get("forwarded_port"):
+            fports = [state["forwarded_port"]]
+        current = sorted((e for e in by_vpn.get(name, ()) if e["forwarded"] and e["p2p_port"]),
+                         key=lambda e: e["port"] or 0)
+        if not fports and auto and state["forwarding_on"] and current:
+            fports = []
+            for engine in current:
+                if engine["p2p_port"] not in fports:
+                    fports.append(engine["p2p_port"])
+            if len(fports) == 1:
+                warnings.append("VPN '%s' forwards a port but reports none right now (it is cleared on every VPN "
+                                "restart): its forwarded engine keeps P2P port %d until the next run" % (name, fports[0]))
+            else:
+                warnings.append("VPN '%s' forwards ports but reports none right now (they are cleared on every VPN "
+                                "restart): its forwarded engines keep P2P ports %s until the next run"
+                                % (name, ", ".join(str(p) for p in fports)))
+        elif not fports and auto and state["forwarding_on"]:
             warnings.append("VPN '%s' forwards a port but reports none yet: no forwarded engine this run" % name)
-        forwarded[name] = port
+        forwarded[name] = fports
         ports = []
         for candidate in vpn.slot_ports():
-            if port is not None and port in (candidate, vpn.https_port(candidate, plan.https_range)):
+            https = vpn.https_port(candidate, plan.https_range)
+            hit = [p for p in fports if p in (candidate, https)]
+            if hit:
                 warnings.append("forwarded port %d of VPN '%s' collides with slot %d (HTTP %d / HTTPS %d): that slot "
-                                "is skipped" % (port, name, candidate, candidate,
-                                                vpn.https_port(candidate, plan.https_range)))
+                                "is skipped" % (hit[0], name, candidate, candidate, https))
                 continue
             ports.append(candidate)
         allowed[name] = ports
@@ -642,13 +687,13 @@ def desired_specs(plan, params, states, placed, forwarded, by_vpn):
     desired = {}
     for name, ports in placed.items():
         vpn = plan.vpn(name)
-        # The engine that is forwarded now stays the forwarded one (a moved port re-creates only that engine).
-        current = [e["port"] for e in by_vpn.get(name, ()) if e["forwarded"]
-                   and e["name"] == engine_name(pool, name, e["port"] or 0)]
-        fwd_slot = forwarded_slot(ports, current) if forwarded[name] else None
+        # An engine whose port is still forwarded keeps it; a moved port re-creates only its engine.
+        current = dict((e["port"], e["p2p_port"]) for e in by_vpn.get(name, ()) if e["forwarded"] and e["p2p_port"]
+                       and e["name"] == engine_name(pool, name, e["port"] or 0))
+        assigned = forwarded_slots(ports, forwarded[name], current)
         for port in ports:
             spec = engine_spec(pool, name, port, vpn.https_port(port, plan.https_range),
-                               forwarded[name] if port == fwd_slot else None, params["variant"], params["image"],
+                               assigned.get(port), params["variant"], params["image"],
                                params["env"], params["labels"], params["restart_policy"])
             attach(spec, states[name])
             desired[spec["name"]] = spec
@@ -741,7 +786,10 @@ def plan_output(plan, states, targets, forwarded):
             "name": vpn.name, "container_id": state["id"], "range": str(vpn.range), "start": vpn.range.start,
             "end": vpn.range.end, "capacity": vpn.capacity, "share": vpn.share,
             "engines": targets.get(vpn.name, 0), "published": ranges_text(state["published"]),
-            "healthy": state["healthy"], "forwarded_port": forwarded.get(vpn.name, state["forwarded_port"]),
+            "healthy": state["healthy"],
+            "forwarded_port": (forwarded.get(vpn.name) or [None])[0] if vpn.name in forwarded
+            else state["forwarded_port"],
+            "forwarded_ports": list(forwarded.get(vpn.name, state.get("forwarded_ports") or [])),
             "https_range": "%d-%d" % (plan.https_range.start, plan.https_range.start + vpn.capacity - 1),
         })
     return plan_out

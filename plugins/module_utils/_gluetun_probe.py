@@ -513,12 +513,13 @@ def read_control(inspect, name, api_port, credentials, timeout, need_status, nee
                  docker_host=None):
     """Ask one running Gluetun container's control server what a pool needs, at the address its inspect shows.
 
-    Returns ``{"vpn_status", "forwarded_port", "error"}``. ``need_status``: the container has no healthcheck, so
+    Returns ``{"vpn_status", "forwarded_port", "forwarded_ports", "error"}`` (the first port, and every port the
+    VPN forwards, in Gluetun's order). ``need_status``: the container has no healthcheck, so
     its health is the VPN status. ``need_ports``: forwarded_port is auto. ``port_wait``: when the container turns
     port forwarding on and reports no port yet, ask again for up to that many seconds. ``credentials``:
     ``api_key``, ``username``, ``password``. ``docker_host``: where the Docker daemon is (its published ports).
     """
-    result = {"vpn_status": None, "forwarded_port": None, "error": None}
+    result = {"vpn_status": None, "forwarded_port": None, "forwarded_ports": [], "error": None}
     if inspect is None or ((inspect.get("State") or {}).get("Status") != "running") or not (need_status or need_ports):
         return result
     host = docker_host_address(docker_host)
@@ -535,6 +536,7 @@ def read_control(inspect, name, api_port, credentials, timeout, need_status, nee
         if need_ports:
             ports = read_ports(client, wait=port_wait, retry_empty=forwarding_enabled(inspect))
             result["forwarded_port"] = ports[0] if ports else None
+            result["forwarded_ports"] = list(ports or [])
     except GluetunError as exc:
         result["error"] = str(exc)
     return result

@@ -25,6 +25,7 @@ from ansible_collections.acestream.orchestrator.plugins.module_utils._engine_cor
     converge,
     range_mismatch,
 )
+from ansible_collections.acestream.orchestrator.plugins.module_utils._gluetun_release import contradiction
 from ansible_collections.acestream.orchestrator.plugins.module_utils._portplan import PortPlanError, ranges_text
 
 WILDCARDS = ("", "0.0.0.0", "::")
@@ -48,6 +49,7 @@ def _vpn_view(vpn, state, probe, decided_plan):
         "reachable": bool(probe.get("reachable")),
         "api_url": probe.get("api_url"),
         "version": probe.get("version"),
+        "release_label": state.get("release_label"),
         "vpn_status": probe.get("vpn_status"),
         "healthy": bool(probe.get("healthy")),
         "connected": bool(probe.get("connected")),
@@ -146,6 +148,12 @@ def _vpn_checks(vpn, engines, api_port, on_unhealthy):
         detail = "running, control server %s, Gluetun %s" % (vpn["api_url"], vpn["version"] or "?")
     out.append(_check(scope, "enabled", vpn["exists"] and vpn["running"] and vpn["reachable"], detail))
 
+    if vpn["release_label"] and vpn["version"]:
+        said = contradiction(vpn["release_label"], vpn["version"])
+        detail = ("Gluetun %s %s" % (vpn["name"], said)) if said else (
+            "answers %s, auth file written for %s" % (vpn["version"], vpn["release_label"]))
+        out.append(_check(scope, "release", said is None, detail))
+
     ok = vpn["connected"] and vpn["healthy"]
     detail = "VPN status %s, Docker health %s" % (vpn["vpn_status"] or "unknown", vpn["health"])
     if vpn["public_ip"]:
@@ -171,12 +179,16 @@ def _vpn_checks(vpn, engines, api_port, on_unhealthy):
     out.append(_check(scope, "engines", ok, "%d engine(s), plan %d" % (len(engines), vpn["engines_planned"])))
 
     if vpn["forwarded_port"]:
-        fwd = [e for e in engines if e["forwarded"]]
-        ok = len(fwd) == 1 and fwd[0]["p2p_port"] == vpn["forwarded_port"]
-        detail = "%s with P2P port %s (forwarded port %s)" % (
-            ", ".join(e["name"] for e in fwd) or "no engine", ", ".join(str(e["p2p_port"]) for e in fwd) or "-",
-            vpn["forwarded_port"])
-        out.append(_check(scope, "forwarded engine", ok, detail))
+        # Each forwarded port on its own engine, as many as the VPN has engines (engine_pool's assignment).
+        ports = vpn["forwarded_ports"] or [vpn["forwarded_port"]]
+        fwd = sorted((e for e in engines if e["forwarded"]), key=lambda e: e["port"] or 0)
+        held = [e["p2p_port"] for e in fwd]
+        ok = len(fwd) == min(len(ports), len(engines)) and len(set(held)) == len(held) \
+            and all(port in ports for port in held)
+        detail = "%s (forwarded %s %s)" % (
+            ", ".join("%s with P2P port %s" % (e["name"], e["p2p_port"]) for e in fwd) or "no engine",
+            "port" if len(ports) == 1 else "ports", ", ".join(str(p) for p in ports))
+        out.append(_check(scope, "forwarded engine" if len(ports) == 1 else "forwarded engines", ok, detail))
     return out
 
 

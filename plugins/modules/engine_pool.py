@@ -27,8 +27,9 @@ description:
     each VPN container publishes its range on the same host ports (else the seed's C(Port Range Mismatch)), and that
     each VPN container exists, runs and is C(healthy) (else
     C(VPN container '<name>' is not healthy - cannot start AceStream engine)).
-  - With O(forwarded_port=auto), reads each VPN's forwarded port from its control server; exactly one engine per VPN
-    that has a forwarded port uses it as its P2P port.
+  - With O(forwarded_port=auto), reads each VPN's forwarded ports from its control server (Gluetun C(latest) forwards
+    up to 5 on ProtonVPN, Perfect Privacy 3); each port goes to its own engine of that VPN as its P2P port
+    (C(min(ports, engines of the VPN)) forwarded engines), stably (an engine whose port is still forwarded keeps it).
   - See the collection's C(docs/engine_pool.md) for the decisions behind identity, labels and drift detection.
 extends_documentation_fragment:
   - acestream.orchestrator.pool
@@ -63,9 +64,11 @@ options:
     default: missing
   forwarded_port:
     description:
-      - V(auto) reads each VPN's forwarded port from its control server (C(/v1/portforward), or
-        C(/v1/openvpn/portforwarded) on releases before v3.41) and makes one engine per VPN that has one the forwarded
-        engine, with that port as its P2P port. A VPN that forwards no port gets no forwarded engine.
+      - V(auto) reads each VPN's forwarded ports from its control server (C(/v1/portforward), or
+        C(/v1/openvpn/portforwarded), one port, on releases before v3.41) and gives each port to its own engine of that
+        VPN as its P2P port, as many as the VPN has engines, in slot order. When the set of ports changes, an engine
+        whose port is still forwarded keeps it and only the engines whose port went away are re-created (the
+        assignment is read back from the engines' labels). A VPN that forwards no port gets no forwarded engine.
       - A control server that cannot be read fails the run with C(Failed to get forwarded port from Gluetun).
       - V(off) does not ask; no engine is forwarded.
     type: str
@@ -236,8 +239,12 @@ plan:
       description: Whether it counts as healthy.
       type: bool
     forwarded_port:
-      description: Its forwarded port; V(null) when none or with O(forwarded_port=off).
+      description: Its first forwarded port; V(null) when none or with O(forwarded_port=off).
       type: int
+    forwarded_ports:
+      description: Every port it forwards, in Gluetun's order (empty when none or with O(forwarded_port=off)).
+      type: list
+      elements: int
     https_range:
       description: HTTPS ports its engines may use.
       type: str

@@ -182,6 +182,42 @@ def test_dead_namespace_recreated_vpn_and_forwarded_port(docker_api, run_id, vpn
     assert engine_info(g1.engine_range[0])["p2p_port"] == new_port
 
 
+def test_several_forwarded_ports_each_on_its_own_engine_and_a_changing_set(docker_api, run_id, vpn_sim):
+    """Gluetun latest forwarding 3 ports (ProtonVPN's VPN_PORT_FORWARDING_PORTS_COUNT): each port is the P2P port of
+    its own engine; after a reconnect with another set, the engine whose port is still forwarded keeps it and only
+    the engines whose port went away are re-created."""
+    env = dict(AUTH_ENV, VPN_PORT_FORWARDING_PORTS_COUNT="3")
+    g1 = vpn_sim(size=4, env=env, forwarded_port="61001+61002+61003,61002+61005+61006")
+    g2 = vpn_sim(size=4, env=AUTH_ENV)  # forwarding off
+    ports = wait_for(lambda: vpn_api(g1, "GET", "/v1/portforward", api_key=API_KEY).get("ports"), timeout=20,
+                     what="g1's forwarded ports")
+    assert ports == [61001, 61002, 61003]
+    pool = "t%s-mp" % run_id
+    name = slot_namer(pool)
+    args = pool_args(run_id, pool, [g1, g2], vpn_port_ranges=ranges(g1, g2), replicas=6, forwarded_port="auto",
+                     api_key=API_KEY, forwarded_port_timeout=15, wait_ready=30)
+    first = converge_discipline(args)
+    forwarded = dict((e["name"], e["p2p_port"]) for e in first["again"]["engines"] if e["forwarded"])
+    assert forwarded == {name(g1, 0): 61001, name(g1, 1): 61002, name(g1, 2): 61003}
+    plan = dict((p["name"], p) for p in first["again"]["plan"])
+    assert plan[g1.name]["forwarded_ports"] == [61001, 61002, 61003] and plan[g1.name]["forwarded_port"] == 61001
+    assert plan[g2.name]["forwarded_ports"] == [] and plan[g2.name]["forwarded_port"] is None
+    for index, port in enumerate((61001, 61002, 61003)):
+        assert engine_info(g1.engine_range[0] + index)["p2p_port"] == port
+
+    vpn_api(g1, "PUT", "/v1/vpn/status", {"status": "stopped"}, api_key=API_KEY)
+    vpn_api(g1, "PUT", "/v1/vpn/status", {"status": "running"}, api_key=API_KEY)
+    wait_for(lambda: vpn_api(g1, "GET", "/v1/portforward", api_key=API_KEY).get("ports") == [61002, 61005, 61006],
+             timeout=20, what="the new set of forwarded ports")
+    wait_for(lambda: health_of(docker_api, g1.name) == "healthy", timeout=60, what="g1 healthy")
+    moved = converge_discipline(args, [("recreate", name(g1, 0)), ("recreate", name(g1, 2))])
+    assert [a["reason"] for a in moved["apply"]["actions"]] == [
+        "forwarded port moved: P2P 61001 -> 61005", "forwarded port moved: P2P 61003 -> 61006"]
+    forwarded = dict((e["name"], e["p2p_port"]) for e in moved["again"]["engines"] if e["forwarded"])
+    assert forwarded == {name(g1, 0): 61005, name(g1, 1): 61002, name(g1, 2): 61006}
+    assert engine_info(g1.engine_range[0] + 1)["p2p_port"] == 61002
+
+
 def test_unhealthy_vpn_fails_then_failover_then_rebalance(docker_api, run_id, vpn_sim):
     g1, g2 = two_vpns(vpn_sim)
     pool = "t%s-hl" % run_id

@@ -90,6 +90,27 @@ def test_port_change_is_sent_once_and_not_while_the_port_is_cleared():
     assert SE["evaluate"](stack(), observation(engines, vpns, control), memory) == []
 
 
+def test_several_forwarded_ports_follow_the_cores_assignment():
+    memory = SE["StackMemory"]()
+    vpns = {"g1": gluetun_inspect("g1", "A" * 64), "g2": gluetun_inspect("g2", "B" * 64)}
+    engines = [engine("e1", "g1", "A" * 64, 19000, True, 41000), engine("e2", "g1", "A" * 64, 19001, True, 41001),
+               engine("e3", "g1", "A" * 64, 19002), engine("e4", "g2", "B" * 64, 19005)]
+    control = {"g1": {"ports": [41000, 41001], "vpn_status": "running", "error": None},
+               "g2": {"ports": None, "vpn_status": "running", "error": None}}
+    assert SE["evaluate"](stack(), observation(engines, vpns, control), memory) == []
+    control["g1"]["ports"] = [41001, 41000]  # the same set in another order: nothing to do
+    assert SE["evaluate"](stack(), observation(engines, vpns, control), memory) == []
+    # 41000 went away, 41002 and 41003 came: e1 gets a new port, e3 becomes forwarded; e2 keeps 41001
+    control["g1"] = {"ports": [41001, 41002, 41003], "vpn_status": "running", "error": None}
+    events = SE["evaluate"](stack(), observation(engines, vpns, control), memory)
+    assert kinds(events) == ["forwarded_port_changed"]
+    event = events[0]
+    assert (event["old_port"], event["new_port"], event["engine"]) == (41000, 41002, "e1")
+    assert (event["old_ports"], event["new_ports"], event["engines"]) == ([41000, 41001], [41001, 41002, 41003],
+                                                                          ["e1", "e3"])
+    assert SE["evaluate"](stack(), observation(engines, vpns, control), memory) == []  # de-duplicated
+
+
 def test_gluetun_restart_and_recreate_subsume_the_port_change():
     memory = SE["StackMemory"]()
     engines, vpns, control = base()
@@ -310,7 +331,7 @@ def test_source_port_change_engine_removal_and_no_secret(source):
         await asyncio.sleep(0.5)
 
     seen = run_source(source, scenario)
-    assert kinds(seen) == ["forwarded_port_changed", "engine_missing"]
+    assert kinds(seen) == ["forwarded_port_changed", "engine_missing"], json.dumps(seen, indent=1)
     text = json.dumps(seen)
     assert KEY not in text and "wg-secret" not in text
 

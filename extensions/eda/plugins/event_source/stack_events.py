@@ -350,13 +350,21 @@ def evaluate(stack, observation, memory):
         ports = (control.get(name) or {}).get("ports")
         if name in stale_vpns or not own or not ports or not seen.get("forwarding", True):
             continue
-        forwarded = [e for e in own if e["forwarded"]]
-        if forwarded and forwarded[0]["p2p_port"] == ports[0]:
+        # engine_pool's own assignment of the ports to the engines, against what the engines' labels hold.
+        current = dict((e["port"], e["p2p_port"]) for e in own if e["forwarded"] and e["p2p_port"] and e["port"])
+        wanted = _core.forwarded_slots([e["port"] for e in own if e["port"]], ports, current)
+        slots = sorted(set(current) | set(wanted))
+        changed = [slot for slot in slots if current.get(slot) != wanted.get(slot)]
+        if not changed:
             continue
-        engine = forwarded[0] if forwarded else None
-        _once(memory, ("forwarded_port_changed", name, ports[0], engine and engine["id"]), events, base_event(
-            stack, "forwarded_port_changed", vpn=name, old_port=engine and engine["p2p_port"], new_port=ports[0],
-            engine=engine and engine["name"]))
+        by_slot = dict((e["port"], e) for e in own)
+        lead = changed[0]
+        engine = by_slot.get(lead)
+        _once(memory, ("forwarded_port_changed", name, tuple(ports),
+                       tuple(by_slot[s]["id"] for s in changed if s in by_slot)), events, base_event(
+            stack, "forwarded_port_changed", vpn=name, old_port=current.get(lead), new_port=wanted.get(lead),
+            engine=engine and engine["name"], old_ports=sorted(set(current.values())), new_ports=list(ports),
+            engines=sorted(by_slot[s]["name"] for s in changed if s in by_slot)))
     by_name = {e["name"]: e for e in engines}
     for engine in engines:
         if engine["vpn"] in stale_vpns:

@@ -294,11 +294,28 @@ def test_targets_for_failover():
     assert core.targets_for(plan, ["a"], allowed) == ({"a": 2}, 4)
 
 
-def test_forwarded_slot():
-    assert core.forwarded_slot([], [1]) is None
-    assert core.forwarded_slot([3, 5], []) == 3
-    assert core.forwarded_slot([3, 5], [5, 9]) == 5
-    assert core.forwarded_slot([3, 5], [9]) == 3
+def test_forwarded_slots_one_port_as_before():
+    assert core.forwarded_slots([], [41000], {1: 40000}) == {}
+    assert core.forwarded_slots([3, 5], [41000], {}) == {3: 41000}
+    assert core.forwarded_slots([3, 5], [41000], {5: 40000, 9: 39000}) == {5: 41000}  # the forwarded one moves
+    assert core.forwarded_slots([3, 5], [41000], {9: 41000}) == {3: 41000}  # its slot is no longer placed
+    assert core.forwarded_slots([3, 5], [], {5: 41000}) == {}
+
+
+def test_forwarded_slots_several_ports_stable():
+    # each port to its own engine, min(ports, slots) of them, in slot order when nothing is forwarded yet
+    assert core.forwarded_slots([1, 2, 3], [41, 42, 43, 44, 45], {}) == {1: 41, 2: 42, 3: 43}
+    assert core.forwarded_slots([1, 2, 3, 4], [41, 42], {}) == {1: 41, 2: 42}
+    # the set changes: an engine whose port is still forwarded keeps it; the new port goes to the engine whose
+    # port went away (only that one is re-created), not to a lower slot
+    assert core.forwarded_slots([1, 2, 3, 4], [42, 50], {1: 41, 2: 42}) == {2: 42, 1: 50}
+    assert core.forwarded_slots([1, 2, 3, 4], [50, 42], {1: 41, 2: 42}) == {2: 42, 1: 50}
+    # a port more: the lowest engine that is not forwarded takes it
+    assert core.forwarded_slots([1, 2, 3, 4], [41, 42, 43], {1: 41, 2: 42}) == {1: 41, 2: 42, 3: 43}
+    # a port fewer: the engine whose port went away is forwarded no more
+    assert core.forwarded_slots([1, 2, 3, 4], [42], {1: 41, 2: 42}) == {2: 42}
+    # two engines claiming one port (by hand): the lower keeps it, the other gets a port left or none
+    assert core.forwarded_slots([1, 2], [41, 43], {1: 41, 2: 41}) == {1: 41, 2: 43}
 
 
 @st.composite
@@ -550,6 +567,60 @@ def fwd_states(plan, ports, forwarding_on=True):
         overrides[vpn] = {"control": {"forwarded_port": port},
                           "env": ["VPN_PORT_FORWARDING=on"] if forwarding_on else []}
     return states_for(plan, **overrides)
+
+
+def multi_states(plan, ports):
+    overrides = dict((vpn, {"control": {"forwarded_port": (p or [None])[0], "forwarded_ports": list(p)},
+                            "env": ["VPN_PORT_FORWARDING=on"]}) for vpn, p in ports.items())
+    return states_for(plan, **overrides)
+
+
+def forwarded_of(decided):
+    return dict((e["name"], e["p2p_port"]) for e in decided["engines"] if e["forwarded"])
+
+
+def test_several_forwarded_ports_each_to_its_own_engine_stably():
+    """check -> apply -> apply (unchanged) -> the port set changes -> only the engines whose port went away."""
+    plan = build_plan(["g1", "g2"], port_range="100-109", replicas=6)  # 3 engines a VPN
+    first = multi_states(plan, {"g1": [41, 42, 43, 44, 45], "g2": [51]})
+    decided = run(plan, first, forwarded_port="auto")
+    assert forwarded_of(decided) == {name("g1", 100): 41, name("g1", 101): 42, name("g1", 102): 43,
+                                     name("g2", 105): 51}  # min(ports, engines) per VPN
+    assert [p["forwarded_ports"] for p in decided["plan"]] == [[41, 42, 43, 44, 45], [51]]
+    assert [p["forwarded_port"] for p in decided["plan"]] == [41, 51]
+    docker = apply(plan, first, decided)
+    assert run(plan, first, docker, forwarded_port="auto")["actions"] == []
+    # 41 and 43 went away, 46 came: 42 stays on its engine, 46 goes to the engine that had 41, the engine that
+    # had 43 takes 44 (the next port left); nothing else is touched
+    moved = multi_states(plan, {"g1": [42, 46, 44], "g2": [51]})
+    again = run(plan, moved, docker, forwarded_port="auto")
+    assert acts(again) == [("recreate", name("g1", 100)), ("recreate", name("g1", 102))]
+    assert forwarded_of(again) == {name("g1", 100): 46, name("g1", 101): 42, name("g1", 102): 44,
+                                   name("g2", 105): 51}
+    docker = apply(plan, moved, again)
+    assert run(plan, moved, docker, forwarded_port="auto")["actions"] == []
+    # one port left: the other two forwarded engines are forwarded no more
+    fewer = multi_states(plan, {"g1": [44], "g2": [51]})
+    last = run(plan, fewer, docker, forwarded_port="auto")
+    assert acts(last) == [("recreate", name("g1", 100)), ("recreate", name("g1", 101))]
+    assert forwarded_of(last) == {name("g1", 102): 44, name("g2", 105): 51}
+
+
+def test_a_forwarded_port_on_a_slot_skips_that_slot_and_the_others_still_get_theirs():
+    plan = build_plan(["g"], port_range="100-109", replicas=3)
+    decided = run(plan, multi_states(plan, {"g": [101, 60000]}), forwarded_port="auto")
+    assert [e["port"] for e in decided["engines"]] == [100, 102, 103]
+    assert forwarded_of(decided) == {name("g", 100): 101, name("g", 102): 60000}
+    assert any("forwarded port 101 of VPN 'g' collides with slot 101" in w for w in decided["warnings"])
+
+
+def test_ports_cleared_by_a_restart_keep_every_forwarded_engine():
+    plan = build_plan(["g"], port_range="100-109", replicas=3)
+    docker = apply(plan, None, run(plan, multi_states(plan, {"g": [41, 42]}), forwarded_port="auto"))
+    again = run(plan, multi_states(plan, {"g": []}), docker, forwarded_port="auto")
+    assert again["actions"] == []
+    assert again["warnings"] == ["VPN 'g' forwards ports but reports none right now (they are cleared on every VPN "
+                                 "restart): its forwarded engines keep P2P ports 41, 42 until the next run"]
 
 
 def test_one_forwarded_engine_per_vpn():
@@ -849,7 +920,7 @@ def test_converge_steps_compose(two):
     active, frozen = core.preflight(plan, states)
     warnings = []
     forwarded, allowed = core.forwarded_and_usable(plan, states, active, by_vpn, "off", warnings)
-    assert forwarded == {"g1": None, "g2": None} and allowed["g1"] == list(plan.vpn("g1").slot_ports())
+    assert forwarded == {"g1": [], "g2": []} and allowed["g1"] == list(plan.vpn("g1").slot_ports())
     targets, placed = core.placement(plan, POOL, active, frozen, allowed, by_vpn, warnings)
     desired = core.desired_specs(plan, params(), states, placed, forwarded, by_vpn)
     actions, matched = core.reconcile(plan, POOL, states, observed, desired, frozen, allowed, targets, "sha256:img")

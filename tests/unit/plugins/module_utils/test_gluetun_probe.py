@@ -377,7 +377,8 @@ def test_read_control_every_release_with_an_api_key(fake, version):
     creds = {"api_key": KEY, "username": None, "password": None}
     control = read_control(doc, "g", 8000, creds, 5, need_status=True, need_ports=True)
     new = version == "latest" or version >= "v3.41"
-    assert control == {"vpn_status": "running", "forwarded_port": 40001, "error": None}
+    assert control == {"vpn_status": "running", "forwarded_port": 40001,
+                       "forwarded_ports": [40001, 40002] if new else [40001], "error": None}
     assert server.paths() == ["/v1/vpn/status", "/v1/version",
                               "/v1/portforward" if new else "/v1/openvpn/portforwarded"]
     if version != "v3.39.0":
@@ -390,7 +391,8 @@ def test_read_control_basic_auth_and_no_port_is_none(fake):
     server, doc = sim(fake, "g", version="latest", roles=roles, ports=[])
     creds = {"api_key": None, "username": "monitor", "password": PASSWORD}
     control = read_control(doc, "g", 8000, creds, 5, need_status=False, need_ports=True)
-    assert control == {"vpn_status": None, "forwarded_port": None, "error": None}  # {"port": 0, "ports": null}
+    assert control == {"vpn_status": None, "forwarded_port": None, "forwarded_ports": [],
+                       "error": None}  # {"port": 0, "ports": null}
     assert server.paths() == ["/v1/version", "/v1/portforward"]
     assert all(r["headers"].get("Authorization", "").startswith("Basic ") for r in server.requests)
 
@@ -399,7 +401,7 @@ def test_read_control_asks_nothing_it_does_not_need(fake):
     server, doc = sim(fake, "g", version="v3.41.3")
     creds = {"api_key": None, "username": None, "password": None}
     assert read_control(doc, "g", 8000, creds, 5, need_status=False, need_ports=False) == {
-        "vpn_status": None, "forwarded_port": None, "error": None}
+        "vpn_status": None, "forwarded_port": None, "forwarded_ports": [], "error": None}
     assert read_control(None, "g", 8000, creds, 5, True, True)["error"] is None
     stopped = inspect_doc("g", host_port=server.port, status="exited")
     assert read_control(stopped, "g", 8000, creds, 5, True, True)["error"] is None

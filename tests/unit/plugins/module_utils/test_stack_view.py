@@ -57,6 +57,9 @@ class Stack:
         self.inspects = dict((v.name, vpn_inspect(v.name, list(v.range))) for v in self.plan.vpns)
         self.ports = dict(zip(NAMES, forwarded))
         self.probes = dict((n, probe(n, self.ports[n])) for n in NAMES)
+        for n, port in self.ports.items():
+            if isinstance(port, (list, tuple)):  # several forwarded ports
+                self.probes[n].update(forwarded_port=port[0], forwarded_ports=list(port))
         states = dict((n, core.vpn_state(n, self.inspects[n], self.control(n))) for n in NAMES)
         decided = core.converge(self.plan, params(), states, [], "sha256:img")
         self.containers = [self.listed(spec) for spec in decided["desired"].values()]
@@ -67,7 +70,7 @@ class Stack:
 
     def control(self, name):
         return {"vpn_status": self.probes[name]["vpn_status"], "forwarded_port": self.probes[name]["forwarded_port"],
-                "error": None}
+                "forwarded_ports": self.probes[name]["forwarded_ports"], "error": None}
 
     @staticmethod
     def listed(spec, state="running", status="Up 1 minute"):
@@ -217,6 +220,43 @@ def test_forwarded_port_moved():
     assert failed(view) == [("VPN gluetun1", "forwarded engine"), ("stack", "drift")]
     assert [(a["action"], a["name"], a["reason"]) for a in view["drift"]["actions"]] == [
         ("recreate", "ace-gluetun1-19000", "forwarded port moved: P2P 31000 -> 31555")]
+
+
+@pytest.mark.parametrize("written_for, answered, ok", [
+    ("v3.41.1", "v3.41.1", True), ("latest", "v3.41.1", True), ("v3.40.0", "v3.41.1", False),
+    ("v3.41.1", "v3.39.1", False),
+])
+def test_release_answered_against_the_release_the_auth_file_was_written_for(written_for, answered, ok):
+    stack = Stack()
+    stack.inspects["gluetun2"]["Config"]["Labels"] = {"acestream.gluetun.release": written_for}
+    stack.probes["gluetun2"]["version"] = answered
+    view = stack.view()
+    found = check(view, "VPN gluetun2", "release")
+    assert found["ok"] is ok
+    assert failed(view) == ([] if ok else [("VPN gluetun2", "release")])
+    if not ok:
+        assert found["detail"] == ("Gluetun gluetun2 answers release %s, but its control-server auth file was written "
+                                   "for %s: set acestream_gluetun_release to %s (or fix the image) and run site"
+                                   % (answered, written_for, answered))
+    # a container without the label (not deployed by the role) has no release check
+    assert [c for c in sv.checks(view) if c["scope"] == "VPN gluetun1" and c["check"] == "release"] == []
+
+
+def test_several_forwarded_ports_each_held_by_its_own_engine():
+    stack = Stack(replicas=6, forwarded=((31000, 31001, 31002, 31003, 31004), 32000))
+    view = stack.view()
+    assert failed(view) == []
+    found = check(view, "VPN gluetun1", "forwarded engines")
+    assert found["detail"] == ("ace-gluetun1-19000 with P2P port 31000, ace-gluetun1-19001 with P2P port 31001, "
+                               "ace-gluetun1-19002 with P2P port 31002 (forwarded ports 31000, 31001, 31002, 31003, "
+                               "31004)")
+    assert sv.status_rows(view)[1][4] == "31000,31001,31002,31003,31004"
+    # 31001 is forwarded no more, 31005 is: the engine that held it is the one to re-create
+    stack.probes["gluetun1"]["forwarded_ports"] = [31000, 31005, 31002]
+    view = stack.view()
+    assert failed(view) == [("VPN gluetun1", "forwarded engines"), ("stack", "drift")]
+    assert [(a["action"], a["name"], a["reason"]) for a in view["drift"]["actions"]] == [
+        ("recreate", "ace-gluetun1-19001", "forwarded port moved: P2P 31001 -> 31005")]
 
 
 def test_unhealthy_vpn():
