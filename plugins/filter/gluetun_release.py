@@ -67,6 +67,9 @@ _value:
     on_target:
       description: Whether the image was found on the target (its labels were looked at).
       type: bool
+    reference:
+      description: The image reference in Docker's short form (C(qmcgaw/gluetun:latest)), as the Docker Engine lists it.
+      type: str
     problem:
       description: Null, or why the role cannot deploy it and how to go on.
       type: str

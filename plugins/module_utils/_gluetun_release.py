@@ -61,6 +61,8 @@ def image_tag(image):
 def _familiar(reference):
     """Docker's short form of a reference: without docker.io/ and library/, with :latest when it has no tag."""
     name, sep, digest = reference.partition("@")
+    if sep and ":" in name.split("/")[-1]:
+        name = name.rsplit(":", 1)[0]  # repo:tag@digest: Docker lists it as repo@digest
     for prefix in ("docker.io/", "index.docker.io/", "registry-1.docker.io/"):
         if name.startswith(prefix):
             name = name[len(prefix):]
@@ -86,9 +88,12 @@ def image_labels(image, images):
         references = [_familiar(r) for r in (item.get("RepoTags") or []) + (item.get("RepoDigests") or [])
                       if isinstance(r, str)]
         if wanted in references:
-            labels = item.get("Labels")
-            if labels is None:
-                labels = (item.get("Config") or {}).get("Labels")
+            if "Labels" in item:  # an image summary (null: no labels)
+                labels = item["Labels"]
+            elif isinstance(item.get("Config"), dict):  # an inspect
+                labels = item["Config"].get("Labels")
+            else:  # a summary without its labels (some image stores): not known, look again
+                return None
             return labels if isinstance(labels, dict) else {}
     return None
 
@@ -128,7 +133,7 @@ def decide(image, override=None, labels=None, images=None):
     else:
         release, source = "", None
     result = {"release": release, "source": source, "known": is_known(release), "label": label or None,
-              "on_target": labels is not None}
+              "on_target": labels is not None, "reference": _familiar(image)}
     parts = release_tuple(release)
     result["has_auth"] = release == "latest" or (parts is not None and parts >= FIRST_AUTH_RELEASE)
     result["routes"] = "v3.41" if release == "latest" or (parts and parts >= FIRST_V3_41_RELEASE) else "v3.39"

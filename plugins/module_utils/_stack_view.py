@@ -188,7 +188,7 @@ def _vpn_checks(vpn, engines, api_port, on_unhealthy):
         detail = "%s (forwarded %s %s)" % (
             ", ".join("%s with P2P port %s" % (e["name"], e["p2p_port"]) for e in fwd) or "no engine",
             "port" if len(ports) == 1 else "ports", ", ".join(str(p) for p in ports))
-        out.append(_check(scope, "forwarded engine" if len(ports) == 1 else "forwarded engines", ok, detail))
+        out.append(_check(scope, "forwarded engine", ok, detail))
     return out
 
 

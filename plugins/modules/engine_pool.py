@@ -21,7 +21,7 @@ description:
   - Repairs drift - missing, stopped, exited, paused or crash-looping engines; a changed image or spec; engines attached
     to a Gluetun container that was re-created or removed; engines left in a dead network namespace by a Gluetun
     restart; engines on a VPN no longer listed; surplus engines (highest slots first); a forwarded port that moved
-    (only that VPN's forwarded engine is re-created). Engines that already match keep their slot, on every rerun and
+    (only the engines whose port went away are re-created). Engines that already match keep their slot, on every rerun and
     on scale-up.
   - Before any change, checks that the ranges are valid and do not overlap, that every VPN can hold its share, that
     each VPN container publishes its range on the same host ports (else the seed's C(Port Range Mismatch)), and that

@@ -55,14 +55,24 @@ class Rulebook(object):
             raise AssertionError(f"ansible-rulebook exited with {self.proc.returncode}:\n{self.text()[-4000:]}")
         return True
 
-    def stop(self):
+    def stop(self, sig=signal.SIGINT, cleanup=True):
+        """``sig`` to ansible-rulebook's own process (SIGINT: its clean stop; SIGKILL: a crash), then, with
+        ``cleanup``, whatever is left of its process group (nothing, when it cleaned up after itself)."""
         if self.proc and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGINT)
+            self.proc.send_signal(sig)
             try:
                 self.proc.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait(timeout=10)
+        if cleanup and self.proc:
+            self.cleanup()
+
+    def cleanup(self):
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
 
     def text(self):
         return self.log.read_text(errors="replace") if self.log.exists() else ""

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -481,6 +482,12 @@ def move_forwarded_port(host, vpn_index=0):
     return int(proc.stdout.split()[0])
 
 
+def source_connections():
+    """The SSH master connections of stack_events sources on this machine (ps lines), "" when none."""
+    return subprocess.run(["pgrep", "-af", "acestream-eda-[^ ]*/ctl"], capture_output=True, text=True,
+                          check=False).stdout
+
+
 def forwarded_engines(fleet, host):
     """vpn -> (engine name, container ID, P2P port) of a host's forwarded engines."""
     found = {}
@@ -553,12 +560,17 @@ def test_keep_converged_answers_a_change_on_the_host_it_happened_on_only(fleet, 
         after = stack_on(fleet, mover)
         assert {n: i for n, i in after["ids"].items() if n != engine} == \
             {n: i for n, i in before[mover.name]["ids"].items() if n != engine}, "only the forwarded engine changes"
+        # The source's SSH connections end with it: stopped cleanly (SIGINT), and killed (its pipe closes).
+        rulebook.stop(cleanup=False)
+        assert source_connections() == "", f"SSH connections left after a clean stop:\n{source_connections()}"
+        rulebook.start()
+        rulebook.wait_idle(quiet=3)
+        assert source_connections() != ""
+        rulebook.stop(signal.SIGKILL, cleanup=False)
+        wait_for(lambda: source_connections() == "", timeout=20, interval=0.5,
+                 what="the SSH connections of a killed source to end")
     finally:
         rulebook.stop()
-    # The source's SSH connections end with it.
-    left = subprocess.run(["pgrep", "-af", "acestream-eda-[^ ]*/ctl"], capture_output=True, text=True,
-                          check=False).stdout
-    assert left == "", f"SSH connections of the source left behind:\n{left}"
     again = ansible_playbook(SITE, forks=forks)
     assert again.rc == 0, again.explain()
     assert {name: st["changed"] for name, st in again.stats.items()} == {h.name: 0 for h in hosts}, again.explain()

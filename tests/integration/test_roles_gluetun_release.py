@@ -95,3 +95,18 @@ def test_verify_says_when_gluetun_answers_another_release(stack, docker_api, tmp
     assert (f"Gluetun {name} answers release v3.41.1, but its control-server auth file was written for v3.40.0: "
             "set acestream_gluetun_release to v3.41.1 (or fix the image) and run site") in verify.stdout, \
         verify.stdout[-3000:]
+
+
+def test_a_missing_image_is_not_pulled_when_the_policy_says_never(stack, docker_api, tmp_path):
+    """pull never: the image is not there to read its label, nothing is pulled, the tag tells nothing: refused."""
+    tag = f"prod-{uuid.uuid4().hex[:6]}"
+    image = f"registry.example/gluetun:{tag}"
+    variables = stack(mode="single", release="", acestream_gluetun_image=image)  # the helpers pull never
+    run = run_roles(tmp_path, variables)
+    message = failure_message(run)
+    assert run.rc != 0 and run.changed == 0, message
+    assert (f"Cannot tell the Gluetun release of {image} (tag '{tag}', and the image is not on the target to read "
+            f"its {LABEL} label)") in message
+    assert run.result("Pull the Gluetun image to read its release label").get("skipped"), "a pull was attempted"
+    assert not any(image in (i.get("RepoTags") or []) for i in docker_api.images())
+    assert not (tmp_path / "stack").exists()

@@ -389,13 +389,18 @@ def test_ssh_settings_are_validated_and_give_the_command_line():
     tunnel.dir = "/tmp/t"
     assert tunnel.command("-O", "forward") == [
         "ssh", "-T", "-o", "BatchMode=yes", "-o", "ServerAliveInterval=5", "-o", "ServerAliveCountMax=3",
-        "-o", "ConnectTimeout=5", "-S", "/tmp/t/ctl", "-l", "root", "-p", "2222", "-i", "/k/id",
+        "-o", "ConnectTimeout=5", "-o", "ControlPersist=no", "-o", "ControlMaster=no", "-S", "/tmp/t/ctl", "-l", "root", "-p", "2222", "-i", "/k/id",
         "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-O", "forward", "10.0.0.6"]
     assert tunnel.command(remote="cat -- /x")[-2:] == ["10.0.0.6", "cat -- /x"]
+    # the master only is a master, and none persists in the background whatever the user's ssh arguments say
+    assert "ControlMaster=yes" in tunnel.command("-M") and "ControlPersist=no" in tunnel.command("-M")
     for bad in ({"user": "root"}, {"destination": ""}, "host", {"destination": "h", "port": "22a"},
                 {"destination": "h", "args": [1]}):
         with pytest.raises(ValueError, match=r"stacks\[0\]\.ssh"):
             SE["normalize_stack"]({"pool": "p", "gluetun": ["g"], "ssh": bad})
+    with pytest.raises(ValueError, match="give docker_host or ssh, not both"):
+        SE["normalize_stack"]({"pool": "p", "gluetun": ["g"], "ssh": {"destination": "h"},
+                               "docker_host": "tcp://h:2375"})
 
 
 def test_inventory_hosts_that_are_not_local_are_reached_over_ssh(tmp_path):
@@ -444,7 +449,7 @@ class FakeTunnel(object):
 
     def read_file(self, path):
         self.reads.append(path)
-        return KEY
+        return KEY, None
 
     def close(self):
         self.closed = True
@@ -471,3 +476,27 @@ def test_source_reaches_a_remote_host_through_its_tunnel(source, monkeypatch):
     assert tunnel.reads == ["/opt/acestream/pool/gluetun-api-key"]
     assert tunnel.closed
     assert KEY not in json.dumps(seen)
+
+
+class UnreadableKeyTunnel(FakeTunnel):
+    def read_file(self, path):
+        self.reads.append(path)
+        return None, "cannot read %s on 10.0.0.6: Permission denied" % path
+
+
+def test_a_remote_key_that_cannot_be_read_is_not_asked_for_on_every_poll(source, monkeypatch):
+    UnreadableKeyTunnel.instances = []
+    FakeTunnel.instances = []
+    monkeypatch.setitem(SE["StackEvents"].run.__globals__, "SshTunnel", UnreadableKeyTunnel)
+    source["stacks"] = [stack(ssh={"destination": "10.0.0.6"}, api_key_file="/opt/acestream/pool/gluetun-api-key")]
+
+    async def scenario(queue, env):
+        await _until(lambda: "watch_lost" in kinds(queue.seen))
+        await asyncio.sleep(0.6)  # several polls (poll_interval 0.1) and reconnection attempts
+
+    seen = run_source(source, scenario)
+    tunnel = FakeTunnel.instances[0]
+    assert len(tunnel.reads) <= 2, tunnel.reads  # the failed read, then one after the 401 at most
+    lost = [e for e in seen if e["type"] == "watch_lost" and e["what"] == "control_server"]
+    assert lost and "(the kept API key: cannot read /opt/acestream/pool/gluetun-api-key on 10.0.0.6: Permission " \
+        "denied)" in lost[0]["error"]

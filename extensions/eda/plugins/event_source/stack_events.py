@@ -49,7 +49,8 @@ options:
       - C(ssh) reaches a remote host as Ansible does (C(destination), C(user), C(port), C(private_key_file),
         C(args), C(docker_socket) on that host, default C(/var/run/docker.sock)): one OpenSSH master connection
         forwards the host's Docker socket, each control server (at its address on that host, its loopback by
-        default) and reads C(api_key_file) there. From an inventory, every host that is not local gets it from
+        default) and reads C(api_key_file) there. From an inventory, every host that is not local (and has no
+        C(tcp://) or C(ssh://) C(acestream_docker_host)) gets it from
         C(ansible_host), C(ansible_user), C(ansible_port), C(ansible_ssh_private_key_file),
         C(ansible_ssh_common_args) and C(ansible_ssh_extra_args).
     type: list
@@ -230,7 +231,10 @@ def normalize_stack(item, index=0):
     host = item.get("host") or "localhost"
     docker_host = item.get("docker_host") or None
     ssh = normalize_ssh(item.get("ssh"), where)
-    if ssh and not docker_host:
+    if ssh and docker_host:
+        raise ValueError("%s: give docker_host or ssh, not both (with ssh, the host's Docker socket is reached "
+                         "through the SSH connection: ssh.docker_socket)" % where)
+    if ssh:
         docker_host = "ssh://%s%s%s" % (ssh["user"] + "@" if ssh.get("user") else "", ssh["destination"],
                                         ":%s" % ssh["port"] if ssh.get("port") else "")
     return {
@@ -351,10 +355,10 @@ def evaluate(stack, observation, memory):
         if name in stale_vpns or not own or not ports or not seen.get("forwarding", True):
             continue
         # engine_pool's own assignment of the ports to the engines, against what the engines' labels hold.
-        current = dict((e["port"], e["p2p_port"]) for e in own if e["forwarded"] and e["p2p_port"] and e["port"])
-        wanted = _core.forwarded_slots([e["port"] for e in own if e["port"]], ports, current)
-        slots = sorted(set(current) | set(wanted))
-        changed = [slot for slot in slots if current.get(slot) != wanted.get(slot)]
+        holding = dict((e["port"], e["p2p_port"]) for e in own if e["forwarded"] and e["p2p_port"] and e["port"])
+        wanted = _core.forwarded_slots([e["port"] for e in own if e["port"]], ports, holding)
+        slots = sorted(set(holding) | set(wanted))
+        changed = [slot for slot in slots if holding.get(slot) != wanted.get(slot)]
         if not changed:
             continue
         by_slot = dict((e["port"], e) for e in own)
@@ -362,8 +366,8 @@ def evaluate(stack, observation, memory):
         engine = by_slot.get(lead)
         _once(memory, ("forwarded_port_changed", name, tuple(ports),
                        tuple(by_slot[s]["id"] for s in changed if s in by_slot)), events, base_event(
-            stack, "forwarded_port_changed", vpn=name, old_port=current.get(lead), new_port=wanted.get(lead),
-            engine=engine and engine["name"], old_ports=sorted(set(current.values())), new_ports=list(ports),
+            stack, "forwarded_port_changed", vpn=name, old_port=holding.get(lead), new_port=wanted.get(lead),
+            engine=engine and engine["name"], old_ports=sorted(set(holding.values())), new_ports=list(ports),
             engines=sorted(by_slot[s]["name"] for s in changed if s in by_slot)))
     by_name = {e["name"]: e for e in engines}
     for engine in engines:
@@ -432,8 +436,12 @@ class SshTunnel(object):
     def command(self, *options, remote=None):
         """The ssh command line for this host: ``options`` before the destination, the ``remote`` command after."""
         settings = self.settings
+        # ssh keeps the first value of an option: the user's ssh arguments cannot move this master into the
+        # background (ControlPersist) nor make another command a master of its own.
+        master = "-M" in options
         cmd = ["ssh", "-T", "-o", "BatchMode=yes", "-o", "ServerAliveInterval=5", "-o", "ServerAliveCountMax=3",
-               "-o", "ConnectTimeout=%d" % max(1, int(self.timeout)), "-S", self.control_path]
+               "-o", "ConnectTimeout=%d" % max(1, int(self.timeout)), "-o", "ControlPersist=no",
+               "-o", "ControlMaster=%s" % ("yes" if master else "no"), "-S", self.control_path]
         if settings.get("user"):
             cmd += ["-l", settings["user"]]
         if settings.get("port"):
@@ -444,7 +452,9 @@ class SshTunnel(object):
         return cmd + [remote] if remote else cmd
 
     def alive(self):
-        return self.proc is not None and self.proc.poll() is None and os.path.exists(self.socket)
+        proc, directory = self.proc, self.dir  # read once: another thread may stop the connection meanwhile
+        return proc is not None and directory is not None and proc.poll() is None \
+            and os.path.exists(os.path.join(directory, "docker.sock"))
 
     def ensure(self):
         """Connect (again) unless connected; raises OSError with ssh's own words when it cannot."""
@@ -501,16 +511,19 @@ class SshTunnel(object):
             return self.forwards[key]
 
     def read_file(self, path):
-        """A file's text on the remote host, or None (the output goes through a pipe, never into a log)."""
+        """``(text, None)`` of a file on the remote host, or ``(None, why)`` (the text goes through a pipe, never
+        into a log or an argument)."""
         try:
             self.ensure()
             proc = subprocess.run(self.command(remote="cat -- %s" % shlex.quote(path)), capture_output=True,
                                   timeout=self.timeout + 5, check=False)
-        except (OSError, subprocess.SubprocessError):
-            return None
+        except (OSError, subprocess.SubprocessError) as exc:
+            return None, str(exc)
         if proc.returncode != 0:
-            return None
-        return proc.stdout.decode(errors="replace").strip() or None
+            said = proc.stderr.decode(errors="replace").strip().splitlines()
+            return None, "cannot read %s on %s: %s" % (path, self.settings["destination"],
+                                                       said[-1] if said else "exit %d" % proc.returncode)
+        return proc.stdout.decode(errors="replace").strip() or None, None
 
     def _stop(self):
         if self.proc is not None:
@@ -550,6 +563,8 @@ class StackWatch(object):
         self.lock = asyncio.Lock()
         self.tunnel = SshTunnel(stack["ssh"], options["request_timeout"]) if stack.get("ssh") else None
         self.key = None
+        self.key_error = None
+        self.key_retry = 0.0
 
     # Docker -------------------------------------------------------------------------------------------
     def docker_url(self):
@@ -585,8 +600,11 @@ class StackWatch(object):
             return {"username": stack["username"], "password": stack.get("password")}
         key = stack.get("api_key")
         if not key and stack.get("api_key_file"):
-            if self.tunnel:  # the key kept on the remote host: read once, again after a 401
-                self.key = self.key or self.tunnel.read_file(stack["api_key_file"])
+            if self.tunnel:  # the key kept on the remote host: read once, again after a 401 (or 30 s after a failure)
+                if not self.key and time.monotonic() >= self.key_retry:
+                    self.key, self.key_error = self.tunnel.read_file(stack["api_key_file"])
+                    if not self.key:
+                        self.key_retry = time.monotonic() + 30
                 key = self.key
             else:
                 key = _read_key_file(stack["api_key_file"])
@@ -628,10 +646,14 @@ class StackWatch(object):
             status = client.vpn_status()
             ports = client.forwarded_ports() if _core.forwarding_enabled(inspect) else None
         except GluetunError as exc:
+            error = str(exc)
             if exc.kind == "unauthorized":
                 self.clients.pop(vpn["name"], None)  # the key may have been rotated: read it again next time
-                self.key = None
-            return {"ports": None, "vpn_status": None, "error": str(exc)}
+                if self.key:  # a key that was read and refused: read it again at the next poll
+                    self.key, self.key_retry = None, 0.0
+                elif self.key_error:  # none could be read: say why (read again 30 s after the failure)
+                    error += " (the kept API key: %s)" % self.key_error
+            return {"ports": None, "vpn_status": None, "error": error}
         return {"ports": list(ports) if ports is not None else None, "vpn_status": status, "error": None}
 
 

@@ -94,7 +94,7 @@ def test_the_image_is_found_among_the_targets_images_by_its_references():
         {"RepoTags": ["qmcgaw/gluetun:v3.40.0"], "RepoDigests": [], "Labels": {LABEL: "v3.40.0"}},
         {"RepoTags": ["qmcgaw/gluetun:latest"], "RepoDigests": ["qmcgaw/gluetun@sha256:" + "c" * 64],
          "Labels": {LABEL: "latest"}},
-        {"RepoTags": ["registry.example/gluetun:prod"], "Labels": None,
+        {"RepoTags": ["registry.example/gluetun:prod"],
          "Config": {"Labels": {LABEL: "v3.41.1"}}},  # an inspect, as docker_image_pull returns it
         "not an image",
     ]
@@ -108,3 +108,23 @@ def test_the_image_is_found_among_the_targets_images_by_its_references():
     assert gr.image_labels("library/debian", [{"RepoTags": ["debian:latest"], "Labels": {}}]) == {}
     with pytest.raises(gr.ReleaseError, match="must be a list"):
         gr.image_labels("x", {"RepoTags": []})
+
+
+def test_references_in_dockers_short_form():
+    assert gr.decide("docker.io/qmcgaw/gluetun")["reference"] == "qmcgaw/gluetun:latest"
+    assert gr.decide("index.docker.io/library/alpine:3")["reference"] == "alpine:3"
+    assert gr.decide("ghcr.io/x/gluetun:v3.41.1")["reference"] == "ghcr.io/x/gluetun:v3.41.1"
+    digest = "sha256:" + "d" * 64
+    # repo:tag@digest is listed by Docker as repo@digest
+    assert gr.decide("qmcgaw/gluetun:v3.41.1@" + digest)["reference"] == "qmcgaw/gluetun@" + digest
+    images = [{"RepoTags": [], "RepoDigests": ["qmcgaw/gluetun@" + digest], "Labels": {LABEL: "v3.41.1"}}]
+    assert gr.image_labels("docker.io/qmcgaw/gluetun:v3.41.1@" + digest, images) == {LABEL: "v3.41.1"}
+
+
+def test_an_image_summary_without_its_labels_is_not_known():
+    """Some image stores list images without their labels: not "no label", so the role looks again (a pull or an
+    inspect) instead of refusing."""
+    images = [{"RepoTags": ["qmcgaw/gluetun:latest"]}]
+    assert gr.image_labels("qmcgaw/gluetun", images) is None
+    assert gr.decide("qmcgaw/gluetun", images=images)["on_target"] is False
+    assert gr.image_labels("qmcgaw/gluetun", [{"RepoTags": ["qmcgaw/gluetun:latest"], "Labels": None}]) == {}

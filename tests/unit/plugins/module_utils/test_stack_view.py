@@ -246,7 +246,7 @@ def test_several_forwarded_ports_each_held_by_its_own_engine():
     stack = Stack(replicas=6, forwarded=((31000, 31001, 31002, 31003, 31004), 32000))
     view = stack.view()
     assert failed(view) == []
-    found = check(view, "VPN gluetun1", "forwarded engines")
+    found = check(view, "VPN gluetun1", "forwarded engine")
     assert found["detail"] == ("ace-gluetun1-19000 with P2P port 31000, ace-gluetun1-19001 with P2P port 31001, "
                                "ace-gluetun1-19002 with P2P port 31002 (forwarded ports 31000, 31001, 31002, 31003, "
                                "31004)")
@@ -254,7 +254,7 @@ def test_several_forwarded_ports_each_held_by_its_own_engine():
     # 31001 is forwarded no more, 31005 is: the engine that held it is the one to re-create
     stack.probes["gluetun1"]["forwarded_ports"] = [31000, 31005, 31002]
     view = stack.view()
-    assert failed(view) == [("VPN gluetun1", "forwarded engines"), ("stack", "drift")]
+    assert failed(view) == [("VPN gluetun1", "forwarded engine"), ("stack", "drift")]
     assert [(a["action"], a["name"], a["reason"]) for a in view["drift"]["actions"]] == [
         ("recreate", "ace-gluetun1-19001", "forwarded port moved: P2P 31001 -> 31005")]
 
