@@ -152,6 +152,34 @@ def test_redundant_stack_site_verify_status_drift(stack, docker_api, tmp_path):
                                                                                f"gluetun/{second}"], left
 
 
+def test_several_forwarded_ports_through_site_verify_and_status(stack, docker_api, tmp_path):
+    """Gluetun latest forwarding 3 ports to a VPN with 2 engines (ProtonVPN's VPN_PORT_FORWARDING_PORTS_COUNT):
+    site gives two of them to the two engines, a second run changes nothing, verify passes, the status table lists
+    every port and each engine's P2P port."""
+    variables = stack(mode="single", replicas=2, range_size=4, release="latest")
+    variables["acestream_gluetun_env"].update({"VPN_PORT_FORWARDING_PORTS_COUNT": "3",
+                                               "GLUETUN_SIM_FORWARDED_PORT": "61101+61102+61103"})
+    site = run_collection_playbook("site", variables, tmp_path)
+    assert site.rc == 0, dump(site)
+    engines = sorted(engines_of(docker_api, variables), key=lambda e: int(e["Labels"]["acestream.http-port"]))
+    assert [e["Labels"]["acestream.p2p-port"] for e in engines] == ["61101", "61102"]
+    again = run_collection_playbook("site", variables, tmp_path)
+    assert again.rc == 0 and again.changed == 0, dump(again)
+    verify = run_collection_playbook("verify", variables, tmp_path)
+    assert verify.rc == 0, failure_message(verify)
+    found = [c for c in checks_of(verify) if c["check"] == "forwarded engine"]
+    assert len(found) == 1 and found[0]["ok"] and found[0]["detail"].endswith("(forwarded ports 61101, 61102, 61103)")
+    status = run_collection_playbook("status", {**variables, "acestream_status_file": str(tmp_path / "status.txt")},
+                                     tmp_path)
+    assert status.rc == 0, dump(status)
+    table = (tmp_path / "status.txt").read_text()
+    assert "61101,61102,61103" in table
+    for engine in engines:  # each engine's row shows the port it holds
+        row = next(line for line in table.splitlines()
+                   if f"{engine['Labels']['acestream.vpn']}:{engine['Labels']['acestream.http-port']}" in line)
+        assert f" {engine['Labels']['acestream.p2p-port']} " in f" {row} ", row
+
+
 def test_secrets_never_printed_even_with_diff_and_vvv(stack, docker_api, tmp_path):
     """The VPN key and the API key never appear in output at -vvv --diff (also when rotated), in any label or in
     the engines' environment; the control server is published on 127.0.0.1 only and the engines publish nothing."""
