@@ -898,7 +898,14 @@ def stacks_from_inventory(sources, limit=None):
     from ansible.inventory.manager import InventoryManager
     from ansible.parsing.dataloader import DataLoader
     from ansible.plugins.loader import init_plugin_loader
-    from ansible.template import Templar, trust_as_template
+    from ansible.template import Templar
+
+    try:
+        from ansible.template import trust_as_template
+    except ImportError:  # ansible-core before 2.19: every string is a template already
+
+        def trust_as_template(value):
+            return value
     from ansible.vars.manager import VariableManager
 
     init_plugin_loader()
