@@ -148,8 +148,8 @@ def test_redundant_stack_site_verify_status_drift(stack, docker_api, tmp_path):
         assert docker_api.containers(all=True, filters={"name": [f"^/{name}$"]}) == []
     # Only each VPN's state directory is kept (acestream_gluetun_state_keep, the default), nothing else of the role.
     left = sorted(str(p.relative_to(stack_dir)) for p in (stack_dir / "gluetun").rglob("*"))
-    assert [p for p in left if not p.endswith("/state") and "/state/" not in p] == [f"gluetun/{first}",
-                                                                               f"gluetun/{second}"], left
+    kept = [p for p in left if not p.endswith("/state") and "/state/" not in p]
+    assert kept == [f"gluetun/{first}", f"gluetun/{second}"], left
 
 
 def test_several_forwarded_ports_through_site_verify_and_status(stack, docker_api, tmp_path):
