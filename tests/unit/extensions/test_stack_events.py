@@ -393,7 +393,9 @@ def test_ssh_settings_are_validated_and_give_the_command_line():
         "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-O", "forward", "10.0.0.6"]
     assert tunnel.command(remote="cat -- /x")[-2:] == ["10.0.0.6", "cat -- /x"]
     # the master only is a master, and none persists in the background whatever the user's ssh arguments say
-    assert "ControlMaster=yes" in tunnel.command("-M") and "ControlPersist=no" in tunnel.command("-M")
+    master = tunnel.command(master=True)
+    assert "ControlMaster=yes" in master and "ControlPersist=no" in master
+    assert "-M" not in master  # -M on top of ControlMaster=yes would make it "ask", and refuse every forward
     for bad in ({"user": "root"}, {"destination": ""}, "host", {"destination": "h", "port": "22a"},
                 {"destination": "h", "args": [1]}):
         with pytest.raises(ValueError, match=r"stacks\[0\]\.ssh"):

@@ -433,12 +433,12 @@ class SshTunnel(object):
     def control_path(self):
         return os.path.join(self.dir, "ctl")
 
-    def command(self, *options, remote=None):
-        """The ssh command line for this host: ``options`` before the destination, the ``remote`` command after."""
+    def command(self, *options, remote=None, master=False):
+        """The ssh command line for this host: ``options`` before the destination, the ``remote`` command after;
+        ``master``: the connection the others go through (ControlMaster=yes; never -M as well: twice is "ask")."""
         settings = self.settings
         # ssh keeps the first value of an option: the user's ssh arguments cannot move this master into the
         # background (ControlPersist) nor make another command a master of its own.
-        master = "-M" in options
         cmd = ["ssh", "-T", "-o", "BatchMode=yes", "-o", "ServerAliveInterval=5", "-o", "ServerAliveCountMax=3",
                "-o", "ConnectTimeout=%d" % max(1, int(self.timeout)), "-o", "ControlPersist=no",
                "-o", "ControlMaster=%s" % ("yes" if master else "no"), "-S", self.control_path]
@@ -475,8 +475,9 @@ class SshTunnel(object):
             # closes, the remote `cat` ends and so does the connection (no ssh left behind).
             with open(log, "wb") as errors:
                 self.proc = subprocess.Popen(  # pylint: disable=consider-using-with
-                    self.command("-M", "-o", "ExitOnForwardFailure=yes",
-                                 "-L", "%s:%s" % (self.socket, self.settings["docker_socket"]), remote="cat"),
+                    self.command("-o", "ExitOnForwardFailure=yes",
+                                 "-L", "%s:%s" % (self.socket, self.settings["docker_socket"]), remote="cat",
+                                 master=True),
                     stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=errors)
             deadline = time.monotonic() + self.timeout + 5
             while not os.path.exists(self.socket):
