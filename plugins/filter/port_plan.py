@@ -70,6 +70,14 @@ options:
         others.
       - Giving it (or O(api_port)) plans the control server.
     type: raw
+  ports_per_engine:
+    description:
+      - Host ports each engine takes from its VPN's range - V(1) for the collection's engines, V(2) for the
+        orchestrator app's (an HTTP and an API port each), which halves each VPN's capacity.
+    type: int
+    choices: [1, 2]
+    default: 1
+    version_added: 0.2.0
 """
 
 EXAMPLES = r"""
@@ -123,6 +131,9 @@ _value:
     total_capacity:
       description: How many engines the ranges hold together.
       type: int
+    ports_per_engine:
+      description: Host ports each engine takes from its VPN's range (O(ports_per_engine)).
+      type: int
     vpns:
       description: One entry per VPN, in the input order.
       type: list
@@ -168,12 +179,12 @@ from ansible_collections.acestream.orchestrator.plugins.module_utils._portplan i
 
 
 def port_plan(vpn_names, port_range=None, vpn_port_ranges=None, replicas=0, https_port_range=DEFAULT_HTTPS_PORT_RANGE,
-              api_port=None, api_host_ports=None):
+              api_port=None, api_host_ports=None, ports_per_engine=1):
     """The port plan as a dict (see RETURN)."""
     try:
         return build_plan(vpn_names, port_range=port_range, vpn_port_ranges=vpn_port_ranges or {},
                           replicas=replicas, https_port_range=https_port_range, api_port=api_port,
-                          api_host_ports=api_host_ports).to_dict()
+                          api_host_ports=api_host_ports, ports_per_engine=ports_per_engine).to_dict()
     except PortPlanError as exc:
         raise AnsibleFilterError("acestream.orchestrator.port_plan: %s" % exc)
 

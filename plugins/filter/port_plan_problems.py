@@ -46,6 +46,14 @@ options:
   api_host_ports:
     description: The external host ports of the control servers, a list in the order of the input or a mapping by name.
     type: raw
+  ports_per_engine:
+    description:
+      - Host ports each engine takes from its VPN's range - V(1) for the collection's engines, V(2) for the
+        orchestrator app's (an HTTP and an API port each), which halves each VPN's capacity.
+    type: int
+    choices: [1, 2]
+    default: 1
+    version_added: 0.2.0
 seealso:
   - plugin: acestream.orchestrator.port_plan
     plugin_type: filter
@@ -84,10 +92,11 @@ from ansible_collections.acestream.orchestrator.plugins.module_utils._stack_chec
 
 
 def port_plan_problems(vpn_names, port_range=None, vpn_port_ranges=None, replicas=0,
-                       https_port_range=DEFAULT_HTTPS_PORT_RANGE, api_port=None, api_host_ports=None):
+                       https_port_range=DEFAULT_HTTPS_PORT_RANGE, api_port=None, api_host_ports=None, ports_per_engine=1):
     """The problem messages (see RETURN)."""
     return _port_plan_problems(vpn_names, port_range=port_range, vpn_port_ranges=vpn_port_ranges, replicas=replicas,
-                               https_port_range=https_port_range, api_port=api_port, api_host_ports=api_host_ports)
+                               https_port_range=https_port_range, api_port=api_port, api_host_ports=api_host_ports,
+                               ports_per_engine=ports_per_engine)
 
 
 class FilterModule:

@@ -35,6 +35,9 @@ MAX_PORT = 65535
 DEFAULT_HTTPS_PORT_RANGE = "45000-49999"
 # The port guide's control-server port (GLUETUN_API_PORT), used when planning the control servers.
 DEFAULT_API_PORT = 8001
+# Host ports an engine takes from its VPN's range: 1 for the collection's engines, 2 for the orchestrator app's
+# (HTTP and API).
+PORTS_PER_ENGINE = (1, 2)
 # Gluetun's own control-server port when HTTP_CONTROL_SERVER_ADDRESS is unset (the modules' api_port default).
 GLUETUN_DEFAULT_API_PORT = 8000
 
@@ -274,11 +277,12 @@ class VpnPlan:
 class PortPlan:
     """The whole plan: the ranges given, and one VpnPlan per VPN in order."""
 
-    def __init__(self, port_range, https_range, replicas, vpns):
+    def __init__(self, port_range, https_range, replicas, vpns, ports_per_engine=1):
         self.port_range = port_range
         self.https_range = https_range
         self.replicas = replicas
         self.vpns = vpns
+        self.ports_per_engine = ports_per_engine
 
     @property
     def total_capacity(self):
@@ -296,18 +300,30 @@ class PortPlan:
             "https_port_range": self.https_range.to_dict(),
             "replicas": self.replicas,
             "total_capacity": self.total_capacity,
+            "ports_per_engine": self.ports_per_engine,
             "vpns": [vpn.to_dict() for vpn in self.vpns],
         }
 
 
+def _ports_per_engine(value):
+    if isinstance(value, bool) or not isinstance(value, int) or value not in PORTS_PER_ENGINE:
+        raise PortPlanError("ports_per_engine", "%r is not a number of host ports per engine; use 1 (the collection's "
+                                                "engines) or 2 (the orchestrator app's: HTTP and API)" % (value,),
+                            kind="syntax")
+    return value
+
+
 def build_plan(vpn_names, port_range=None, vpn_port_ranges=None, replicas=0, https_port_range=None, api_port=None,
-               api_host_ports=None):
+               api_host_ports=None, ports_per_engine=1):
     """Validate the inputs and return the PortPlan. Raises PortPlanError naming the field to fix.
 
     The control server is planned (and checked) only when ``api_port`` or ``api_host_ports`` is given.
+    ``ports_per_engine``: host ports each engine takes from its VPN's range (2 for the orchestrator app's engines:
+    HTTP and API), which divides each VPN's capacity.
     """
     names = validate_vpn_names(vpn_names)
     replicas = _replicas(replicas)
+    per_engine = _ports_per_engine(ports_per_engine)
     https_range = parse_range(DEFAULT_HTTPS_PORT_RANGE if https_port_range in (None, "") else https_port_range,
                               "https_port_range")
     total = parse_range(port_range, "port_range") if port_range not in (None, "") else None
@@ -351,18 +367,20 @@ def build_plan(vpn_names, port_range=None, vpn_port_ranges=None, replicas=0, htt
                                 % (https_range, name, rng), kind="overlap")
 
     shares = share_replicas(replicas, len(names))
-    vpns = [VpnPlan(name, index, rng, field, min(rng.size, https_range.size), shares[index])
+    vpns = [VpnPlan(name, index, rng, field, min(rng.size // per_engine, https_range.size), shares[index])
             for index, (name, rng, field) in enumerate(ordered)]
-    plan = PortPlan(total, https_range, replicas, vpns)
+    plan = PortPlan(total, https_range, replicas, vpns, per_engine)
+    two = " engines at 2 host ports each - HTTP and API, as the orchestrator app runs them" if per_engine == 2 else ""
     if replicas > plan.total_capacity:
-        raise PortPlanError("replicas", "%d engines exceed the capacity of the port ranges (%d: %s); widen the ranges "
+        raise PortPlanError("replicas", "%d engines exceed the capacity of the port ranges (%d%s: %s); widen the ranges "
                                         "or lower replicas"
-                            % (replicas, plan.total_capacity, ", ".join("%s %s" % (v.name, v.range) for v in vpns)), kind="capacity")
+                            % (replicas, plan.total_capacity, two, ", ".join("%s %s" % (v.name, v.range) for v in vpns)),
+                            kind="capacity")
     for vpn in vpns:
         if vpn.share > vpn.capacity:
-            raise PortPlanError("replicas", "VPN '%s' must hold %d of the %d engines but its range %s (%s) has room for %d; "
+            raise PortPlanError("replicas", "VPN '%s' must hold %d of the %d engines but its range %s (%s) has room for %d%s; "
                                             "widen %s or lower replicas"
-                                % (vpn.name, vpn.share, replicas, vpn.range, vpn.range_field, vpn.capacity,
+                                % (vpn.name, vpn.share, replicas, vpn.range, vpn.range_field, vpn.capacity, two,
                                    vpn.range_field), kind="capacity")
     if _given(api_port) or _given(api_host_ports):
         plan_control_servers(plan, api_port if _given(api_port) else DEFAULT_API_PORT, api_host_ports)

@@ -18,7 +18,7 @@ def test_registered():
 def test_roles_contract():
     plan = port_plan(["gluetun1", "gluetun2"], port_range="19000-19999", vpn_port_ranges={}, replicas=4,
                      https_port_range="45000-49999")
-    assert set(plan) == {"port_range", "https_port_range", "replicas", "total_capacity", "vpns"}
+    assert set(plan) == {"port_range", "https_port_range", "replicas", "total_capacity", "ports_per_engine", "vpns"}
     assert plan["port_range"] == {"start": 19000, "end": 19999, "size": 1000}
     assert plan["https_port_range"] == {"start": 45000, "end": 49999, "size": 5000}
     assert plan["replicas"] == 4 and plan["total_capacity"] == 1000

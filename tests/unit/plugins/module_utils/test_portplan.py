@@ -166,6 +166,7 @@ def test_seed_redundant_plan():
         "https_port_range": {"start": 45000, "end": 49999, "size": 5000},
         "replicas": 4,
         "total_capacity": 1000,
+        "ports_per_engine": 1,
         "vpns": [
             {"name": "gluetun1", "index": 0, "range": "19000-19499", "start": 19000, "end": 19499, "size": 500,
              "capacity": 500, "share": 2},
@@ -354,3 +355,28 @@ def test_replicas_of_another_kind_are_refused_by_name(replicas):
 def test_replicas_as_ascii_text_or_whole_float():
     assert build_plan(["g1"], port_range="19000-19009", replicas=" 3 ").replicas == 3
     assert build_plan(["g1"], port_range="19000-19009", replicas=3.0).replicas == 3
+
+
+def test_app_engines_take_two_host_ports_each():
+    # The orchestrator app gives each engine an HTTP and an API port: a slice of 10 holds 5 engines, not 10.
+    plan = build_plan(["gluetun1", "gluetun2"], port_range="19000-19019", replicas=10, ports_per_engine=2)
+    assert [vpn.capacity for vpn in plan.vpns] == [5, 5] and plan.to_dict()["ports_per_engine"] == 2
+    with pytest.raises(PortPlanError) as caught:
+        build_plan(["gluetun1", "gluetun2"], port_range="19000-19019", replicas=11, ports_per_engine=2)
+    assert caught.value.field == "replicas" and caught.value.kind == "capacity"
+    assert "(10 engines at 2 host ports each - HTTP and API, as the orchestrator app runs them: gluetun1" \
+        in str(caught.value)
+    with pytest.raises(PortPlanError) as caught:
+        build_plan(["gluetun1", "gluetun2"], vpn_port_ranges={"gluetun1": "19000-19003", "gluetun2": "19010-19029"},
+                   replicas=6, ports_per_engine=2)
+    assert "VPN 'gluetun1' must hold 3 of the 6 engines but its range 19000-19003 (vpn_port_ranges.gluetun1) has " \
+        "room for 2 engines at 2 host ports each" in str(caught.value)
+    # The collection's own engines: one port each, as before.
+    assert build_plan(["gluetun"], port_range="19000-19004", replicas=5).vpns[0].capacity == 5
+
+
+@pytest.mark.parametrize("value", [0, 3, True, "2", None, 2.0])
+def test_ports_per_engine_is_one_or_two(value):
+    with pytest.raises(PortPlanError) as caught:
+        build_plan(["gluetun"], port_range="19000-19004", replicas=1, ports_per_engine=value)
+    assert caught.value.field == "ports_per_engine"
