@@ -3,6 +3,7 @@
 #   acestream-sim/debian-base:bookworm   a Debian root filesystem (mmdebstrap) imported into Docker
 #   acestream-sim/gluetun-simulator      Gluetun's control server, health server and HEALTHCHECK, simulated
 #   acestream-sim/engine-simulator       an AceStream engine's HTTP API, simulated
+#   acestream-sim/orchestrator-app-simulator  the AceStream Orchestrator app v1.7.3 (engines through the Docker socket), simulated
 # A simulator image is rebuilt only when the files of its folder under images/ (or the base) change.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"

@@ -3,11 +3,17 @@
 Takes its ports the way each real engine image does, listens on them, and answers the part of the engine
 HTTP API that the orchestrator uses. No P2P, no streaming.
 
+Connectivity: behind Gluetun (in its network namespace) the simulator asks Gluetun's health server
+(ENGINE_SIM_VPN_HEALTH_URL, default http://127.0.0.1:9999/) whether the tunnel is up, as a real engine behind
+a dead tunnel has no connectivity: a non-2xx answer means not connected, nothing listening means connected
+(not behind Gluetun).
+
 Port passing (what each variant of the orchestrator does):
   krinkuto11-amd64  env CONF (newline-separated --http-port=P, --https-port=Q, --bind-all, --port=R),
                     env HTTP_PORT, HTTPS_PORT, P2P_PORT, BIND_ALL=true
   jopsis-amd64      env ACESTREAM_ARGS="--http-port P --https-port Q [--port R]"
   jopsis-arm32/64   command: python main.py --bind-all --http-port P --https-port Q [--port R]
+  AceServe (app)    command: python main.py --bind-all --http-port P --https-port Q --api-port A [--port R]
 
 Several mechanisms may be used at once when they agree; when they disagree on a port the simulator exits
 with an error (a real engine would silently use one of them). Standard library only.
@@ -24,12 +30,15 @@ import socketserver
 import sys
 import threading
 import time
+from http.client import HTTPConnection, HTTPException
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
 ENGINE_VERSION = os.environ.get("ENGINE_SIM_VERSION", "3.2.13-sim")
-PORT_KEYS = ("http_port", "https_port", "p2p_port")
-FLAG_TO_KEY = {"--http-port": "http_port", "--https-port": "https_port", "--port": "p2p_port"}
+PORT_KEYS = ("http_port", "https_port", "api_port", "p2p_port")
+FLAG_TO_KEY = {"--http-port": "http_port", "--https-port": "https_port", "--api-port": "api_port", "--port": "p2p_port"}
+VPN_HEALTH_URL = os.environ.get("ENGINE_SIM_VPN_HEALTH_URL", "http://127.0.0.1:9999/")
+VPN_HEALTH_TTL = 1.0  # seconds an answer of the health server is reused
 NAMESPACE_HINT = ("AceStream engines that share one network namespace (network_mode: container:<gluetun>) "
                   "must each listen on different ports")
 
@@ -141,11 +150,57 @@ def resolve(argv, environ):
         "mechanisms": [s[0] for s in with_ports],
         "http_port": ports.get("http_port"),
         "https_port": ports.get("https_port"),
+        "api_port": ports.get("api_port"),
         "p2p_port": ports.get("p2p_port"),
         "origin": origin,
         "bind_all": any(s[2] for s in sources),
         "sources": {s[0]: {"ports": s[1], "bind_all": s[2], **s[3]} for s in sources},
     }
+
+
+class VpnProbe:
+    """Is the tunnel this engine sits behind up? Asks Gluetun's health server (in Gluetun's network namespace it
+    answers on 127.0.0.1:9999); an answer is reused for VPN_HEALTH_TTL seconds.
+
+    connected() -> (connected, reason): a 2xx answer or nothing listening (not behind Gluetun) is connected; any
+    other answer, or one that does not come in time, is not."""
+
+    def __init__(self, url):
+        self.url = url.strip()
+        self.lock = threading.Lock()
+        self.checked_at, self.answer = None, (True, "not checked")
+
+    def connected(self):
+        if not self.url:
+            return True, "VPN health check disabled (ENGINE_SIM_VPN_HEALTH_URL is empty)"
+        with self.lock:
+            if self.checked_at is None or time.monotonic() - self.checked_at >= VPN_HEALTH_TTL:
+                self.answer, self.checked_at = self._ask(), time.monotonic()
+            return self.answer
+
+    def _ask(self):
+        parts = urlsplit(self.url)
+        conn = HTTPConnection(parts.hostname or "127.0.0.1", parts.port or 80, timeout=0.5)
+        try:
+            conn.request("GET", parts.path or "/")
+            response = conn.getresponse()
+            body = response.read(512).decode(errors="replace").strip()
+        except ConnectionRefusedError:
+            return True, f"nothing listens on {self.url}: not behind Gluetun"
+        except (OSError, HTTPException) as exc:
+            return False, f"VPN health server {self.url} did not answer: {exc}"
+        finally:
+            conn.close()
+        if 200 <= response.status < 300:
+            return True, f"VPN health server {self.url} answered {response.status}"
+        return False, f"VPN health server {self.url} answered {response.status}: {body}"
+
+
+def connectivity(info):
+    """(connected, reason) right now: ENGINE_SIM_DISCONNECTED forces False, else the tunnel decides."""
+    if not info["connected"]:
+        return False, "ENGINE_SIM_DISCONNECTED=true"
+    return info["vpn_probe"].connected()
 
 
 class Server(ThreadingHTTPServer):
@@ -189,7 +244,7 @@ class EngineHandler(BaseHTTPRequestHandler):
                 self.reply(200, {"result": {"status": info["engine_status"], "http_port": info["http_port"]},
                                  "error": None})
             elif method == "get_network_connection_status":
-                self.reply(200, {"result": {"connected": info["connected"]}, "error": None})
+                self.reply(200, {"result": {"connected": connectivity(info)[0]}, "error": None})
             else:
                 self.reply(200, {"result": None, "error": f"unknown method: {method}"})
         elif split.path == "/webui/api/service":
@@ -199,7 +254,9 @@ class EngineHandler(BaseHTTPRequestHandler):
             else:
                 self.reply(200, {"result": None, "error": f"unknown method: {method}"})
         elif split.path == "/simulator/info":
-            self.reply(200, {key: value for key, value in info.items() if key != "listeners"})
+            shown = {key: value for key, value in info.items() if key not in ("listeners", "vpn_probe")}
+            shown["connected"], shown["connectivity"] = connectivity(info)
+            self.reply(200, shown)
         else:
             self.reply(404, {"result": None, "error": f"{split.path} is not simulated"})
 
@@ -229,6 +286,16 @@ def listen_or_die(kind, port, origin, sock_type=socket.SOCK_STREAM):
             f"{NAMESPACE_HINT}; port {port} is already taken in this namespace.")
         sys.exit(3)
     return sock
+
+
+def serve_or_die(kind, port, origin):
+    """The engine API on one TCP port (the HTTP port, and the API port when given)."""
+    try:
+        return Server(("0.0.0.0", port), EngineHandler)
+    except OSError as exc:
+        log("ERROR", f"cannot listen on TCP port {port} ({kind} port, from {origin}): {exc.strerror}. "
+            f"{NAMESPACE_HINT}; port {port} is already taken in this namespace.")
+        sys.exit(3)
 
 
 def accept_and_drop(sock, stopping):
@@ -262,19 +329,16 @@ def main(argv):
         "engine_version": ENGINE_VERSION,
         "engine_status": os.environ.get("ENGINE_SIM_STATUS", "idle"),
         "connected": not truthy(os.environ.get("ENGINE_SIM_DISCONNECTED", "")),
+        "vpn_health_url": VPN_HEALTH_URL.strip() or None,
         "pid": os.getpid(),
         "hostname": socket.gethostname(),
         "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     })
     stopping = threading.Event()
     # Bind everything first, so that a clash is reported at once whatever port it is on.
-    try:
-        server = Server(("0.0.0.0", info["http_port"]), EngineHandler)
-    except OSError as exc:
-        log("ERROR", f"cannot listen on TCP port {info['http_port']} (http port, from "
-            f"{info['origin']['http_port']}): {exc.strerror}. {NAMESPACE_HINT}; port {info['http_port']} is "
-            "already taken in this namespace.")
-        return 3
+    servers = [serve_or_die("http", info["http_port"], info["origin"]["http_port"])]
+    if info["api_port"]:
+        servers.append(serve_or_die("api", info["api_port"], info["origin"]["api_port"]))
     extra = []
     if info["https_port"]:
         extra.append((accept_and_drop, listen_or_die("https", info["https_port"], info["origin"]["https_port"])))
@@ -282,10 +346,13 @@ def main(argv):
         origin = info["origin"]["p2p_port"]
         extra.append((accept_and_drop, listen_or_die("p2p", info["p2p_port"], origin)))
         extra.append((drain_udp, listen_or_die("p2p", info["p2p_port"], origin, socket.SOCK_DGRAM)))
-    server.info = info
+    probe = VpnProbe(VPN_HEALTH_URL)
+    for server in servers:
+        server.info = {**info, "vpn_probe": probe}
     for func, sock in extra:
         threading.Thread(target=func, args=(sock, stopping), daemon=True).start()
-    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True).start()
+    for server in servers:
+        threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True).start()
 
     def stop(signum, _frame):
         log("INFO", f"caught {signal.Signals(signum).name}, stopping")
@@ -294,10 +361,11 @@ def main(argv):
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     log("INFO", f"AceStream engine SIMULATOR {ENGINE_VERSION} (test fixture) via {'+'.join(info['mechanisms'])}: "
-        f"http {info['http_port']}, https {info['https_port']}, p2p {info['p2p_port']}, "
+        f"http {info['http_port']}, https {info['https_port']}, api {info['api_port']}, p2p {info['p2p_port']}, "
         f"bind-all {info['bind_all']}; ready in {time.monotonic() - started:.3f}s")
     stopping.wait()
-    server.server_close()
+    for server in servers:
+        server.server_close()
     return 0
 
 

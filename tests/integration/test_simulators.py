@@ -1,9 +1,11 @@
-"""Contract tests of the two simulator images (Gluetun control server, AceStream engine) on a real Docker Engine.
+"""Contract tests of the Gluetun and engine simulator images on a real Docker Engine (the app simulator's are in
+test_app_simulator.py).
 
 They pin what the rest of the suite relies on: each release profile's routes, shapes, status codes and
 authentication rules (reference/gluetun-control-server.md), the health states Docker sees, forwarded ports
-that change on a VPN restart, fault injection, and engines of different variants sharing one simulator's
-network namespace. The simulators are test fixtures; users run the real images.
+that change on a VPN restart, fault injection, engines of different variants sharing one simulator's network
+namespace, the engine's --api-port and its lost connectivity behind a stopped VPN. The simulators are test
+fixtures; users run the real images.
 """
 
 from __future__ import annotations
@@ -12,13 +14,17 @@ import base64
 import http.client
 import socket
 import time
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
 from conftest import (  # pylint: disable=import-error
+    ENGINE_IMAGE,
+    TEST_LABEL,
     container_logs,
     docker_exec,
+    engine_ready,
     free_port_range,
     health_of,
     http_request,
@@ -495,3 +501,49 @@ def test_engine_without_ports_or_with_conflicting_ports_exits(docker_api, engine
     assert wait_exited(docker_api, conflicting.name, timeout=20) == 2
     assert "conflicting http port: CONF says 30001 but env says 30009" in container_logs(
         docker_api, conflicting.name)
+
+
+def test_engine_api_port_and_no_connectivity_behind_a_stopped_vpn(docker_api, run_id, gluetun_sim):
+    sim = gluetun_sim(version="v3.41.3", engine_range=4)
+    http_port, api_port, other, unprobed_port = range(sim.engine_range[0], sim.engine_range[0] + 4)
+
+    def start(command, env=None):
+        name = f"t{run_id}-engine-{uuid.uuid4().hex[:4]}"
+        docker_api.start(docker_api.create_container(
+            ENGINE_IMAGE, name=name, command=["python", "main.py", "--bind-all", *command], environment=env or {},
+            host_config=docker_api.create_host_config(network_mode=f"container:{sim.id}"),
+            labels={TEST_LABEL: run_id})["Id"])
+        return name
+
+    # AceServe, as the orchestrator app v1.7.3 starts it: --api-port (both forms), the same API on that port.
+    engine = start(["--http-port", str(http_port), "--https-port", "45100", f"--api-port={api_port}"])
+    unprobed = start(["--http-port", str(unprobed_port)], env={"ENGINE_SIM_VPN_HEALTH_URL": ""})
+    same = start(["--http-port", str(other), "--api-port", str(other)])
+    taken = start(["--http-port", str(other), "--api-port", str(http_port)])
+    for name in (engine, unprobed):
+        wait_for(lambda name=name: engine_ready(docker_api, name), timeout=30, interval=0.1, what=f"{name} listening")
+    for port in (http_port, api_port):
+        base = f"http://127.0.0.1:{port}"
+        assert http_request("GET", base + "/server/api?api_version=3&method=get_status").json()["result"]["http_port"] == http_port
+        assert connectivity(port) is True, "the health server answers 200: the tunnel is up"
+        info = http_request("GET", base + "/simulator/info").json()
+        assert (info["http_port"], info["api_port"], info["origin"]["api_port"]) == (http_port, api_port, "command")
+    assert wait_exited(docker_api, same, timeout=20) == 2
+    assert "api port and http port are both" in container_logs(docker_api, same)
+    assert wait_exited(docker_api, taken, timeout=20) == 3
+    assert f"TCP port {http_port} (api port, from command)" in container_logs(docker_api, taken)
+
+    # A stopped VPN: Gluetun's health server answers 500, the engine behind it has no connectivity (within 1 s).
+    assert put_status(sim, "/v1/vpn/status", "stopped").json() == {"outcome": "stopped"}
+    for port in (http_port, api_port):
+        wait_for(lambda port=port: connectivity(port) is False, timeout=5, interval=0.1, what="no connectivity")
+    info = http_request("GET", f"http://127.0.0.1:{http_port}/simulator/info").json()
+    assert info["connected"] is False and "answered 500" in info["connectivity"]
+    assert connectivity(unprobed_port) is True, "ENGINE_SIM_VPN_HEALTH_URL empty: no check"
+    assert put_status(sim, "/v1/vpn/status", "running").json() == {"outcome": "running"}
+    wait_for(lambda: connectivity(http_port) is True, timeout=10, interval=0.1, what="connectivity back")
+
+
+def connectivity(port):
+    answer = http_request("GET", f"http://127.0.0.1:{port}/server/api?api_version=3&method=get_network_connection_status")
+    return answer.json()["result"]["connected"]
