@@ -12,9 +12,11 @@ description:
   - Derives the environment of the AceStream Orchestrator app from the port plan, in the port guide's names -
     C(APP_PORT) (V(8000)), C(VPN_MODE), C(GLUETUN_CONTAINER_NAME) and C(GLUETUN_CONTAINER_NAME_2),
     C(GLUETUN_API_PORT), C(PORT_RANGE_HOST), C(GLUETUN_PORT_RANGE_1) and C(GLUETUN_PORT_RANGE_2), C(ACE_HTTPS_RANGE),
-    C(MIN_REPLICAS) and C(MAX_REPLICAS) (at least 1), C(DOCKER_NETWORK) and, when given, C(ENGINE_VARIANT).
+    C(MIN_REPLICAS) and C(MAX_REPLICAS) (at least 1), C(DOCKER_NETWORK), when given C(ENGINE_VARIANT) and, with
+    O(pool), C(CONTAINER_LABEL) (C(acestream.app-pool=<pool>)).
   - C(PORT_RANGE_HOST) is O(port_range_host), or the span of the plan's ranges when it is empty.
-  - O(env) overrides any of them. Every value is a string, trimmed; booleans are V(true)/V(false), V(null) empty.
+  - O(env) overrides any of them but C(CONTAINER_LABEL), which it may not set when O(pool) is given. Every value
+    is a string, trimmed; booleans are V(true)/V(false), V(null) empty.
   - C(API_KEY) is not in it - add it where the secret is known.
 options:
   _input:
@@ -52,6 +54,12 @@ options:
     description: More environment; it overrides the derived values.
     type: dict
     default: {}
+  pool:
+    description:
+      - The stack's name. Given, C(CONTAINER_LABEL) is C(acestream.app-pool=<pool>) - the app removes every
+        container carrying its label when it starts, so each stack on a host needs its own.
+    type: str
+    version_added: 0.2.0
 """
 
 EXAMPLES = r"""
@@ -93,12 +101,12 @@ from ansible_collections.acestream.orchestrator.plugins.module_utils._stack_chec
 
 def orchestrator_app_env(plan, vpn_mode=None, api_port=None, port_range_host="",
                          https_port_range=DEFAULT_HTTPS_PORT_RANGE, replicas=0, docker_network="", engine_variant=None,
-                         env=None):
+                         env=None, pool=None):
     """The app's environment (see RETURN)."""
     try:
         return _orchestrator_app_env(plan, vpn_mode, api_port, port_range_host=port_range_host,
                                      https_port_range=https_port_range, replicas=replicas,
-                                     docker_network=docker_network, engine_variant=engine_variant, env=env)
+                                     docker_network=docker_network, engine_variant=engine_variant, env=env, pool=pool)
     except StackCheckError as exc:
         raise AnsibleFilterError("acestream.orchestrator.orchestrator_app_env: %s" % exc)
 

@@ -63,6 +63,8 @@ VARIANTS = {
 DEFAULT_VARIANT = "krinkuto11-amd64"
 # Environment variables through which the variants receive their ports: the user's env may not set them.
 PORT_ENV = ("CONF", "HTTP_PORT", "HTTPS_PORT", "BIND_ALL", "P2P_PORT", "ACESTREAM_ARGS")
+# The Gluetun variables that turn port forwarding on (the current name and the older ones).
+FORWARDING_ENV = ("VPN_PORT_FORWARDING", "PORT_FORWARDING", "PRIVATE_INTERNET_ACCESS_VPN_PORT_FORWARDING")
 # Ports Gluetun itself listens on inside its network namespace (besides the control server's api_port).
 GLUETUN_HEALTH_PORT = 9999
 RUNNING = "running"
@@ -266,14 +268,18 @@ def published_ports(inspect):
     return same, sorted(other)
 
 
+def forwarding_on(env):
+    """True when a Gluetun environment (name -> value) turns port forwarding on."""
+    for key, value in (env or {}).items():
+        if key in FORWARDING_ENV and str(value).strip().lower() in ("on", "yes", "true", "1"):
+            return True
+    return False
+
+
 def forwarding_enabled(inspect):
     """True when the Gluetun container's environment turns port forwarding on."""
-    for item in (((inspect or {}).get("Config") or {}).get("Env") or []):
-        key, _sep, value = item.partition("=")
-        if key in ("VPN_PORT_FORWARDING", "PORT_FORWARDING", "PRIVATE_INTERNET_ACCESS_VPN_PORT_FORWARDING"):
-            if value.strip().lower() in ("on", "yes", "true", "1"):
-                return True
-    return False
+    env = dict(item.partition("=")[::2] for item in (((inspect or {}).get("Config") or {}).get("Env") or []))
+    return forwarding_on(env)
 
 
 def forwarded_ports_of(control):

@@ -40,6 +40,10 @@ from ansible_collections.acestream.orchestrator.plugins.module_utils._env import
     variable_problems as env_variable_problems,
 )
 from ansible_collections.acestream.orchestrator.plugins.module_utils._gluetun_api import credential_problem
+from ansible_collections.acestream.orchestrator.plugins.module_utils._orchestrator_app import (
+    AppError,
+    container_label,
+)
 from ansible_collections.acestream.orchestrator.plugins.module_utils._pool_options import (
     POOL_ARGUMENT_SPEC,
     validate_pool,
@@ -316,11 +320,12 @@ def port_plan_message(error):
 
 
 def port_plan_problems(vpn_names, port_range=None, vpn_port_ranges=None, replicas=0, https_port_range=None,
-                       api_port=None, api_host_ports=None):
+                       api_port=None, api_host_ports=None, ports_per_engine=1):
     """``[]`` when build_plan accepts these inputs, else ``[port_plan_message(error)]``."""
     try:
         build_plan(vpn_names, port_range=port_range, vpn_port_ranges=vpn_port_ranges or {}, replicas=replicas,
-                   https_port_range=https_port_range, api_port=api_port, api_host_ports=api_host_ports)
+                   https_port_range=https_port_range, api_port=api_port, api_host_ports=api_host_ports,
+                   ports_per_engine=ports_per_engine)
     except PortPlanError as error:
         return [port_plan_message(error)]
     return []
@@ -470,12 +475,20 @@ def _app_value(value):
     return str(value).strip()
 
 
+def _app_label(pool):
+    try:
+        return container_label(pool)
+    except AppError as exc:
+        raise StackCheckError(str(exc))
+
+
 def orchestrator_app_env(plan, vpn_mode, api_port, port_range_host="", https_port_range="45000-49999", replicas=0,
-                         docker_network="", engine_variant=None, env=None):
+                         docker_network="", engine_variant=None, env=None, pool=None):
     """The orchestrator app's environment (every value a string; booleans true/false), derived from the port plan:
     APP_PORT, VPN_MODE, GLUETUN_CONTAINER_NAME(_2), GLUETUN_API_PORT, PORT_RANGE_HOST (the plan's span when
-    ``port_range_host`` is empty), GLUETUN_PORT_RANGE_1(_2), ACE_HTTPS_RANGE, MIN/MAX_REPLICAS, DOCKER_NETWORK and
-    ENGINE_VARIANT when given; ``env`` overrides any of them."""
+    ``port_range_host`` is empty), GLUETUN_PORT_RANGE_1(_2), ACE_HTTPS_RANGE, MIN/MAX_REPLICAS, DOCKER_NETWORK,
+    ENGINE_VARIANT when given and, with ``pool``, CONTAINER_LABEL (the stack's own label for the app's engines);
+    ``env`` overrides any of them but CONTAINER_LABEL."""
     vpns = _plan_vpns(plan)
     replicas = _app_value(replicas)
     if not ascii_digits(replicas):
@@ -500,10 +513,15 @@ def orchestrator_app_env(plan, vpn_mode, api_port, port_range_host="", https_por
         out["ENGINE_VARIANT"] = _app_value(engine_variant)
     env = _mapping(env, "env")
     problems = env_problems(env, "env", one_line=True)
+    if pool is not None and "CONTAINER_LABEL" in env:
+        problems.append("env sets CONTAINER_LABEL, which the collection derives from the pool name (%s) so that the "
+                        "stack's app engines are its own: leave it out" % _app_label(pool))
     if problems:
         raise StackCheckError("; ".join(problems))
     for key, value in env.items():
         out[key] = _app_value(value)
+    if pool is not None:
+        out["CONTAINER_LABEL"] = _app_label(pool)
     return out
 
 

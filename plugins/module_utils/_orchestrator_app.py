@@ -1,0 +1,362 @@
+# Copyright (c) acestream.orchestrator contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The AceStream Orchestrator app (v1.7.3) as the collection deploys it, in one place: which app release runs the
+port guide's static mode, the engine settings file that wins over the app's environment, the variant names the app
+knows, the label its engines carry, the Gluetun releases it can read a forwarded port from, and how its engines are
+observed (which VPN, which ports, whether they were left in a dead network namespace).
+
+Private to this collection. Pure: no I/O and no Ansible import. The facts behind every rule are in the collection's
+docs/orchestrator_app.md.
+
+* ``deployment(image, ...)``: everything the orchestrator_app role and the preflight need, with every problem.
+* ``app_engines(containers, pool)``: the app's engines of one pool, from a container list.
+* ``stranded(engines, vpns)``: the app's engines left in an old network namespace of their Gluetun container.
+* ``vpn_status_problems(answer, vpns)``: the app's own ``/vpn/status`` against what Gluetun answers.
+"""
+
+from __future__ import annotations
+
+import calendar
+import json
+import re
+import shlex
+import time
+
+from ansible_collections.acestream.orchestrator.plugins.module_utils._engine_core import forwarding_on
+from ansible_collections.acestream.orchestrator.plugins.module_utils._gluetun_release import (
+    VERSION_LABEL,
+    image_labels,
+    image_tag,
+    normalize,
+    release_tuple,
+    _familiar,
+)
+
+DEFAULT_IMAGE = "ghcr.io/krinkuto11/acestream-orchestrator:v1.7.3"
+# The releases that read VPN_MODE and GLUETUN_CONTAINER_NAME(_2): v1.7.x (v2.0.0 ignores the names, v2.1 is a
+# rewrite that creates its own Gluetun containers).
+FIRST_STATIC_RELEASE = (1, 7, 0)
+END_STATIC_RELEASE = (2, 0, 0)
+SUPPORTED = "v1.7.0 ... v1.7.3"
+# Where v1.7.3 keeps its engine settings inside its image; the file wins over MIN/MAX_REPLICAS and ENGINE_VARIANT.
+SETTINGS_PATH = "/app/app/config/engine_settings.json"
+# The variants v1.7.3 knows, by platform; the collection's engine variants map to them by platform.
+APP_VARIANTS = {"AceServe-amd64": "amd64", "AceServe-arm32": "arm32", "AceServe-arm64": "arm64"}
+ENGINE_VARIANT_PLATFORMS = {"krinkuto11-amd64": "amd64", "jopsis-amd64": "amd64", "jopsis-arm32": "arm32",
+                            "jopsis-arm64": "arm64"}
+# The label key of the app's CONTAINER_LABEL (key=value): the stack's own, so that two app stacks on one host
+# never remove each other's engines (the app removes every container carrying it when it starts).
+LABEL_APP_POOL = "acestream.app-pool"
+# The labels the app puts on each engine.
+LABEL_VPN_CONTAINER = "acestream.vpn_container"
+LABEL_FORWARDED = "acestream.forwarded"
+LABEL_HTTP_PORT = "host.http_port"
+# Each app engine takes two host ports from its VPN's slice: HTTP and API.
+PORTS_PER_ENGINE = 2
+# Gluetun's /v1/portforward, the only route the app reads the forwarded port from, exists from v3.41.0.
+FIRST_PORTFORWARD_RELEASE = (3, 41, 0)
+OLD_GLUETUN_POLICIES = ("fail", "warn")
+_FLAG_RE = re.compile(r"^--(http-port|https-port|api-port|port)(?:=(.*))?$")
+
+
+class AppError(ValueError):
+    """Input these rules cannot read; the message names the option."""
+
+
+def _text(value, name, empty_ok=True):
+    if value is None and empty_ok:
+        return ""
+    if not isinstance(value, str):
+        raise AppError("%s must be a string, not %s" % (name, type(value).__name__))
+    return value.strip()
+
+
+# --------------------------------------------------------------------------------------- release
+def release(image, override=None, labels=None, images=None):
+    """Which app release ``image`` is: ``{release, source, reference, on_target, problem}``.
+
+    The release comes from ``override`` (acestream_orchestrator_release: the user's word), the image's label
+    org.opencontainers.image.version on the target (``labels``, or found in ``images``), else the image's tag.
+    ``problem`` is None, or why the release cannot run the port guide's static mode and the ways out."""
+    image = _text(image, "acestream_orchestrator_image", empty_ok=False)
+    if not image:
+        raise AppError("acestream_orchestrator_image is empty: give the app's image, e.g. %s" % DEFAULT_IMAGE)
+    override = _text(override, "acestream_orchestrator_release")
+    if labels is None and images is not None:
+        labels = image_labels(image, images)
+    if labels is not None and not isinstance(labels, dict):
+        raise AppError("the image labels must be a mapping, not %s" % type(labels).__name__)
+    label = normalize((labels or {}).get(VERSION_LABEL))
+    tag = image_tag(image)
+    if override:
+        found, source = normalize(override), "acestream_orchestrator_release"
+    elif label and (label == "latest" or release_tuple(label)):
+        found, source = label, "the image label %s" % VERSION_LABEL
+    elif tag and (tag == "latest" or release_tuple(normalize(tag))):
+        found, source = normalize(tag), "the tag of %s" % image
+    else:
+        found, source = "", None
+    result = {"release": found, "source": source, "reference": _familiar(image), "on_target": labels is not None,
+              "problem": None}
+    parts = release_tuple(found)
+    if not found:
+        what = "a digest" if tag is None else "tag '%s'" % tag
+        result["problem"] = (
+            "Cannot tell the AceStream Orchestrator release of %s (%s, and %s): set acestream_orchestrator_release to "
+            "the release the image is, or pin the image to a release that runs the port guide's setup (%s, e.g. %s)."
+            % (image, what, "no %s label" % VERSION_LABEL if labels is not None
+               else "the image is not on the target to read its %s label" % VERSION_LABEL, SUPPORTED, DEFAULT_IMAGE))
+    elif parts is None or not FIRST_STATIC_RELEASE <= parts < END_STATIC_RELEASE:
+        why = ("'latest' is the rewrite (v2.1 on) that creates its own Gluetun containers and ignores VPN_MODE and "
+               "GLUETUN_CONTAINER_NAME" if found == "latest" else
+               "from v2.0.0 on the app ignores VPN_MODE and GLUETUN_CONTAINER_NAME (v2.1 is a rewrite that creates its "
+               "own Gluetun containers)" if parts >= END_STATIC_RELEASE else
+               "the collection knows the static mode of %s only" % SUPPORTED)
+        result["problem"] = (
+            "AceStream Orchestrator release %s (from %s) cannot run the port guide's setup: %s. Use %s (the last "
+            "release with VPN_MODE=single|redundant, the default of acestream_orchestrator_image), or leave the "
+            "engines to the collection (acestream_orchestrator_enabled: false)." % (found, source, why, DEFAULT_IMAGE))
+    return result
+
+
+# --------------------------------------------------------------------------------------- variant, label, settings
+def app_variant(engine_variant=None, app_variant_name=None):
+    """The app's ENGINE_VARIANT: ``app_variant_name`` when given (one of APP_VARIANTS), else the collection's
+    ``engine_variant`` mapped by platform. Raises AppError naming the variable for a variant the app cannot run."""
+    app_variant_name = _text(app_variant_name, "acestream_orchestrator_engine_variant")
+    if app_variant_name:
+        if app_variant_name not in APP_VARIANTS:
+            raise AppError("acestream_orchestrator_engine_variant '%s' is not a variant the app v1.7.3 runs: use one of "
+                           "%s" % (app_variant_name, ", ".join(sorted(APP_VARIANTS))))
+        return app_variant_name
+    engine_variant = _text(engine_variant, "acestream_engine_variant") or "krinkuto11-amd64"
+    platform = ENGINE_VARIANT_PLATFORMS.get(engine_variant)
+    if platform is None:
+        raise AppError("acestream_engine_variant '%s' has no counterpart in the app: use one of %s, or set "
+                       "acestream_orchestrator_engine_variant to one of %s" % (
+                           engine_variant, ", ".join(sorted(ENGINE_VARIANT_PLATFORMS)), ", ".join(sorted(APP_VARIANTS))))
+    return "AceServe-%s" % platform
+
+
+def container_label(pool):
+    """The app's CONTAINER_LABEL for stack ``pool`` (key=value)."""
+    pool = _text(pool, "acestream_pool_name")
+    if not pool or "=" in pool or any(ch.isspace() for ch in pool):
+        raise AppError("acestream_pool_name %r cannot be part of the app's CONTAINER_LABEL: use letters, digits, '.', "
+                       "'_' or '-'" % pool)
+    return "%s=%s" % (LABEL_APP_POOL, pool)
+
+
+def engine_settings(replicas, variant):
+    """The app's engine_settings.json, as a mapping: the stack's replicas (min = max) and variant; the image's own
+    custom variant is turned off so that the variant set here is the one that runs."""
+    if isinstance(replicas, bool) or not isinstance(replicas, int) or replicas < 0:
+        raise AppError("acestream_engine_replicas must be a whole number, 0 or more, not %r" % (replicas,))
+    if variant not in APP_VARIANTS:
+        raise AppError("the app's engine variant must be one of %s, not %r" % (", ".join(sorted(APP_VARIANTS)), variant))
+    return {"min_replicas": replicas, "max_replicas": max(replicas, 1), "auto_delete": False,
+            "engine_variant": variant, "use_custom_variant": False, "platform": APP_VARIANTS[variant]}
+
+
+def settings_text(settings):
+    """The settings file's content: JSON, sorted keys, one trailing newline (the same bytes on every run)."""
+    return json.dumps(settings, indent=2, sort_keys=True) + "\n"
+
+
+def gluetun_problem(gluetun_release, forwarding, policy="fail"):
+    """``(problem, warning)`` for a Gluetun release under the app: the app reads the forwarded port only from
+    /v1/portforward (Gluetun v3.41.0 on); before it, with port forwarding on, it runs without a forwarded port."""
+    policy = _text(policy, "acestream_orchestrator_old_gluetun") or "fail"
+    if policy not in OLD_GLUETUN_POLICIES:
+        raise AppError("acestream_orchestrator_old_gluetun must be fail or warn, not %r" % policy)
+    gluetun_release = _text(gluetun_release, "the Gluetun release")
+    parts = release_tuple(gluetun_release)
+    if not forwarding or gluetun_release == "latest" or parts is None or parts >= FIRST_PORTFORWARD_RELEASE:
+        return None, None
+    said = ("Gluetun %s has no /v1/portforward, the only route the orchestrator app v1.7.3 reads the forwarded port "
+            "from (it logs 'Port forwarding not supported by VPN config' and runs every engine without the forwarded "
+            "port)" % gluetun_release)
+    if policy == "warn":
+        return None, said + "; acestream_orchestrator_old_gluetun is warn: deploying anyway."
+    return (said + ". Use Gluetun v3.41.0 or later (acestream_gluetun_image, e.g. qmcgaw/gluetun:v3.41.1), turn port "
+                   "forwarding off, or set acestream_orchestrator_old_gluetun: warn to run the app without it."), None
+
+
+def gluetun_forwarding(containers, env=None):
+    """True when a Gluetun container of the stack turns port forwarding on (its env over the common ``env``)."""
+    if not isinstance(containers, list):
+        raise AppError("acestream_gluetun_containers must be a list, not %s" % type(containers).__name__)
+    common = env if isinstance(env, dict) else {}
+    for container in containers:
+        own = container.get("env") if isinstance(container, dict) else None
+        merged = dict(common)
+        merged.update(own if isinstance(own, dict) else {})
+        if forwarding_on(merged):
+            return True
+    return False
+
+
+def deployment(image, pool, replicas, override=None, images=None, engine_variant=None, app_variant_name=None,
+               engine_image=None, gluetun_release=None, gluetun_containers=None, gluetun_env=None, old_gluetun="fail",
+               app_env=None):
+    """What the orchestrator_app role deploys, and every reason not to: ``{release, release_source, reference,
+    on_target, release_problem, variant, label, settings, settings_json, problems, warnings}``: ``release_problem``
+    (None, or why the release cannot run the guide's setup) apart from the ``problems`` of the stack, because the
+    release is best read from the image's label on the target, which the roles list later. ``gluetun_release`` (None: not known
+    yet) and the Gluetun containers' environments (``gluetun_containers`` over ``gluetun_env``: port forwarding on?)
+    give the Gluetun check; ``app_env`` (acestream_orchestrator_env) may not set CONTAINER_LABEL."""
+    problems, warnings = [], []
+    info = release(image, override=override, images=images)
+    variant = None
+    try:
+        variant = app_variant(engine_variant, app_variant_name)
+    except AppError as exc:
+        problems.append(str(exc) + ".")
+    if _text(engine_image, "acestream_engine_image"):
+        problems.append("acestream_engine_image is set, but the orchestrator app starts its engines from its own "
+                        "images (ghcr.io/krinkuto11/acestream:latest-<platform>, by variant): leave it empty and choose "
+                        "the variant (acestream_orchestrator_engine_variant), or leave the engines to the collection "
+                        "(acestream_orchestrator_enabled: false).")
+    label = container_label(pool)
+    if isinstance(app_env, dict) and "CONTAINER_LABEL" in app_env:
+        problems.append("acestream_orchestrator_env sets CONTAINER_LABEL, which the collection derives from the pool "
+                        "name (%s) so that the stack's app engines are its own (the app removes every container "
+                        "carrying its label when it starts): leave it out." % label)
+    settings = engine_settings(replicas, variant) if variant else None
+    if gluetun_release is not None:
+        forwarding = gluetun_forwarding(gluetun_containers or [], gluetun_env)
+        problem, warning = gluetun_problem(gluetun_release, forwarding, old_gluetun)
+        problems.extend([problem] if problem else [])
+        warnings.extend([warning] if warning else [])
+    return {"release": info["release"], "release_source": info["source"], "reference": info["reference"],
+            "on_target": info["on_target"], "release_problem": info["problem"], "variant": variant, "label": label, "settings": settings,
+            "settings_json": settings_text(settings) if settings else None, "problems": problems,
+            "warnings": warnings}
+
+
+# --------------------------------------------------------------------------------------- observing its engines
+def _port(text):
+    try:
+        value = int(str(text).strip())
+    except (TypeError, ValueError):
+        return None
+    return value if 1 <= value <= 65535 else None
+
+
+def _flags(command):
+    """The engine ports in a container's command line (``--http-port P``, ``--port=R`` ...)."""
+    try:
+        tokens = shlex.split(command or "")
+    except ValueError:
+        tokens = (command or "").split()
+    out = {}
+    for index, token in enumerate(tokens):
+        match = _FLAG_RE.match(token)
+        if not match:
+            continue
+        value = match.group(2)
+        if value is None and index + 1 < len(tokens):
+            value = tokens[index + 1]
+        out[match.group(1)] = _port(value)
+    return out
+
+
+def app_engines(containers, pool):
+    """The app's engines of stack ``pool`` among ``containers`` (a Docker container list, ``all=True``), each as
+    ``{id, name, vpn, port, api_port, https_port, forwarded, p2p_port, state, status, network_mode, created}``;
+    ``created`` in seconds since the epoch."""
+    if not isinstance(containers, list):
+        raise AppError("the containers must be a list as Docker lists them, not %s" % type(containers).__name__)
+    key, _sep, value = container_label(pool).partition("=")
+    out = []
+    for container in containers:
+        if not isinstance(container, dict):
+            raise AppError("each container must be a mapping as Docker lists it, not %s" % type(container).__name__)
+        labels = container.get("Labels") or {}
+        if labels.get(key) != value:
+            continue
+        names = container.get("Names") or []
+        flags = _flags(container.get("Command"))
+        created = container.get("Created")
+        out.append({
+            "id": container.get("Id"),
+            "name": names[0].lstrip("/") if names else (container.get("Id") or "")[:12],
+            "vpn": labels.get(LABEL_VPN_CONTAINER),
+            "port": _port(labels.get(LABEL_HTTP_PORT)) or flags.get("http-port"),
+            "api_port": flags.get("api-port"),
+            "https_port": flags.get("https-port"),
+            "forwarded": str(labels.get(LABEL_FORWARDED, "")).lower() == "true",
+            "p2p_port": flags.get("port"),
+            "state": str(container.get("State") or "unknown").lower(),
+            "status": container.get("Status"),
+            "network_mode": (container.get("HostConfig") or {}).get("NetworkMode"),
+            "created": created if isinstance(created, (int, float)) and not isinstance(created, bool) else None,
+        })
+    return sorted(out, key=lambda e: (e["vpn"] or "", e["port"] or 0, e["name"]))
+
+
+def epoch(timestamp):
+    """Seconds since the epoch of Docker's RFC 3339 time (``2026-12-05T10:59:01.123456789Z``), None when it is not
+    one (a container that never started: ``0001-01-01T00:00:00Z``)."""
+    if not isinstance(timestamp, str) or not timestamp or timestamp.startswith("0001-"):
+        return None
+    match = re.match(r"^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(\.\d+)?(Z|[+-]\d{2}:\d{2})$", timestamp.strip())
+    if not match:
+        return None
+    seconds = calendar.timegm(time.strptime(match.group(1), "%Y-%m-%dT%H:%M:%S"))
+    fraction = float("0" + match.group(2)) if match.group(2) else 0.0
+    zone = match.group(3)
+    if zone != "Z":
+        sign = 1 if zone[0] == "+" else -1
+        seconds -= sign * (int(zone[1:3]) * 3600 + int(zone[4:6]) * 60)
+    return seconds + fraction
+
+
+def stranded(engines, vpns):
+    """The app's engines left behind by their Gluetun container: ``[{name, vpn, reason}]``.
+
+    ``vpns``: Gluetun name -> ``{id, started_at}`` (None: no such container). An engine is stranded when it joined
+    another container than its VPN's current one (Gluetun was re-created), or was created before the VPN's last
+    start (Gluetun restarted: a new network namespace; the engine kept the dead one). The app itself replaces only
+    its forwarded engine then; a restart of the app (its start-up removes and re-provisions) makes the stack whole."""
+    out = []
+    for engine in engines:
+        vpn = vpns.get(engine["vpn"])
+        if not vpn or not vpn.get("id"):
+            out.append({"name": engine["name"], "vpn": engine["vpn"],
+                        "reason": "its Gluetun container %s is gone" % (engine["vpn"] or "(unnamed)")})
+            continue
+        if engine["network_mode"] != "container:%s" % vpn["id"]:
+            out.append({"name": engine["name"], "vpn": engine["vpn"],
+                        "reason": "joined %s, not the current %s container %s (Gluetun was re-created)" % (
+                            engine["network_mode"] or "no network", engine["vpn"], vpn["id"][:12])})
+            continue
+        started = epoch(vpn.get("started_at"))
+        if started is not None and engine["created"] is not None and engine["created"] < int(started):
+            out.append({"name": engine["name"], "vpn": engine["vpn"],
+                        "reason": "created before %s last started (%s): left in its old network namespace" % (
+                            engine["vpn"], vpn["started_at"])})
+    return out
+
+
+def vpn_status_problems(answer, vpns):
+    """What the app's ``/vpn/status`` answer gets wrong against Gluetun: ``[text]``. ``vpns``: the observed VPNs
+    in order (``name``, ``healthy``, ``forwarded_port``). The app must be enabled, connected when every VPN is
+    healthy, and report the forwarded port Gluetun answers (v1.7.3 reports one: the first VPN's, in both modes)."""
+    if not isinstance(answer, dict):
+        return ["the app's /vpn/status did not answer a JSON object"]
+    out = []
+    if answer.get("enabled") is not True:
+        out.append("the app reports the VPN not enabled (enabled: %s)" % json.dumps(answer.get("enabled")))
+    healthy = all(vpn.get("healthy") for vpn in vpns)
+    if healthy and answer.get("connected") is not True:
+        out.append("the app reports the VPN not connected while Gluetun is healthy")
+    if not healthy and answer.get("connected") is True:
+        out.append("the app reports the VPN connected while %s is not healthy" % ", ".join(
+            vpn["name"] for vpn in vpns if not vpn.get("healthy")))
+    wanted = [vpn.get("forwarded_port") for vpn in vpns if vpn.get("forwarded_port")]
+    seen = answer.get("forwarded_port")
+    if wanted and seen not in wanted:
+        out.append("the app reports forwarded port %s, Gluetun forwards %s" % (
+            json.dumps(seen), ", ".join(str(p) for p in wanted)))
+    return out

@@ -1,0 +1,275 @@
+# Copyright (c) acestream.orchestrator contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""_orchestrator_app: the app release that runs the port guide's setup, its engine settings file and variant names,
+its CONTAINER_LABEL, the Gluetun releases it reads a forwarded port from, and its engines as observed (which VPN,
+which ports, left in an old network namespace or not); with the filter plugin and the stack view's app mode."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+from ansible.errors import AnsibleFilterError
+
+from ansible_collections.acestream.orchestrator.plugins.filter.orchestrator_app import FilterModule, orchestrator_app
+from ansible_collections.acestream.orchestrator.plugins.module_utils import _orchestrator_app as app
+from ansible_collections.acestream.orchestrator.plugins.module_utils._stack_view import app_drift, app_engines_joined
+
+LABEL = "org.opencontainers.image.version"
+
+
+# --------------------------------------------------------------------------------------- release
+@pytest.mark.parametrize("image, override, labels, release, source", [
+    ("ghcr.io/krinkuto11/acestream-orchestrator:v1.7.3", "", None, "v1.7.3",
+     "the tag of ghcr.io/krinkuto11/acestream-orchestrator:v1.7.3"),
+    ("ghcr.io/krinkuto11/acestream-orchestrator:1.7.0", None, None, "v1.7.0",
+     "the tag of ghcr.io/krinkuto11/acestream-orchestrator:1.7.0"),
+    # the label before the tag: a mirror's own tag tells nothing, the label does
+    ("registry.example/orchestrator:prod", "", {LABEL: "v1.7.3"}, "v1.7.3", "the image label " + LABEL),
+    ("acestream-sim/orchestrator-app-simulator:latest", "", {LABEL: "v1.7.3"}, "v1.7.3", "the image label " + LABEL),
+    # the user's word wins
+    ("registry.example/orchestrator:prod", " 1.7.2 ", None, "v1.7.2", "acestream_orchestrator_release"),
+])
+def test_releases_that_run_the_guide(image, override, labels, release, source):
+    decided = app.release(image, override=override, labels=labels)
+    assert (decided["release"], decided["source"], decided["problem"]) == (release, source, None)
+
+
+@pytest.mark.parametrize("image, labels, said", [
+    ("ghcr.io/krinkuto11/acestream-orchestrator:latest", None, "'latest' is the rewrite (v2.1 on)"),
+    ("ghcr.io/krinkuto11/acestream-orchestrator", None, "'latest' is the rewrite"),
+    ("ghcr.io/krinkuto11/acestream-orchestrator:v2.0.0", None, "from v2.0.0 on the app ignores VPN_MODE"),
+    ("ghcr.io/krinkuto11/acestream-orchestrator:v2.1.4", None, "v2.1 is a rewrite"),
+    ("ghcr.io/krinkuto11/acestream-orchestrator:v1.6.9", None, "knows the static mode of v1.7.0 ... v1.7.3 only"),
+    # a v1.7.3 tag whose image says otherwise: the label is what the image is
+    ("ghcr.io/krinkuto11/acestream-orchestrator:v1.7.3", {LABEL: "v2.1.0"}, "from v2.0.0 on"),
+])
+def test_releases_that_cannot_are_refused_with_the_way_out(image, labels, said):
+    problem = app.release(image, labels=labels)["problem"]
+    assert said in problem and app.DEFAULT_IMAGE in problem and "acestream_orchestrator_enabled: false" in problem
+
+
+def test_an_image_that_tells_nothing():
+    problem = app.release("registry.example/orchestrator:prod")["problem"]
+    assert "Cannot tell the AceStream Orchestrator release" in problem and "not on the target" in problem
+    assert "acestream_orchestrator_release" in problem
+    problem = app.release("registry.example/orchestrator@sha256:" + "b" * 64, labels={})["problem"]
+    assert "a digest" in problem and "no %s label" % LABEL in problem
+
+
+def test_release_from_the_targets_images():
+    images = [{"RepoTags": ["registry.example/orchestrator:prod"], "Labels": {LABEL: "v1.7.3"}}]
+    decided = app.release("registry.example/orchestrator:prod", images=images)
+    assert decided["release"] == "v1.7.3" and decided["on_target"] and decided["problem"] is None
+    assert app.release("registry.example/other:prod", images=images)["on_target"] is False
+
+
+@pytest.mark.parametrize("image", [None, 3, ["a"], "", "  "])
+def test_release_bad_image(image):
+    with pytest.raises(app.AppError) as caught:
+        app.release(image)
+    assert "acestream_orchestrator_image" in str(caught.value)
+
+
+# --------------------------------------------------------------------------------------- variant, label, settings
+@pytest.mark.parametrize("engine_variant, app_variant, wanted", [
+    ("krinkuto11-amd64", "", "AceServe-amd64"),
+    ("jopsis-amd64", None, "AceServe-amd64"),
+    ("jopsis-arm32", "", "AceServe-arm32"),
+    ("jopsis-arm64", "", "AceServe-arm64"),
+    (None, "", "AceServe-amd64"),
+    ("jopsis-arm64", "AceServe-amd64", "AceServe-amd64"),
+])
+def test_variants_map_to_the_apps(engine_variant, app_variant, wanted):
+    assert app.app_variant(engine_variant, app_variant) == wanted
+
+
+@pytest.mark.parametrize("engine_variant, app_variant, named", [
+    ("krinkuto11-amd64", "krinkuto11-amd64", "acestream_orchestrator_engine_variant"),
+    ("krinkuto11-amd64", "AceServe-riscv", "acestream_orchestrator_engine_variant"),
+    ("custom-x86", "", "acestream_engine_variant"),
+    ("krinkuto11-amd64", ["AceServe-amd64"], "acestream_orchestrator_engine_variant"),
+])
+def test_variants_the_app_cannot_run(engine_variant, app_variant, named):
+    with pytest.raises(app.AppError) as caught:
+        app.app_variant(engine_variant, app_variant)
+    assert named in str(caught.value)
+
+
+def test_container_label_is_the_stacks_own():
+    assert app.container_label("acestream") == "acestream.app-pool=acestream"
+    assert app.container_label("acestream") != app.container_label("acestream-b")
+    for bad in ("", "a=b", "two words", None, 7):
+        with pytest.raises(app.AppError):
+            app.container_label(bad)
+
+
+def test_engine_settings_file():
+    settings = app.engine_settings(4, "AceServe-arm64")
+    assert settings == {"min_replicas": 4, "max_replicas": 4, "auto_delete": False, "engine_variant": "AceServe-arm64",
+                        "use_custom_variant": False, "platform": "arm64"}
+    assert app.engine_settings(0, "AceServe-amd64")["max_replicas"] == 1
+    text = app.settings_text(settings)
+    assert text.endswith("}\n") and json.loads(text) == settings and text == app.settings_text(dict(settings))
+    for replicas in (-1, True, 2.0, "2", None, math.nan):
+        with pytest.raises(app.AppError):
+            app.engine_settings(replicas, "AceServe-amd64")
+    with pytest.raises(app.AppError):
+        app.engine_settings(2, "krinkuto11-amd64")
+
+
+# --------------------------------------------------------------------------------------- Gluetun releases
+@pytest.mark.parametrize("release, forwarding, policy, refused, warned", [
+    ("v3.40.0", True, "fail", True, False),
+    ("v3.39.1", True, "warn", False, True),
+    ("v3.40.0", False, "fail", False, False),
+    ("v3.41.0", True, "fail", False, False),
+    ("latest", True, "fail", False, False),
+    ("", True, "fail", False, False),
+])
+def test_gluetun_before_v3_41_with_forwarding(release, forwarding, policy, refused, warned):
+    problem, warning = app.gluetun_problem(release, forwarding, policy)
+    assert (problem is not None, warning is not None) == (refused, warned)
+    if refused:
+        assert "/v1/portforward" in problem and "acestream_orchestrator_old_gluetun: warn" in problem
+        assert "v3.41.0" in problem
+
+
+def test_gluetun_policy_is_checked():
+    with pytest.raises(app.AppError) as caught:
+        app.gluetun_problem("v3.40.0", True, "ignore")
+    assert "acestream_orchestrator_old_gluetun" in str(caught.value)
+
+
+def test_forwarding_from_the_containers_env():
+    assert app.gluetun_forwarding([{"name": "g", "env": {"VPN_PORT_FORWARDING": "on"}}])
+    assert app.gluetun_forwarding([{"name": "g"}], {"VPN_PORT_FORWARDING": True})
+    assert not app.gluetun_forwarding([{"name": "g", "env": {"VPN_PORT_FORWARDING": "off"}}],
+                                      {"VPN_PORT_FORWARDING": "on"})
+    assert not app.gluetun_forwarding([{"name": "g", "env": None}])
+    with pytest.raises(app.AppError):
+        app.gluetun_forwarding({"name": "g"})
+
+
+# --------------------------------------------------------------------------------------- the filter
+def test_filter_registered_and_roles_call():
+    assert FilterModule().filters() == {"orchestrator_app": orchestrator_app}
+    decided = orchestrator_app(app.DEFAULT_IMAGE, pool="acestream", replicas=2, engine_variant="krinkuto11-amd64")
+    assert decided["release"] == "v1.7.3" and decided["release_problem"] is None and decided["problems"] == []
+    assert decided["variant"] == "AceServe-amd64" and decided["label"] == "acestream.app-pool=acestream"
+    assert json.loads(decided["settings_json"])["min_replicas"] == 2
+
+
+def test_filter_lists_every_problem():
+    decided = orchestrator_app("ghcr.io/krinkuto11/acestream-orchestrator:latest", pool="acestream", replicas=2,
+                               engine_variant="custom", engine_image="my/engine:1", gluetun_release="v3.40.0",
+                               gluetun_containers=[{"name": "g", "env": {"VPN_PORT_FORWARDING": "on"}}],
+                               app_env={"CONTAINER_LABEL": "ondemand.app=myservice"})
+    assert "'latest' is the rewrite" in decided["release_problem"]
+    assert len(decided["problems"]) == 4 and "sets CONTAINER_LABEL" in decided["problems"][2] and decided["variant"] is None and decided["settings"] is None
+    warned = orchestrator_app(app.DEFAULT_IMAGE, pool="acestream", replicas=2, gluetun_release="v3.40.0",
+                              gluetun_containers=[{"name": "g"}], gluetun_env={"VPN_PORT_FORWARDING": "on"},
+                              old_gluetun="warn")
+    assert warned["problems"] == [] and "deploying anyway" in warned["warnings"][0]
+
+
+@pytest.mark.parametrize("kwargs", [
+    {"pool": "a=b", "replicas": 1}, {"pool": "acestream", "replicas": -1}, {"pool": "acestream", "replicas": None},
+    {"pool": "acestream", "replicas": 1, "old_gluetun": "never", "gluetun_release": "v3.41.0"},
+])
+def test_filter_bad_input(kwargs):
+    with pytest.raises(AnsibleFilterError) as caught:
+        orchestrator_app(app.DEFAULT_IMAGE, **kwargs)
+    assert str(caught.value).startswith("acestream.orchestrator.orchestrator_app: ")
+
+
+# --------------------------------------------------------------------------------------- its engines
+def _listed(name, vpn, port, forwarded=False, network="container:aaa", created=2_000_000_000, pool="acestream",
+            command=None, state="running"):
+    labels = {"acestream.app-pool": pool, "acestream.vpn_container": vpn, "acestream.forwarded": str(forwarded).lower(),
+              "host.http_port": str(port)}
+    return {"Id": name + "-id", "Names": ["/" + name], "Labels": labels, "State": state, "Status": "Up",
+            "Created": created, "HostConfig": {"NetworkMode": network},
+            "Command": command or "python main.py --http-port %d --https-port 45000 --api-port %d%s" % (
+                port, port + 1, " --port 40001" if forwarded else "")}
+
+
+def test_app_engines_of_one_stack():
+    listed = [_listed("acestream-2", "g2", 19010), _listed("acestream-1", "g1", 19000, forwarded=True),
+              _listed("other-1", "g1", 19002, pool="other"), {"Id": "x", "Labels": None}]
+    engines = app.app_engines(listed, "acestream")
+    assert [e["name"] for e in engines] == ["acestream-1", "acestream-2"]
+    first = engines[0]
+    assert (first["vpn"], first["port"], first["api_port"], first["https_port"], first["forwarded"],
+            first["p2p_port"]) == ("g1", 19000, 19001, 45000, True, 40001)
+    assert engines[1]["p2p_port"] is None and engines[1]["created"] == 2_000_000_000
+    bad = _listed("acestream-3", "g1", 19004, command="--http-port=notaport --port=0 --api-port 'unclosed")
+    bad["Labels"]["host.http_port"] = "x"
+    seen = app.app_engines([bad], "acestream")[0]
+    assert (seen["port"], seen["p2p_port"]) == (None, None)
+    for wrong in ({"Id": "x"}, ["not a mapping"]):
+        with pytest.raises(app.AppError):
+            app.app_engines(wrong, "acestream")
+
+
+def test_epoch():
+    assert app.epoch("2033-05-18T03:33:20Z") == 2_000_000_000
+    assert app.epoch("2033-05-18T03:33:20.5+00:00") == 2_000_000_000.5
+    assert app.epoch("2033-05-18T05:33:20+02:00") == 2_000_000_000
+    for none in ("0001-01-01T00:00:00Z", "", None, "yesterday", 5):
+        assert app.epoch(none) is None
+
+
+def test_stranded_engines():
+    vpns = {"g1": {"id": "aaa", "started_at": "2033-05-18T03:33:20.7Z"}, "g2": {"id": "bbb", "started_at": None}}
+    engines = app.app_engines([
+        _listed("acestream-1", "g1", 19000, created=2_000_000_001),               # joined after the start: fine
+        _listed("acestream-2", "g1", 19002, created=2_000_000_000),               # the same second: fine
+        _listed("acestream-3", "g1", 19004, created=1_999_999_000),               # before a restart: stranded
+        _listed("acestream-4", "g1", 19006, network="container:old"),             # Gluetun re-created: stranded
+        _listed("acestream-5", "g2", 19010, network="container:bbb"),             # start unknown: fine
+        _listed("acestream-6", "g3", 19020),                                      # its Gluetun gone: stranded
+    ], "acestream")
+    left = app.stranded(engines, vpns)
+    assert [(item["name"], item["vpn"]) for item in left] == [
+        ("acestream-3", "g1"), ("acestream-4", "g1"), ("acestream-6", "g3")]
+    assert "old network namespace" in left[0]["reason"] and "re-created" in left[1]["reason"]
+    assert "gone" in left[2]["reason"]
+
+
+def test_app_drift_and_namespace_view():
+    states = {"g1": {"id": "aaa", "started_at": "2033-05-18T03:33:20Z"}}
+    engines = app.app_engines([_listed("acestream-1", "g1", 19000),
+                               _listed("acestream-2", "g1", 19002, created=1_000_000_000)], "acestream")
+    running = {"name": "app", "state": "running", "engines": engines}
+    decided = app_drift(running, states, [])
+    assert [a["action"] for a in decided["actions"]] == ["restart"]
+    assert "acestream-2" in decided["actions"][0]["reason"] and "acestream-1" not in decided["actions"][0]["reason"]
+    joined = app_engines_joined(engines, states)
+    assert joined[0]["vpn_started_at"] == "2033-05-18T03:33:20Z"
+    assert joined[1]["vpn_started_at"].startswith("created 2001-09-09")
+    pool_engine = {"name": "acestream-g1-19004", "vpn": "g1", "port": 19004}
+    stopped = app_drift(dict(running, state=None, engines=engines[:1]), states, [pool_engine])
+    assert [(a["action"], a["name"]) for a in stopped["actions"]] == [("start", "app"), ("remove", "acestream-g1-19004")]
+    assert app_drift(dict(running, engines=engines[:1]), states, [])["actions"] == []
+
+
+@pytest.mark.parametrize("answer, vpns, said", [
+    ({"enabled": True, "connected": True, "forwarded_port": 40001},
+     [{"name": "g1", "healthy": True, "forwarded_port": 40001}], []),
+    ({"enabled": True, "connected": True, "forwarded_port": 40002},
+     [{"name": "g1", "healthy": True, "forwarded_port": 40001}, {"name": "g2", "healthy": True, "forwarded_port": 40002}],
+     []),
+    ({"enabled": True, "connected": True, "forwarded_port": None},
+     [{"name": "g1", "healthy": True, "forwarded_port": 40001}], ["reports forwarded port null, Gluetun forwards 40001"]),
+    ({"enabled": True, "connected": True, "forwarded_port": None},
+     [{"name": "g1", "healthy": False, "forwarded_port": None}], ["connected while g1 is not healthy"]),
+    ({"enabled": False, "connected": False},
+     [{"name": "g1", "healthy": True, "forwarded_port": None}], ["not enabled", "not connected while Gluetun is healthy"]),
+    (None, [], ["did not answer a JSON object"]),
+    (["a"], [], ["did not answer a JSON object"]),
+])
+def test_vpn_status_against_gluetun(answer, vpns, said):
+    problems = app.vpn_status_problems(answer, vpns)
+    assert len(problems) == len(said) and all(part in text for part, text in zip(said, problems))
