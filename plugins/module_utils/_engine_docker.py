@@ -134,6 +134,11 @@ class DockerEngines:
         self._count("list")
         return self.client.containers(all=True, filters={"label": manager_label_filters()})
 
+    def list_labelled(self, label):
+        """The containers carrying ``label`` (``key=value``): ONE list call (list output, no inspect)."""
+        self._count("list")
+        return self.client.containers(all=True, filters={"label": [label]})
+
     def list_pool(self, pool):
         """The pool's engines: ONE list call, filtered by the pool's labels (list output, no inspect)."""
         self._count("list")

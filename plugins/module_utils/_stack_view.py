@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 
 from ansible_collections.acestream.orchestrator.plugins.module_utils._engine_core import (
     PreflightError,
@@ -26,6 +27,10 @@ from ansible_collections.acestream.orchestrator.plugins.module_utils._engine_cor
     range_mismatch,
 )
 from ansible_collections.acestream.orchestrator.plugins.module_utils._gluetun_release import contradiction
+from ansible_collections.acestream.orchestrator.plugins.module_utils._orchestrator_app import (
+    stranded,
+    vpn_status_problems,
+)
 from ansible_collections.acestream.orchestrator.plugins.module_utils._portplan import PortPlanError, ranges_text
 
 WILDCARDS = ("", "0.0.0.0", "::")
@@ -96,7 +101,43 @@ def drift(plan, params, states, engines, image_id, others=()):
     return {"actions": actions, "error": None, "warnings": decided["warnings"], "plan": decided["plan"]}
 
 
-def observe(plan, params, states, engines, probes, image_id, api=None, egress=None, observed_at=None, others=()):
+def app_engines_joined(engines, states):
+    """The app's engines with ``vpn_started_at`` as the pool's engines carry it in a label: their VPN's current start
+    when they were created after it, else the engine's own creation (left in an old network namespace)."""
+    vpns = dict((name, {"id": state["id"], "started_at": state["started_at"]}) for name, state in states.items())
+    left = set(item["name"] for item in stranded(engines, vpns))
+    out = []
+    for engine in engines:
+        state = states.get(engine["vpn"]) or {}
+        joined = state.get("started_at") if engine["name"] not in left else (
+            "created %s" % time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(engine["created"])) if engine["created"]
+            else "unknown")
+        out.append(dict(engine, vpn_started_at=joined))
+    return out
+
+
+def app_drift(app, states, pool_engines):
+    """What the orchestrator_app role would change for the app's engines: restart the app when engines were left in
+    an old network namespace (its start-up re-provisions them), start it when it is not running, remove the
+    collection's own engines (the app provisions them). Shaped as engine_pool's drift."""
+    vpns = dict((name, {"id": state["id"], "started_at": state["started_at"]}) for name, state in states.items())
+    actions = []
+    if app["state"] != RUNNING:
+        actions.append({"action": "start", "name": app["name"], "vpn": None, "port": None,
+                        "reason": "the orchestrator app is %s" % (app["state"] or "missing")})
+    left = stranded(app["engines"], vpns)
+    if left and app["state"] == RUNNING:
+        actions.append({"action": "restart", "name": app["name"], "vpn": None, "port": None,
+                        "reason": "its start-up re-provisions the engines left behind: %s" % "; ".join(
+                            "%s %s" % (item["name"], item["reason"]) for item in left)})
+    for engine in pool_engines:
+        actions.append({"action": "remove", "name": engine["name"], "vpn": engine["vpn"], "port": engine["port"],
+                        "reason": "the orchestrator app provisions the engines"})
+    return {"actions": actions, "error": None, "warnings": [], "plan": []}
+
+
+def observe(plan, params, states, engines, probes, image_id, api=None, egress=None, observed_at=None, others=(),
+            app=None):
     """The stack's view from its observations.
 
     ``plan``: the PortPlan. ``params``: the engine pool core's parameters (``pool``, ``variant``, ``image``,
@@ -107,12 +148,19 @@ def observe(plan, params, states, engines, probes, image_id, api=None, egress=No
     release, public IP, every forwarded port). ``api``: engine name -> ``{ok, url, detail}``. ``egress``: None (not
     asked) or ``{"url", "host_ip", "vpns": {vpn: {"engine", "ip", "error"}}}``. ``observed_at``: seconds since the
     epoch. ``others``: the other pools' engines on the Docker host (engine_pool's observation too): the drift then
-    shows engine_pool's refusal when one of them is on this pool's VPNs.
+    shows engine_pool's refusal when one of them is on this pool's VPNs. ``app``: None, or the orchestrator app
+    that provisions the engines: ``{name, state, engines, url, vpn_status, error}`` (its engines as
+    ``_orchestrator_app.app_engines`` reads them, its ``/vpn/status`` answer): the view's engines are then the app's,
+    and the drift is the app's.
     """
     order = dict((vpn.name, vpn.index) for vpn in plan.vpns)
+    if app is not None:
+        decided = app_drift(app, states, engines)
+        engines = app_engines_joined(app["engines"], states)
+    else:
+        decided = drift(plan, params, states, engines, image_id, others)
     engines = sorted(engines, key=lambda e: (order.get(e["vpn"], len(order)), e["vpn"] or "", e["port"] or 0,
                                              e["name"]))
-    decided = drift(plan, params, states, engines, image_id, others)
     planned = dict((row["name"], row) for row in decided["plan"])
     return {
         "pool": params["pool"],
@@ -127,6 +175,9 @@ def observe(plan, params, states, engines, probes, image_id, api=None, egress=No
         "engines": [_engine_view(e, states, api) for e in engines],
         "drift": decided,
         "egress": egress,
+        "app": None if app is None else {
+            "name": app["name"], "state": app["state"], "url": app.get("url"), "vpn_status": app.get("vpn_status"),
+            "error": app.get("error"), "engines": len(app["engines"])},
     }
 
 
@@ -135,7 +186,7 @@ def _check(scope, check, ok, detail):
     return {"scope": scope, "check": check, "ok": bool(ok), "detail": detail}
 
 
-def _vpn_checks(vpn, engines, api_port, on_unhealthy):
+def _vpn_checks(vpn, engines, api_port, on_unhealthy, app=False):
     scope = "VPN " + vpn["name"]
     out = []
     if not vpn["exists"]:
@@ -179,8 +230,11 @@ def _vpn_checks(vpn, engines, api_port, on_unhealthy):
     out.append(_check(scope, "engines", ok, "%d engine(s), plan %d" % (len(engines), vpn["engines_planned"])))
 
     if vpn["forwarded_port"]:
-        # Each forwarded port on its own engine, as many as the VPN has engines (engine_pool's assignment).
+        # Each forwarded port on its own engine, as many as the VPN has engines (engine_pool's assignment); the
+        # orchestrator app runs one forwarded engine per VPN, with the port Gluetun answers first.
         ports = vpn["forwarded_ports"] or [vpn["forwarded_port"]]
+        if app:
+            ports = ports[:1]
         fwd = sorted((e for e in engines if e["forwarded"]), key=lambda e: e["port"] or 0)
         held = [e["p2p_port"] for e in fwd]
         ok = len(fwd) == min(len(ports), len(engines)) and len(set(held)) == len(held) \
@@ -253,8 +307,31 @@ def _egress_checks(view):
     return out
 
 
+def _app_checks(view):
+    app = view["app"]
+    out = [_check("app " + app["name"], "running", app["state"] == RUNNING,
+                  "%s %s" % (app["name"], app["state"] or "missing"))]
+    if app["url"]:
+        if app["error"]:
+            ok, detail = False, "%s/vpn/status did not answer: %s" % (app["url"], app["error"])
+        else:
+            problems = vpn_status_problems(app["vpn_status"], view["vpns"])
+            answer = app["vpn_status"] or {}
+            ok = not problems
+            detail = "; ".join(problems) if problems else "enabled, connected %s, forwarded port %s" % (
+                json.dumps(answer.get("connected")), json.dumps(answer.get("forwarded_port")))
+        out.append(_check("app " + app["name"], "/vpn/status", ok, detail))
+    return out
+
+
 def _drift_check(view):
     decided = view["drift"]
+    if view.get("app"):
+        actions = decided["actions"]
+        if not actions:
+            return _check("stack", "drift", True, "none: the orchestrator_app role would change nothing")
+        return _check("stack", "drift", False, "the site playbook would make %d change(s): %s" % (
+            len(actions), "; ".join("%s %s (%s)" % (a["action"], a["name"], a["reason"]) for a in actions)))
     if decided["error"]:
         return _check("stack", "drift", False, "engine_pool would refuse: %s" % decided["error"])
     actions = decided["actions"]
@@ -271,11 +348,14 @@ def checks(view):
     for engine in view["engines"]:
         by_vpn.setdefault(engine["vpn"], []).append(engine)
     for vpn in view["vpns"]:
-        out.extend(_vpn_checks(vpn, by_vpn.get(vpn["name"], []), view["api_port"], view["on_unhealthy"]))
+        out.extend(_vpn_checks(vpn, by_vpn.get(vpn["name"], []), view["api_port"], view["on_unhealthy"],
+                               app=view.get("app") is not None))
     vpns = dict((vpn["name"], vpn) for vpn in view["vpns"])
     for engine in view["engines"]:
         out.extend(_engine_checks(engine, vpns.get(engine["vpn"])))
     out.extend(_egress_checks(view))
+    if view.get("app"):
+        out.extend(_app_checks(view))
     out.append(_check("stack", "engines", len(view["engines"]) == view["replicas"], "%d engine(s) in pool %s, replicas %d"
                       % (len(view["engines"]), view["pool"], view["replicas"])))
     out.append(_drift_check(view))
@@ -354,6 +434,15 @@ def status_lines(view):
     lines = [title]
     for row in rows:
         lines.append("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip())
+    app = view.get("app")
+    if app:
+        answer = app["vpn_status"] or {}
+        said = ""
+        if app["vpn_status"] is not None:
+            said = ": /vpn/status connected %s, forwarded port %s" % (
+                json.dumps(answer.get("connected")), json.dumps(answer.get("forwarded_port")))
+        lines.append("engines provisioned by the orchestrator app %s (%s)%s" % (
+            app["name"], app["state"] or "missing", said))
     lines.append(drift_summary(view))
     return lines
 
@@ -373,6 +462,7 @@ def status_document(view, results):
                     for e in view["engines"]],
         "drift": {"actions": view["drift"]["actions"], "error": view["drift"]["error"]},
         "checks": {"passed": len(results) - failed, "failed": failed},
+        "app": view.get("app"),
     }
 
 

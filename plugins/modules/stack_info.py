@@ -68,6 +68,29 @@ options:
     description: The name the status table and failure message give the Docker host (the inventory hostname).
     type: str
     default: localhost
+  app:
+    description:
+      - The AceStream Orchestrator app (v1.7.3) that provisions the engines instead of
+        M(acestream.orchestrator.engine_pool). Given, the engines observed and checked are the app's - the containers
+        carrying the stack's C(CONTAINER_LABEL) C(acestream.app-pool=<name>), each placed by its labels
+        C(acestream.vpn_container) (host) and C(host.http_port) (port), its P2P port read from its command line;
+        each VPN must have one forwarded engine, with the port Gluetun answers first.
+      - The drift is then what the C(orchestrator_app) role would change - start the app, restart it when engines
+        were left in an old network namespace of their Gluetun container (re-created or restarted), remove the
+        collection's own engines.
+    type: dict
+    version_added: 0.2.0
+    suboptions:
+      name:
+        description: The app's container name.
+        type: str
+        required: true
+      url:
+        description:
+          - The app's API as the Docker host reaches it (C(http://127.0.0.1:8000)); its C(/vpn/status) is checked
+            against Gluetun (enabled, connected, the forwarded port). Empty - not asked.
+        type: str
+        default: ""
 requirements:
   - Docker SDK for Python >= 5.0
 notes:
@@ -147,7 +170,7 @@ vpns:
       description: The TCP ports it publishes on the same host ports.
       type: str
 engines:
-  description: The pool's engines, by VPN then port.
+  description: The pool's engines (with O(app), the app's), by VPN then port.
   returned: always
   type: list
   elements: dict
@@ -192,7 +215,7 @@ report:
   type: list
   elements: str
 drift:
-  description: What M(acestream.orchestrator.engine_pool) would do now.
+  description: What M(acestream.orchestrator.engine_pool) would do now (with O(app), what the C(orchestrator_app) role would).
   returned: always
   type: dict
   contains:
@@ -222,6 +245,7 @@ metrics:
   type: str
 """
 
+import json
 import time
 import traceback
 
@@ -240,6 +264,7 @@ from ansible_collections.acestream.orchestrator.plugins.module_utils._engine_doc
 from ansible_collections.acestream.orchestrator.plugins.module_utils._gluetun_probe import docker_host_address
 from ansible_collections.acestream.orchestrator.plugins.module_utils._gluetun_api import GluetunConfigError
 from ansible_collections.acestream.orchestrator.plugins.module_utils._gluetun_probe import probe_instances
+from ansible_collections.acestream.orchestrator.plugins.module_utils._orchestrator_app import app_engines, container_label
 from ansible_collections.acestream.orchestrator.plugins.module_utils._pool_options import (
     POOL_ARGUMENT_SPEC,
     check_seconds,
@@ -263,6 +288,7 @@ def argument_spec():
         egress_url=dict(type="str", default=""),
         mode=dict(type="str", default=""),
         host=dict(type="str", default="localhost"),
+        app=dict(type="dict", options=dict(name=dict(type="str", required=True), url=dict(type="str", default=""))),
     )
     spec.update(DOCKER_ARGUMENT_SPEC)
     return spec
@@ -312,6 +338,32 @@ def observe_egress(ops, url, timeout, engines):
     return {"url": url, "host_ip": host_ip, "vpns": seen}
 
 
+def app_vpn_status(url, timeout):
+    """``(answer, error)``: the app's ``GET /vpn/status`` (no credentials: it is a read-only route)."""
+    try:
+        resp = open_url(url.rstrip("/") + "/vpn/status", timeout=timeout, use_proxy=False)
+        try:
+            return json.loads(resp.read(65536).decode("utf-8", "replace")), None
+        finally:
+            resp.close()
+    except ValueError as exc:
+        return None, "not JSON (%s)" % exc
+    except Exception as exc:  # pylint: disable=broad-except  # any failure is the check's detail
+        return None, str(exc)
+
+
+def observe_app(ops, pool, app, timeout):
+    """The app: its container's state, its engines (one list call by the stack's CONTAINER_LABEL), its /vpn/status."""
+    inspect = ops.inspect_container(app["name"])
+    state = ((inspect or {}).get("State") or {}).get("Status")
+    containers = ops.list_labelled(container_label(pool))
+    answer, error = app_vpn_status(app["url"], timeout) if app["url"] and state == RUNNING else (None, None)
+    if app["url"] and state != RUNNING:
+        error = "the app is %s" % (state or "missing")
+    return {"name": app["name"], "state": state, "engines": app_engines(containers, pool), "url": app["url"] or None,
+            "vpn_status": answer, "error": error}
+
+
 def observe(ops, plan, core, params, docker_api):
     """engine_pool's own observation (so the drift is its decision), the probes shown, each engine's API."""
     names = [vpn.name for vpn in plan.vpns]
@@ -323,16 +375,18 @@ def observe(ops, plan, core, params, docker_api):
                                              **creds)))
     engines, states, image_id, others = ops.observe(plan, core["pool"], core["image"], params["api_port"], creds,
                                                     params["api_timeout"], ports=params["forwarded_port"] == "auto")
+    app = observe_app(ops, core["pool"], params["app"], params["api_timeout"]) if params["app"] else None
+    asked = engines if app is None else app["engines"]
 
     def ask(engine):
         url = ops.engine_url(engine, states[engine["vpn"]]["published"].get(engine["port"]))
         return engine_answer(url, params["api_timeout"])
 
-    running = [e for e in engines if e["state"] == RUNNING and e["port"] and e["vpn"] in states]
+    running = [e for e in asked if e["state"] == RUNNING and e["port"] and e["vpn"] in states]
     api = dict(zip([e["name"] for e in running], ops.parallel(ask, running)))
-    egress = observe_egress(ops, params["egress_url"], params["api_timeout"], engines) if params["egress_url"] else None
+    egress = observe_egress(ops, params["egress_url"], params["api_timeout"], asked) if params["egress_url"] else None
     core = dict(core, mode=params["mode"] or None, host=params["host"])
-    return view_of.observe(plan, core, states, engines, probes, image_id, api, egress, time.time(), others)
+    return view_of.observe(plan, core, states, engines, probes, image_id, api, egress, time.time(), others, app)
 
 
 def main():
