@@ -17,6 +17,7 @@ from conftest import ENGINE_IMAGE, GLUETUN_IMAGE, ROOT, free_port, free_port_ran
 
 SLOW_HOST_HEALTHCHECK = {"test": ["CMD", "/gluetun-entrypoint", "healthcheck"], "interval": "1s", "timeout": "30s",
                          "retries": 3, "start_period": "60s"}
+APP_IMAGE = os.environ.get("ACESTREAM_APP_SIM_IMAGE", "acestream-sim/orchestrator-app-simulator:latest")
 ROLES = ("acestream.orchestrator.gluetun", "acestream.orchestrator.engines", "acestream.orchestrator.orchestrator_app")
 
 
@@ -58,6 +59,22 @@ def stack_vars(run_id, tmp_path, mode="redundant", replicas=2, range_size=6, rel
     return data
 
 
+def with_app(variables, **env):
+    """The stack with the orchestrator app on, played by the orchestrator-app simulator (it starts the engine
+    simulator image for every variant); ``env`` adds to the app's environment."""
+    app_env = {"APP_SIM_ENGINE_IMAGE": ENGINE_IMAGE, "APP_SIM_INTERVAL": "1"}
+    app_env.update(env)
+    variables.update({
+        "acestream_orchestrator_enabled": True,
+        "acestream_orchestrator_name": f"{variables['acestream_pool_name']}-app",
+        "acestream_orchestrator_image": APP_IMAGE,
+        "acestream_orchestrator_port": free_port(),
+        "acestream_orchestrator_env": app_env,
+        "acestream_engine_image": "",  # the app runs its own engine images
+    })
+    return variables
+
+
 @pytest.fixture
 def stack(run_id, tmp_path, docker_api):
     """Factory of stack descriptions; whatever a run left of them is removed at the end."""
@@ -95,6 +112,14 @@ def run_collection_playbook(name, variables, tmp_path, **kwargs):
         "ansible_connection": "local", "ansible_python_interpreter": sys.executable}}}}))
     return run_playbook(playbook=ROOT / "playbooks" / f"{name}.yml", extra_vars=variables, inventory=inventory,
                         **kwargs)
+
+
+def task_result(run, name, host="localhost"):
+    """The result of the last task with this name (role tasks are listed as '<role> : <name>')."""
+    for key in reversed(list(run.results)):
+        if key == name or key.endswith(" : " + name):
+            return run.results[key][host]
+    raise KeyError(f"no task {name!r} in {list(run.results)}")
 
 
 def failure_message(run):

@@ -21,20 +21,13 @@ from roles_helpers import (  # noqa: F401 pylint: disable=unused-import
     file_mode,
     run_collection_playbook,
     stack,
+    task_result,
 )
 
 
 def engines_of(docker_api, variables):
     return docker_api.containers(all=True, filters={"label": [
         "acestream.managed-by=acestream.orchestrator.engine_pool", f"acestream.pool={variables['acestream_pool_name']}"]})
-
-
-def task_result(run, name, host="localhost"):
-    """The result of the last task with this name (role tasks are listed as '<role> : <name>')."""
-    for key in reversed(list(run.results)):
-        if key == name or key.endswith(" : " + name):
-            return run.results[key][host]
-    raise KeyError(f"no task {name!r} in {list(run.results)}")
 
 
 def checks_of(run):

@@ -1,74 +1,286 @@
 # Copyright (c) acestream.orchestrator contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The orchestrator_app role: the app's environment derived from the port plan, its secrets kept in 0600 files, the
-control-server role it needs (it sends no credentials), and the engines left to it.
-
-No registry is reachable here, so a long-running stand-in (the Gluetun simulator image, which listens on 8000 like
-the app) plays the app's container; what is tested is what the role gives it."""
+"""The orchestrator_app role with a stand-in that behaves like the AceStream Orchestrator app v1.7.3 (the
+orchestrator-app simulator image: it reads its env and engine settings file, finds Gluetun by name, provisions
+engines through the Docker socket with its labels and two host ports each, and removes its labelled containers when
+it starts). Redundant and single, each check -> apply -> apply (unchanged): the environment and engine settings
+file that take effect, the stack's own CONTAINER_LABEL, verify / status / drift counting the app's engines, a
+Gluetun container restarted or re-created while the app runs, and the stack removed with nothing of the app left.
+The refusals (app release, Gluetun before v3.41 with forwarding, two host ports per engine) come before anything
+changes."""
 
 from __future__ import annotations
 
-from conftest import GLUETUN_IMAGE, free_port
-from roles_helpers import failure_message, file_mode, remove_stack, run_roles, stack_vars
+import json
+
+from conftest import ENGINE_IMAGE, TEST_LABEL, http_request, wait_for
+from roles_helpers import (
+    failure_message,
+    file_mode,
+    remove_stack,
+    run_collection_playbook,
+    run_roles,
+    stack_containers,
+    stack_vars,
+    task_result,
+    with_app,
+)
 
 
-def test_app_environment_comes_from_the_plan(run_id, tmp_path, docker_api):
-    variables = stack_vars(run_id, tmp_path, mode="redundant", replicas=2, range_size=6)
-    app_name = f"{variables['acestream_pool_name']}-app"
-    app_port = free_port()
-    variables.update({
-        "acestream_orchestrator_enabled": True,
-        "acestream_orchestrator_name": app_name,
-        "acestream_orchestrator_image": GLUETUN_IMAGE,
-        "acestream_orchestrator_port": app_port,
-        "acestream_orchestrator_env": {"TZ": "UTC", "GLUETUN_SIM_VERSION": "latest"},
-    })
-    first, second = (c["name"] for c in variables["acestream_gluetun_containers"])
+def app_label(variables):
+    return f"acestream.app-pool={variables['acestream_pool_name']}"
+
+
+def app_engines(docker_api, variables):
+    return docker_api.containers(all=True, filters={"label": [app_label(variables)]})
+
+
+def vpn_ids(docker_api, variables):
+    return dict((c["name"], docker_api.inspect_container(c["name"])["Id"])
+                for c in variables["acestream_gluetun_containers"])
+
+
+def seconds(timestamp):
+    """Docker's RFC 3339 time in UTC (``2026-12-05T10:59:01.12Z``) as comparable seconds of the day and fraction."""
+    whole, _dot, fraction = timestamp.rstrip("Z").partition(".")
+    return whole, float("0." + (fraction or "0"))
+
+
+def wait_engines_placed(docker_api, variables, timeout=90):
+    """Wait until the app runs the replicas, every engine running in its VPN's current network namespace, created
+    after that VPN's last start; return them."""
+    replicas = variables["acestream_engine_replicas"]
+
+    def placed():
+        ids = vpn_ids(docker_api, variables)
+        engines = app_engines(docker_api, variables)
+        if len(engines) != replicas:
+            return None
+        for engine in engines:
+            vpn = engine["Labels"].get("acestream.vpn_container")
+            started = docker_api.inspect_container(vpn)["State"]["StartedAt"] if vpn in ids else None
+            if engine["State"] != "running" or engine["HostConfig"]["NetworkMode"] != f"container:{ids.get(vpn)}":
+                return None
+            created = docker_api.inspect_container(engine["Id"])["Created"]
+            if started is None or seconds(created) < seconds(started):
+                return None
+        return engines
+
+    return wait_for(placed, timeout=timeout, what=f"{replicas} app engines placed")
+
+
+def check_placement(docker_api, variables, engines):
+    """Two ports per engine inside its VPN's slice, one forwarded engine per VPN with Gluetun's forwarded port."""
+    start, end = (int(p) for p in variables["acestream_port_range_host"].split("-"))
+    names = [c["name"] for c in variables["acestream_gluetun_containers"]]
+    size = (end - start + 1) // len(names)
+    slices = dict((name, (start + i * size, start + (i + 1) * size - 1)) for i, name in enumerate(names))
+    for engine in engines:
+        labels = engine["Labels"]
+        low, high = slices[labels["acestream.vpn_container"]]
+        http_port, api_port = int(labels["host.http_port"]), int(labels["host.api_port"])
+        assert low <= http_port <= high and low <= api_port <= high and http_port != api_port, (labels, low, high)
+    for name in names:
+        forwarded = [e for e in engines if e["Labels"]["acestream.vpn_container"] == name
+                     and e["Labels"]["acestream.forwarded"] == "true"]
+        if any(e["Labels"]["acestream.vpn_container"] == name for e in engines):
+            assert len(forwarded) == 1, (name, [e["Labels"] for e in engines])
+            assert "--port " in forwarded[0]["Command"]
+
+
+def verify_passes(variables, tmp_path):
+    """verify until it passes (the app answers /vpn/status from its last round), then its checks."""
+    runs = []
+
+    def passed():
+        run = run_collection_playbook("verify", variables, tmp_path)
+        runs.append(run)
+        return run if run.rc == 0 else None
+
     try:
-        run = run_roles(tmp_path, variables)
-        assert run.rc == 0, failure_message(run)
-        env = dict(item.split("=", 1) for item in docker_api.inspect_container(app_name)["Config"]["Env"])
-        start, end = (int(p) for p in variables["acestream_port_range_host"].split("-"))
-        assert env["VPN_MODE"] == "redundant"
-        assert env["GLUETUN_CONTAINER_NAME"] == first and env["GLUETUN_CONTAINER_NAME_2"] == second
-        assert env["GLUETUN_API_PORT"] == "8001"
-        assert env["PORT_RANGE_HOST"] == f"{start}-{end}"
-        assert env["GLUETUN_PORT_RANGE_1"] == f"{start}-{start + 2}"
-        assert env["GLUETUN_PORT_RANGE_2"] == f"{start + 3}-{end}"
-        assert env["MIN_REPLICAS"] == env["MAX_REPLICAS"] == "2"
-        assert env["ENGINE_VARIANT"] == "krinkuto11-amd64"
-        assert env["DOCKER_NETWORK"] == variables["acestream_docker_network"]
-        assert env["TZ"] == "UTC"
-        stack_dir = tmp_path / "stack"
-        kept_key = (stack_dir / "orchestrator-api-key").read_text().strip()
-        assert env["API_KEY"] == kept_key and len(kept_key) >= 32
-        assert file_mode(stack_dir / "orchestrator-api-key") == "0o600"
-        assert file_mode(stack_dir / "orchestrator.env") == "0o600"
-        bindings = docker_api.inspect_container(app_name)["HostConfig"]["PortBindings"]["8000/tcp"]
-        assert bindings == [{"HostIp": "127.0.0.1", "HostPort": str(app_port)}]
+        return wait_for(passed, timeout=60, interval=1, what="verify to pass")
+    except AssertionError as exc:
+        raise AssertionError(failure_message(runs[-1])) from exc
 
-        # The app sends no credentials: a role without authentication covers the read-only routes it calls.
-        auth = (stack_dir / "gluetun" / first / "auth" / "config.toml").read_text()
-        assert 'name = "orchestrator-app"' in auth and 'auth = "none"' in auth
+
+def remove_app(docker_api, variables):
+    for container in docker_api.containers(all=True, filters={"name": [f"^/{variables['acestream_orchestrator_name']}$"]}):
+        docker_api.remove_container(container["Id"], force=True)
+    for container in app_engines(docker_api, variables):
+        docker_api.remove_container(container["Id"], force=True)
+
+
+def test_redundant_app_stack(run_id, tmp_path, docker_api):
+    variables = with_app(stack_vars(run_id, tmp_path, mode="redundant", replicas=3, range_size=8))
+    app = variables["acestream_orchestrator_name"]
+    stack_dir = tmp_path / "stack"
+    try:
+        # check: nothing is created
+        check = run_roles(tmp_path, variables, check=True)
+        assert check.rc == 0 and check.changed > 0, failure_message(check)
+        assert docker_api.containers(all=True, filters={"name": [f"^/{app}$"]}) == []
+        assert stack_containers(docker_api, variables) == {} and not stack_dir.exists()
+
+        first = run_roles(tmp_path, variables)
+        assert first.rc == 0, failure_message(first)
+        env = dict(item.split("=", 1) for item in docker_api.inspect_container(app)["Config"]["Env"])
+        assert env["CONTAINER_LABEL"] == app_label(variables) and env["VPN_MODE"] == "redundant"
+        assert env["ENGINE_VARIANT"] == "AceServe-amd64" and env["MIN_REPLICAS"] == "3"
+        settings = stack_dir / "orchestrator" / "engine_settings.json"
+        assert json.loads(settings.read_text()) == {
+            "min_replicas": 3, "max_replicas": 3, "auto_delete": False, "engine_variant": "AceServe-amd64",
+            "use_custom_variant": False, "platform": "amd64"}
+        assert file_mode(settings) == "0o644" and file_mode(stack_dir / "orchestrator.env") == "0o600"
+        mounts = dict((m["Destination"], m["Source"]) for m in docker_api.inspect_container(app)["Mounts"])
+        assert mounts["/app/app/config/engine_settings.json"] == str(settings)
         compose = (stack_dir / "docker-compose.yml").read_text()
-        assert app_name in compose and kept_key not in compose
+        assert "engine_settings.json:/app/app/config/engine_settings.json" in compose
+        assert "an HTTP and an API port" in compose and "v1.7.3" in compose
 
-        # The app provisions the engines: the collection runs none.
-        engines = docker_api.containers(all=True, filters={"label": [
+        engines = wait_engines_placed(docker_api, variables)
+        check_placement(docker_api, variables, engines)
+        assert sorted(e["Labels"]["acestream.vpn_container"] for e in engines) == sorted(
+            [variables["acestream_gluetun_containers"][0]["name"]] * 2
+            + [variables["acestream_gluetun_containers"][1]["name"]])
+        # The collection's own engines: none (the app provisions them).
+        assert docker_api.containers(all=True, filters={"label": [
             "acestream.managed-by=acestream.orchestrator.engine_pool",
-            f"acestream.pool={variables['acestream_pool_name']}"]})
-        assert engines == []
+            f"acestream.pool={variables['acestream_pool_name']}"]}) == []
 
         again = run_roles(tmp_path, variables)
         assert again.rc == 0 and again.changed == 0, failure_message(again)
+        check = run_roles(tmp_path, variables, check=True)
+        assert check.rc == 0 and check.changed == 0, failure_message(check)
 
-        # Disabled again: the role removes the app container it created.
-        variables["acestream_orchestrator_enabled"] = False
-        off = run_roles(tmp_path, variables)
-        assert off.rc == 0, failure_message(off)
-        assert docker_api.containers(all=True, filters={"name": [f"^/{app_name}$"]}) == []
-        assert not (stack_dir / "orchestrator.env").exists()
+        verify = verify_passes(variables, tmp_path)
+        report = "\n".join(task_result(verify, "Show the checks")["msg"])
+        assert "3 engine(s) in pool" in report and "/vpn/status" in report and "forwarded engine" in report
+        status = run_collection_playbook("status", dict(variables, acestream_status_format="json"), tmp_path)
+        assert status.rc == 0, failure_message(status)
+        document = task_result(status, "Show the status")["msg"]
+        assert document["engines_total"] == 3 and document["app"]["state"] == "running"
+        assert all(e["api_ok"] for e in document["engines"]), document["engines"]
+
+        # The API key guards the app's provisioning API.
+        url = f"http://127.0.0.1:{variables['acestream_orchestrator_port']}"
+        assert http_request("POST", url + "/provision/acestream", body=b"{}").status == 401
+
+        # A Gluetun container restarted while the app runs: its engines are left in the old network namespace.
+        # drift names the app; site restarts it (its start-up re-provisions them); the next run changes nothing.
+        first_vpn = variables["acestream_gluetun_containers"][0]["name"]
+        docker_api.restart(first_vpn, timeout=1)
+        wait_for(lambda: docker_api.inspect_container(first_vpn)["State"].get("Health", {}).get("Status") == "healthy",
+                 timeout=60, what=f"{first_vpn} healthy again")
+        drift = run_collection_playbook("drift", variables, tmp_path)
+        assert drift.rc == 0, failure_message(drift)
+        assert "orchestrator_app" in task_result(drift, "Report the drift")["msg"]
+        assert run_collection_playbook("verify", variables, tmp_path).rc != 0
+        fixed = run_roles(tmp_path, variables)
+        assert fixed.rc == 0 and fixed.changed > 0, failure_message(fixed)
+        check_placement(docker_api, variables, wait_engines_placed(docker_api, variables))
+        verify_passes(variables, tmp_path)
+        settled = run_roles(tmp_path, variables)
+        assert settled.rc == 0 and settled.changed == 0, failure_message(settled)
+
+        # A Gluetun container re-created (removed by hand; site creates it again with a new ID).
+        second_vpn = variables["acestream_gluetun_containers"][1]["name"]
+        docker_api.remove_container(second_vpn, force=True)
+        recreated = run_roles(tmp_path, variables)
+        assert recreated.rc == 0, failure_message(recreated)
+        check_placement(docker_api, variables, wait_engines_placed(docker_api, variables))
+        verify_passes(variables, tmp_path)
+        settled = run_roles(tmp_path, variables)
+        assert settled.rc == 0 and settled.changed == 0, failure_message(settled)
+
+        # absent: check changes nothing; then the app, every container with its label, the VPNs; nothing left.
+        gone = dict(variables, acestream_state="absent")
+        check = run_roles(tmp_path, gone, check=True)
+        assert check.rc == 0 and check.changed > 0, failure_message(check)
+        assert len(app_engines(docker_api, variables)) == 3
+        removed = run_roles(tmp_path, gone)
+        assert removed.rc == 0, failure_message(removed)
+        assert docker_api.containers(all=True, filters={"name": [f"^/{app}$"]}) == []
+        assert app_engines(docker_api, variables) == [] and stack_containers(docker_api, variables) == {}
+        assert not (stack_dir / "orchestrator").exists() and not (stack_dir / "orchestrator.env").exists()
+        again = run_roles(tmp_path, gone)
+        assert again.rc == 0 and again.changed == 0, failure_message(again)
     finally:
-        for container in docker_api.containers(all=True, filters={"name": [f"^/{app_name}$"]}):
-            docker_api.remove_container(container["Id"], force=True)
+        remove_app(docker_api, variables)
         remove_stack(docker_api, variables)
+
+
+def test_single_app_stack_settings_win_and_other_stacks_are_kept(run_id, tmp_path, docker_api):
+    # MIN_REPLICAS=3 in the env, 1 in the stack: the settings file the role mounts wins, as in the real app.
+    variables = with_app(stack_vars(run_id, tmp_path, mode="single", replicas=1, range_size=4), MIN_REPLICAS="3",
+                         MAX_REPLICAS="3")
+    app = variables["acestream_orchestrator_name"]
+    # Another stack's app engine on the same host: this stack's app must not remove it when it starts.
+    other = docker_api.create_container(
+        ENGINE_IMAGE, name=f"{variables['acestream_pool_name']}-other-engine",
+        labels={"acestream.app-pool": f"{variables['acestream_pool_name']}-other", TEST_LABEL: run_id})
+    docker_api.start(other)
+    try:
+        check = run_roles(tmp_path, variables, check=True)
+        assert check.rc == 0, failure_message(check)
+        first = run_roles(tmp_path, variables)
+        assert first.rc == 0, failure_message(first)
+        env = dict(item.split("=", 1) for item in docker_api.inspect_container(app)["Config"]["Env"])
+        assert env["MIN_REPLICAS"] == "3" and env["VPN_MODE"] == "single"
+        engines = wait_engines_placed(docker_api, variables)
+        check_placement(docker_api, variables, engines)
+        again = run_roles(tmp_path, variables)
+        assert again.rc == 0 and again.changed == 0, failure_message(again)
+        verify_passes(variables, tmp_path)
+        assert len(app_engines(docker_api, variables)) == 1  # still the file's 1, not the env's 3
+        assert docker_api.containers(all=True, filters={"id": [other["Id"]]})  # not removed
+
+        # The app turned off: it and its engines go before the collection's engines take the slice.
+        off = dict(variables, acestream_orchestrator_enabled=False, acestream_engine_image=ENGINE_IMAGE)
+        switched = run_roles(tmp_path, off)
+        assert switched.rc == 0, failure_message(switched)
+        assert docker_api.containers(all=True, filters={"name": [f"^/{app}$"]}) == []
+        assert app_engines(docker_api, variables) == []
+        pool = docker_api.containers(filters={"label": [
+            "acestream.managed-by=acestream.orchestrator.engine_pool", f"acestream.pool={variables['acestream_pool_name']}"]})
+        assert len(pool) == 1
+        assert docker_api.containers(all=True, filters={"id": [other["Id"]]})  # not removed
+        again = run_roles(tmp_path, off)
+        assert again.rc == 0 and again.changed == 0, failure_message(again)
+    finally:
+        docker_api.remove_container(other["Id"], force=True)
+        remove_app(docker_api, variables)
+        remove_stack(docker_api, variables)
+
+
+def test_refusals_before_anything_changes(run_id, tmp_path, docker_api):
+    base = with_app(stack_vars(run_id, tmp_path, mode="redundant", replicas=2, range_size=8))
+    cases = [
+        (dict(base, acestream_orchestrator_image="ghcr.io/krinkuto11/acestream-orchestrator:latest"),
+         "'latest' is the rewrite"),
+        (dict(base, acestream_orchestrator_release="v2.1.0"), "from v2.0.0 on the app ignores VPN_MODE"),
+        # Gluetun v3.40.0 with forwarding: the app could never read the forwarded port.
+        (dict(base, acestream_gluetun_release="v3.40.0",
+              acestream_gluetun_env=dict(base["acestream_gluetun_env"], GLUETUN_SIM_VERSION="v3.40.0")),
+         "has no /v1/portforward"),
+        # 8 ports for 2 VPNs hold 4 app engines (two host ports each), not 5.
+        (dict(base, acestream_engine_replicas=5), "engines at 2 host ports each - HTTP and API"),
+        (dict(base, acestream_engine_image="my/engine:1"), "acestream_engine_image is set"),
+        (dict(base, acestream_orchestrator_env=dict(base["acestream_orchestrator_env"], CONTAINER_LABEL="a=b")),
+         "acestream_orchestrator_env sets CONTAINER_LABEL"),
+    ]
+    try:
+        for variables, said in cases:
+            run = run_roles(tmp_path, variables)
+            assert run.rc != 0 and said in failure_message(run), (said, failure_message(run))
+            assert stack_containers(docker_api, variables) == {}, said
+            assert docker_api.containers(all=True, filters={"name": [f"^/{base['acestream_orchestrator_name']}$"]}) == []
+            assert not (tmp_path / "stack").exists(), said
+        # warn: deployed, with the warning.
+        warned = dict(cases[2][0], acestream_orchestrator_old_gluetun="warn")
+        run = run_roles(tmp_path, warned, check=True)
+        assert run.rc == 0, failure_message(run)
+        assert "runs every engine without the forwarded port" in json.dumps(
+            task_result(run, "Warn that the orchestrator app runs without the forwarded port"))
+    finally:
+        remove_app(docker_api, base)
+        remove_stack(docker_api, base)

@@ -4,8 +4,8 @@
 0700 one is not widened) through site and absent, which removes only the stack's own files and directories; one
 that cannot be made (its parent is a regular file) fails with the path and the fix before any container exists.
 
-The orchestrator app's container is played by the Gluetun simulator image (no registry is reachable here), so both
-roles that write into the stack directory run."""
+The orchestrator app is played by the orchestrator-app simulator image (no registry is reachable here), so both roles
+that write into the stack directory run."""
 
 from __future__ import annotations
 
@@ -14,13 +14,13 @@ import stat
 
 import pytest
 
-from conftest import GLUETUN_IMAGE, free_port
 from roles_helpers import (  # noqa: F401 pylint: disable=unused-import
     dump,
     failure_message,
     run_roles,
     stack,
     stack_containers,
+    with_app,
 )
 
 ROLES = ("acestream.orchestrator.gluetun", "acestream.orchestrator.orchestrator_app")
@@ -28,17 +28,6 @@ ROLES = ("acestream.orchestrator.gluetun", "acestream.orchestrator.orchestrator_
 
 def mode_of(path):
     return stat.S_IMODE(os.lstat(path).st_mode)
-
-
-def with_app(variables):
-    variables.update({
-        "acestream_orchestrator_enabled": True,
-        "acestream_orchestrator_name": f"{variables['acestream_pool_name']}-app",
-        "acestream_orchestrator_image": GLUETUN_IMAGE,
-        "acestream_orchestrator_port": free_port(),
-        "acestream_orchestrator_env": {"GLUETUN_SIM_VERSION": "latest"},
-    })
-    return variables
 
 
 @pytest.mark.parametrize("mode", [0o1777, 0o700])
@@ -68,7 +57,8 @@ def test_an_existing_stack_dir_keeps_its_mode_across_site_and_absent(stack, dock
         assert (stack_dir / "users-notes").read_text() == "the user's own file\n"
         assert mode_of(stack_dir) == mode
     finally:
-        for container in docker_api.containers(all=True, filters={"name": [f"^/{app}$"]}):
+        for container in docker_api.containers(all=True, filters={"name": [f"^/{app}$"]}) + docker_api.containers(
+                all=True, filters={"label": [f"acestream.app-pool={variables['acestream_pool_name']}"]}):
             docker_api.remove_container(container["Id"], force=True)
 
 
