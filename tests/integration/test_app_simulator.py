@@ -235,8 +235,9 @@ def test_engines_in_each_vpn_namespace_with_two_ports_from_its_range(stack, redu
         assert labels["acestream.https_port"] == str(ports["https-port"])
         assert labels["acestream.engine_variant"] == "krinkuto11-amd64"
         assert labels["acestream.forwarded"] == ("true" if "port" in ports else "false")
-        # The engine answers on both ports, through the ports published on its Gluetun simulator.
-        assert connected(ports["http-port"]) is True
+        # The engine answers on both ports, through the ports published on its Gluetun simulator (once it listens:
+        # the app starts it and moves on).
+        wait_for(lambda p=ports["http-port"]: connected(p) is True, timeout=20, what="the engine answering connected")
         info = get_json(f"http://127.0.0.1:{ports['api-port']}/simulator/info")
         assert (info["http_port"], info["api_port"]) == (ports["http-port"], ports["api-port"])
     # Lowest count first, VPN 1 on a tie: 2 + 1.
@@ -312,7 +313,8 @@ def test_stopped_vpn_disconnects_and_a_new_forwarded_port_replaces_the_forwarded
     assert http_request("PUT", first.api_url + "/v1/vpn/status", body={"status": "stopped"}).json() == {"outcome": "stopped"}
     for engine in on_first:  # a real engine behind a stopped tunnel has no connectivity
         wait_for(lambda e=engine: connected(flags(e)["http-port"]) is False, timeout=10, what="engine disconnected")
-    assert all(connected(flags(e)["http-port"]) is True for e in on_second)
+    for engine in on_second:
+        wait_for(lambda e=engine: connected(flags(e)["http-port"]) is True, timeout=10, what="engine still connected")
     vpn_status_when(url, lambda s: s["vpn1"]["connected"] is False, "vpn1 disconnected", timeout=10)
     wait_for(lambda: health_of(docker_api, first.name) == "unhealthy", timeout=20, what="Docker health unhealthy")
     status = vpn_status_when(url, lambda s: s["vpn1"]["health"] == "unhealthy", "vpn1 unhealthy in /vpn/status")
