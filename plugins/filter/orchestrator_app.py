@@ -15,7 +15,7 @@ description:
     app's C(MIN_REPLICAS), C(MAX_REPLICAS) and C(ENGINE_VARIANT).
   - Says why not to deploy - in RV(_value.release_problem) a release other than v1.7.x (C(latest) and v2 ignore
     C(VPN_MODE) and the Gluetun names); in RV(_value.problems) a variant the app cannot run, an engine image (the
-    app runs its own), a C(CONTAINER_LABEL) in O(app_env), and, when O(gluetun_release) is given, a Gluetun release
+    app runs its own), what O(app_env) may not set, and, when O(gluetun_release) is given, a Gluetun release
     before v3.41.0 with port forwarding on (the app reads the forwarded port only from C(/v1/portforward)) unless
     O(old_gluetun) is V(warn).
   - See the collection's C(docs/orchestrator_app.md) for the facts behind each rule.
@@ -69,8 +69,14 @@ options:
     choices: [fail, warn]
     default: fail
   app_env:
-    description: C(acestream_orchestrator_env); it may not set C(CONTAINER_LABEL).
+    description:
+      - C(acestream_orchestrator_env); it may not set C(CONTAINER_LABEL) (the stack's own), nor C(MIN_REPLICAS),
+        C(MAX_REPLICAS) or C(ENGINE_VARIANT), which the engine settings file overrides in the app.
     type: dict
+  containers:
+    description: The Docker host's containers (docker_host_info's C(containers), with labels); RV(_value.engines) then names the stack's app engines.
+    type: list
+    elements: dict
 """
 
 EXAMPLES = r"""
@@ -96,6 +102,10 @@ _value:
     label: {description: The app's C(CONTAINER_LABEL)., type: str}
     settings: {description: The engine settings file's content; null when the variant is refused., type: dict}
     settings_json: {description: The same as the file's text (sorted JSON)., type: str}
+    custom_variant_json:
+      description: The app's C(custom_engine_variant.json), turned off (the image ships one that is on and wins over the settings file).
+      type: str
+    engines: {description: The stack's app engines among O(containers); null without them., type: list, elements: str}
     problems: {description: Why the stack cannot run the app (besides its release); empty when it can., type: list, elements: str}
     warnings: {description: What the user accepted (O(old_gluetun) V(warn))., type: list, elements: str}
 """
@@ -108,13 +118,13 @@ from ansible_collections.acestream.orchestrator.plugins.module_utils._orchestrat
 
 def orchestrator_app(image, pool=None, replicas=None, override="", images=None, engine_variant=None, app_variant="",
                      engine_image="", gluetun_release=None, gluetun_containers=None, gluetun_env=None,
-                     old_gluetun="fail", app_env=None):
+                     old_gluetun="fail", app_env=None, containers=None):
     """The app's deployment (see RETURN)."""
     try:
         return deployment(image, pool, replicas, override=override, images=images, engine_variant=engine_variant,
                           app_variant_name=app_variant, engine_image=engine_image, gluetun_release=gluetun_release,
                           gluetun_containers=gluetun_containers, gluetun_env=gluetun_env, old_gluetun=old_gluetun,
-                          app_env=app_env)
+                          app_env=app_env, containers=containers)
     except (AppError, ReleaseError) as exc:
         raise AnsibleFilterError("acestream.orchestrator.orchestrator_app: %s" % exc)
 

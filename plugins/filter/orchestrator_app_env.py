@@ -15,7 +15,8 @@ description:
     C(MIN_REPLICAS) and C(MAX_REPLICAS) (at least 1), C(DOCKER_NETWORK), when given C(ENGINE_VARIANT) and, with
     O(pool), C(CONTAINER_LABEL) (C(acestream.app-pool=<pool>)).
   - C(PORT_RANGE_HOST) is O(port_range_host), or the span of the plan's ranges when it is empty.
-  - O(env) overrides any of them but C(CONTAINER_LABEL), which it may not set when O(pool) is given. Every value
+  - O(env) overrides any of them; with O(pool) it may not set C(CONTAINER_LABEL), C(MIN_REPLICAS), C(MAX_REPLICAS)
+    or C(ENGINE_VARIANT) (the app's engine settings file overrides the last three). Every value
     is a string, trimmed; booleans are V(true)/V(false), V(null) empty.
   - C(API_KEY) is not in it - add it where the secret is known.
 options:

@@ -106,6 +106,24 @@ def _string(value, name):
     return value
 
 
+def read_release(image, override, labels, override_name):
+    """Where an image's release comes from, the same rule for every image the roles deploy: ``override`` (the user's
+    word, variable ``override_name``), else the image's label org.opencontainers.image.version (``labels``: None when
+    the image is not on the target), else its tag. Returns ``(release, source, label)``: ``release`` normalized
+    (``v3.41.1``, ``latest``) or the override as given, ``""`` when nothing tells; ``source`` says where it was read."""
+    if labels is not None and not isinstance(labels, dict):
+        raise ReleaseError("the image labels must be a mapping, not %s" % type(labels).__name__)
+    label = normalize((labels or {}).get(VERSION_LABEL))
+    tag = image_tag(image)
+    if override:
+        return normalize(override), override_name, label
+    if label and (label == "latest" or release_tuple(label)):
+        return label, "the image label %s" % VERSION_LABEL, label
+    if tag and (tag == "latest" or release_tuple(normalize(tag))):
+        return normalize(tag), "the tag of %s" % image, label
+    return "", None, label
+
+
 def decide(image, override=None, labels=None, images=None):
     """The release of ``image`` and what follows from it.
 
@@ -120,18 +138,8 @@ def decide(image, override=None, labels=None, images=None):
     override = _string(override, "acestream_gluetun_release").strip()
     if labels is None and images is not None:
         labels = image_labels(image, images)
-    if labels is not None and not isinstance(labels, dict):
-        raise ReleaseError("the image labels must be a mapping, not %s" % type(labels).__name__)
-    label = normalize((labels or {}).get(VERSION_LABEL))
+    release, source, label = read_release(image, override, labels, "acestream_gluetun_release")
     tag = image_tag(image)
-    if override:
-        release, source = normalize(override), "acestream_gluetun_release"
-    elif label and (label == "latest" or release_tuple(label)):
-        release, source = label, "the image label %s" % VERSION_LABEL
-    elif tag and (tag == "latest" or release_tuple(normalize(tag))):
-        release, source = normalize(tag), "the tag of %s" % image
-    else:
-        release, source = "", None
     result = {"release": release, "source": source, "known": is_known(release), "label": label or None,
               "on_target": labels is not None, "reference": _familiar(image)}
     parts = release_tuple(release)

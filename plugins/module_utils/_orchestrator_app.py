@@ -23,11 +23,13 @@ import shlex
 import time
 
 from ansible_collections.acestream.orchestrator.plugins.module_utils._engine_core import forwarding_on
+from ansible_collections.acestream.orchestrator.plugins.module_utils._portplan import PortPlanError, replicas_count
 from ansible_collections.acestream.orchestrator.plugins.module_utils._gluetun_release import (
     VERSION_LABEL,
+    ReleaseError,
     image_labels,
     image_tag,
-    normalize,
+    read_release,
     release_tuple,
     _familiar,
 )
@@ -40,6 +42,12 @@ END_STATIC_RELEASE = (2, 0, 0)
 SUPPORTED = "v1.7.0 ... v1.7.3"
 # Where v1.7.3 keeps its engine settings inside its image; the file wins over MIN/MAX_REPLICAS and ENGINE_VARIANT.
 SETTINGS_PATH = "/app/app/config/engine_settings.json"
+# Its image ships a custom variant, enabled, which the app prefers to any variant the engine settings name (and
+# engine_settings.json's use_custom_variant does not turn it off): the collection mounts one that is off.
+CUSTOM_VARIANT_PATH = "/app/app/config/custom_engine_variant.json"
+# Set in the environment, these are overridden by the engine settings file: the stack's variables set them.
+SETTINGS_ENV = {"MIN_REPLICAS": "acestream_engine_replicas", "MAX_REPLICAS": "acestream_engine_replicas",
+                "ENGINE_VARIANT": "acestream_orchestrator_engine_variant"}
 # The variants v1.7.3 knows, by platform; the collection's engine variants map to them by platform.
 APP_VARIANTS = {"AceServe-amd64": "amd64", "AceServe-arm32": "arm32", "AceServe-arm64": "arm64"}
 ENGINE_VARIANT_PLATFORMS = {"krinkuto11-amd64": "amd64", "jopsis-amd64": "amd64", "jopsis-arm32": "arm32",
@@ -84,22 +92,19 @@ def release(image, override=None, labels=None, images=None):
     override = _text(override, "acestream_orchestrator_release")
     if labels is None and images is not None:
         labels = image_labels(image, images)
-    if labels is not None and not isinstance(labels, dict):
-        raise AppError("the image labels must be a mapping, not %s" % type(labels).__name__)
-    label = normalize((labels or {}).get(VERSION_LABEL))
+    try:
+        found, source, _label = read_release(image, override, labels, "acestream_orchestrator_release")
+    except ReleaseError as exc:
+        raise AppError(str(exc))
     tag = image_tag(image)
-    if override:
-        found, source = normalize(override), "acestream_orchestrator_release"
-    elif label and (label == "latest" or release_tuple(label)):
-        found, source = label, "the image label %s" % VERSION_LABEL
-    elif tag and (tag == "latest" or release_tuple(normalize(tag))):
-        found, source = normalize(tag), "the tag of %s" % image
-    else:
-        found, source = "", None
     result = {"release": found, "source": source, "reference": _familiar(image), "on_target": labels is not None,
               "problem": None}
     parts = release_tuple(found)
-    if not found:
+    if found and found != "latest" and parts is None:
+        result["problem"] = (
+            "acestream_orchestrator_release '%s' is not a release: give it as vX.Y.Z (e.g. v1.7.3), the release the "
+            "image %s is." % (found, image))
+    elif not found:
         what = "a digest" if tag is None else "tag '%s'" % tag
         result["problem"] = (
             "Cannot tell the AceStream Orchestrator release of %s (%s, and %s): set acestream_orchestrator_release to "
@@ -150,12 +155,35 @@ def container_label(pool):
 def engine_settings(replicas, variant):
     """The app's engine_settings.json, as a mapping: the stack's replicas (min = max) and variant; the image's own
     custom variant is turned off so that the variant set here is the one that runs."""
-    if isinstance(replicas, bool) or not isinstance(replicas, int) or replicas < 0:
-        raise AppError("acestream_engine_replicas must be a whole number, 0 or more, not %r" % (replicas,))
+    try:
+        replicas = replicas_count(replicas)
+    except PortPlanError as exc:
+        raise AppError("acestream_engine_replicas: %s" % exc.message)
     if variant not in APP_VARIANTS:
         raise AppError("the app's engine variant must be one of %s, not %r" % (", ".join(sorted(APP_VARIANTS)), variant))
     return {"min_replicas": replicas, "max_replicas": max(replicas, 1), "auto_delete": False,
             "engine_variant": variant, "use_custom_variant": False, "platform": APP_VARIANTS[variant]}
+
+
+def custom_variant(variant):
+    """The app's custom_engine_variant.json, turned off, for the platform of ``variant``."""
+    return {"enabled": False, "platform": APP_VARIANTS[variant]}
+
+
+def env_problems(app_env, label):
+    """What acestream_orchestrator_env may not set: CONTAINER_LABEL (the stack's own), and what the engine settings
+    file overrides in the app (MIN_REPLICAS, MAX_REPLICAS, ENGINE_VARIANT: set through the stack's variables)."""
+    if not isinstance(app_env, dict):
+        return []
+    out = []
+    if "CONTAINER_LABEL" in app_env:
+        out.append("acestream_orchestrator_env sets CONTAINER_LABEL, which the collection derives from the pool name "
+                   "(%s) so that the stack's app engines are its own (the app removes every container carrying its "
+                   "label when it starts): leave it out." % label)
+    for name in sorted(set(app_env) & set(SETTINGS_ENV)):
+        out.append("acestream_orchestrator_env sets %s, which the app's engine settings file overrides: set %s "
+                   "instead." % (name, SETTINGS_ENV[name]))
+    return out
 
 
 def settings_text(settings):
@@ -198,13 +226,15 @@ def gluetun_forwarding(containers, env=None):
 
 def deployment(image, pool, replicas, override=None, images=None, engine_variant=None, app_variant_name=None,
                engine_image=None, gluetun_release=None, gluetun_containers=None, gluetun_env=None, old_gluetun="fail",
-               app_env=None):
+               app_env=None, containers=None):
     """What the orchestrator_app role deploys, and every reason not to: ``{release, release_source, reference,
     on_target, release_problem, variant, label, settings, settings_json, problems, warnings}``: ``release_problem``
     (None, or why the release cannot run the guide's setup) apart from the ``problems`` of the stack, because the
     release is best read from the image's label on the target, which the roles list later. ``gluetun_release`` (None: not known
     yet) and the Gluetun containers' environments (``gluetun_containers`` over ``gluetun_env``: port forwarding on?)
-    give the Gluetun check; ``app_env`` (acestream_orchestrator_env) may not set CONTAINER_LABEL."""
+    give the Gluetun check; ``app_env`` (acestream_orchestrator_env) may not set what the collection sets
+    (env_problems). ``containers``: the Docker host's container list (``engines`` then names the stack's app
+    engines on it)."""
     problems, warnings = [], []
     info = release(image, override=override, images=images)
     variant = None
@@ -218,10 +248,7 @@ def deployment(image, pool, replicas, override=None, images=None, engine_variant
                         "the variant (acestream_orchestrator_engine_variant), or leave the engines to the collection "
                         "(acestream_orchestrator_enabled: false).")
     label = container_label(pool)
-    if isinstance(app_env, dict) and "CONTAINER_LABEL" in app_env:
-        problems.append("acestream_orchestrator_env sets CONTAINER_LABEL, which the collection derives from the pool "
-                        "name (%s) so that the stack's app engines are its own (the app removes every container "
-                        "carrying its label when it starts): leave it out." % label)
+    problems.extend(env_problems(app_env, label))
     settings = engine_settings(replicas, variant) if variant else None
     if gluetun_release is not None:
         forwarding = gluetun_forwarding(gluetun_containers or [], gluetun_env)
@@ -230,8 +257,10 @@ def deployment(image, pool, replicas, override=None, images=None, engine_variant
         warnings.extend([warning] if warning else [])
     return {"release": info["release"], "release_source": info["source"], "reference": info["reference"],
             "on_target": info["on_target"], "release_problem": info["problem"], "variant": variant, "label": label, "settings": settings,
-            "settings_json": settings_text(settings) if settings else None, "problems": problems,
-            "warnings": warnings}
+            "settings_json": settings_text(settings) if settings else None,
+            "custom_variant_json": settings_text(custom_variant(variant)) if variant else None,
+            "engines": [engine["name"] for engine in app_engines(containers, pool)] if containers is not None else None,
+            "problems": problems, "warnings": warnings}
 
 
 # --------------------------------------------------------------------------------------- observing its engines
@@ -263,8 +292,9 @@ def _flags(command):
 
 def app_engines(containers, pool):
     """The app's engines of stack ``pool`` among ``containers`` (a Docker container list, ``all=True``), each as
-    ``{id, name, vpn, port, api_port, https_port, forwarded, p2p_port, state, status, network_mode, created}``;
-    ``created`` in seconds since the epoch."""
+    ``{id, name, vpn, port, api_port, https_port, forwarded, p2p_port, state, status, network_mode, created,
+    started_at}``; ``created`` in seconds since the epoch, ``started_at`` None (a list does not say; an inspect does:
+    ``with_started_at``)."""
     if not isinstance(containers, list):
         raise AppError("the containers must be a list as Docker lists them, not %s" % type(containers).__name__)
     key, _sep, value = container_label(pool).partition("=")
@@ -291,8 +321,18 @@ def app_engines(containers, pool):
             "status": container.get("Status"),
             "network_mode": (container.get("HostConfig") or {}).get("NetworkMode"),
             "created": created if isinstance(created, (int, float)) and not isinstance(created, bool) else None,
+            "started_at": None,
         })
     return sorted(out, key=lambda e: (e["vpn"] or "", e["port"] or 0, e["name"]))
+
+
+def with_started_at(engines, inspects):
+    """The engines with ``started_at`` (seconds since the epoch) from their inspects (engine id -> inspect)."""
+    out = []
+    for engine in engines:
+        inspect = inspects.get(engine["id"]) or {}
+        out.append(dict(engine, started_at=epoch((inspect.get("State") or {}).get("StartedAt"))))
+    return out
 
 
 def epoch(timestamp):
@@ -316,8 +356,10 @@ def stranded(engines, vpns):
     """The app's engines left behind by their Gluetun container: ``[{name, vpn, reason}]``.
 
     ``vpns``: Gluetun name -> ``{id, started_at}`` (None: no such container). An engine is stranded when it joined
-    another container than its VPN's current one (Gluetun was re-created), or was created before the VPN's last
-    start (Gluetun restarted: a new network namespace; the engine kept the dead one). The app itself replaces only
+    another container than its VPN's current one (Gluetun was re-created), or last started before the VPN's last
+    start (Gluetun restarted: a new network namespace; the engine kept the dead one). An engine started again after
+    its VPN (a Docker Engine restart starts both, the VPN first) joined the current namespace; without its start
+    time, its creation time decides. The app itself replaces only
     its forwarded engine then; a restart of the app (its start-up removes and re-provisions) makes the stack whole."""
     out = []
     for engine in engines:
@@ -332,31 +374,34 @@ def stranded(engines, vpns):
                             engine["network_mode"] or "no network", engine["vpn"], vpn["id"][:12])})
             continue
         started = epoch(vpn.get("started_at"))
-        if started is not None and engine["created"] is not None and engine["created"] < int(started):
+        joined = engine.get("started_at")
+        if joined is None:
+            joined = engine["created"]
+            started = int(started) if started is not None else None  # Created has whole seconds
+        if started is not None and joined is not None and joined < started:
             out.append({"name": engine["name"], "vpn": engine["vpn"],
-                        "reason": "created before %s last started (%s): left in its old network namespace" % (
+                        "reason": "started before %s last started (%s): left in its old network namespace" % (
                             engine["vpn"], vpn["started_at"])})
     return out
 
 
 def vpn_status_problems(answer, vpns):
     """What the app's ``/vpn/status`` answer gets wrong against Gluetun: ``[text]``. ``vpns``: the observed VPNs
-    in order (``name``, ``healthy``, ``forwarded_port``). The app must be enabled, connected when every VPN is
-    healthy, and report the forwarded port Gluetun answers (v1.7.3 reports one: the first VPN's, in both modes)."""
+    in order (``name``, ``healthy``, ``forwarded_port``). v1.7.3 reports ``connected`` when any of its VPNs is (one
+    in single mode) and the first VPN's forwarded port: it must be enabled, connected exactly when a Gluetun
+    container is healthy, and report the port the first one forwards."""
     if not isinstance(answer, dict):
         return ["the app's /vpn/status did not answer a JSON object"]
     out = []
     if answer.get("enabled") is not True:
         out.append("the app reports the VPN not enabled (enabled: %s)" % json.dumps(answer.get("enabled")))
-    healthy = all(vpn.get("healthy") for vpn in vpns)
+    healthy = [vpn["name"] for vpn in vpns if vpn.get("healthy")]
     if healthy and answer.get("connected") is not True:
-        out.append("the app reports the VPN not connected while Gluetun is healthy")
-    if not healthy and answer.get("connected") is True:
-        out.append("the app reports the VPN connected while %s is not healthy" % ", ".join(
-            vpn["name"] for vpn in vpns if not vpn.get("healthy")))
-    wanted = [vpn.get("forwarded_port") for vpn in vpns if vpn.get("forwarded_port")]
+        out.append("the app reports the VPN not connected while %s is healthy" % ", ".join(healthy))
+    if vpns and not healthy and answer.get("connected") is True:
+        out.append("the app reports the VPN connected while no Gluetun container is healthy")
+    wanted = vpns[0].get("forwarded_port") if vpns else None
     seen = answer.get("forwarded_port")
-    if wanted and seen not in wanted:
-        out.append("the app reports forwarded port %s, Gluetun forwards %s" % (
-            json.dumps(seen), ", ".join(str(p) for p in wanted)))
+    if wanted and seen != wanted:
+        out.append("the app reports forwarded port %s, %s forwards %s" % (json.dumps(seen), vpns[0]["name"], wanted))
     return out

@@ -217,7 +217,8 @@ def validate_vpn_names(vpn_names, field="vpn_containers"):
     return names
 
 
-def _replicas(value):
+def replicas_count(value):
+    """A number of engines as the roles may give it (an int, a whole float, digits): the int, or PortPlanError."""
     if isinstance(value, str) and ascii_digits(value.strip()):
         value = int(value)
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
@@ -322,7 +323,7 @@ def build_plan(vpn_names, port_range=None, vpn_port_ranges=None, replicas=0, htt
     HTTP and API), which divides each VPN's capacity.
     """
     names = validate_vpn_names(vpn_names)
-    replicas = _replicas(replicas)
+    replicas = replicas_count(replicas)
     per_engine = _ports_per_engine(ports_per_engine)
     https_range = parse_range(DEFAULT_HTTPS_PORT_RANGE if https_port_range in (None, "") else https_port_range,
                               "https_port_range")

@@ -43,6 +43,7 @@ from ansible_collections.acestream.orchestrator.plugins.module_utils._gluetun_ap
 from ansible_collections.acestream.orchestrator.plugins.module_utils._orchestrator_app import (
     AppError,
     container_label,
+    env_problems as app_env_problems,
 )
 from ansible_collections.acestream.orchestrator.plugins.module_utils._pool_options import (
     POOL_ARGUMENT_SPEC,
@@ -488,7 +489,7 @@ def orchestrator_app_env(plan, vpn_mode, api_port, port_range_host="", https_por
     APP_PORT, VPN_MODE, GLUETUN_CONTAINER_NAME(_2), GLUETUN_API_PORT, PORT_RANGE_HOST (the plan's span when
     ``port_range_host`` is empty), GLUETUN_PORT_RANGE_1(_2), ACE_HTTPS_RANGE, MIN/MAX_REPLICAS, DOCKER_NETWORK,
     ENGINE_VARIANT when given and, with ``pool``, CONTAINER_LABEL (the stack's own label for the app's engines);
-    ``env`` overrides any of them but CONTAINER_LABEL."""
+    ``env`` overrides any of them but, with ``pool``, what the collection sets (``_orchestrator_app.env_problems``)."""
     vpns = _plan_vpns(plan)
     replicas = _app_value(replicas)
     if not ascii_digits(replicas):
@@ -513,9 +514,8 @@ def orchestrator_app_env(plan, vpn_mode, api_port, port_range_host="", https_por
         out["ENGINE_VARIANT"] = _app_value(engine_variant)
     env = _mapping(env, "env")
     problems = env_problems(env, "env", one_line=True)
-    if pool is not None and "CONTAINER_LABEL" in env:
-        problems.append("env sets CONTAINER_LABEL, which the collection derives from the pool name (%s) so that the "
-                        "stack's app engines are its own: leave it out" % _app_label(pool))
+    if pool is not None:
+        problems.extend(app_env_problems(env, _app_label(pool)))
     if problems:
         raise StackCheckError("; ".join(problems))
     for key, value in env.items():

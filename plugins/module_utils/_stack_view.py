@@ -109,9 +109,9 @@ def app_engines_joined(engines, states):
     out = []
     for engine in engines:
         state = states.get(engine["vpn"]) or {}
+        since = engine.get("started_at") if engine.get("started_at") is not None else engine["created"]
         joined = state.get("started_at") if engine["name"] not in left else (
-            "created %s" % time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(engine["created"])) if engine["created"]
-            else "unknown")
+            "started %s" % time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(since)) if since else "unknown")
         out.append(dict(engine, vpn_started_at=joined))
     return out
 

@@ -264,7 +264,11 @@ from ansible_collections.acestream.orchestrator.plugins.module_utils._engine_doc
 from ansible_collections.acestream.orchestrator.plugins.module_utils._gluetun_probe import docker_host_address
 from ansible_collections.acestream.orchestrator.plugins.module_utils._gluetun_api import GluetunConfigError
 from ansible_collections.acestream.orchestrator.plugins.module_utils._gluetun_probe import probe_instances
-from ansible_collections.acestream.orchestrator.plugins.module_utils._orchestrator_app import app_engines, container_label
+from ansible_collections.acestream.orchestrator.plugins.module_utils._orchestrator_app import (
+    app_engines,
+    container_label,
+    with_started_at,
+)
 from ansible_collections.acestream.orchestrator.plugins.module_utils._pool_options import (
     POOL_ARGUMENT_SPEC,
     check_seconds,
@@ -356,11 +360,13 @@ def observe_app(ops, pool, app, timeout):
     """The app: its container's state, its engines (one list call by the stack's CONTAINER_LABEL), its /vpn/status."""
     inspect = ops.inspect_container(app["name"])
     state = ((inspect or {}).get("State") or {}).get("Status")
-    containers = ops.list_labelled(container_label(pool))
+    engines = app_engines(ops.list_labelled(container_label(pool)), pool)
+    # Each engine's own start (after a Docker Engine restart it started again, in its VPN's current namespace).
+    inspects = dict(zip([e["id"] for e in engines], ops.parallel(ops.inspect_container, [e["id"] for e in engines])))
     answer, error = app_vpn_status(app["url"], timeout) if app["url"] and state == RUNNING else (None, None)
     if app["url"] and state != RUNNING:
         error = "the app is %s" % (state or "missing")
-    return {"name": app["name"], "state": state, "engines": app_engines(containers, pool), "url": app["url"] or None,
+    return {"name": app["name"], "state": state, "engines": with_started_at(engines, inspects), "url": app["url"] or None,
             "vpn_status": answer, "error": error}
 
 

@@ -30,3 +30,18 @@ def test_bad_input():
     with pytest.raises(AnsibleFilterError) as info:
         orchestrator_app_env(port_plan(["g"], port_range="1-9"), vpn_mode="single", api_port="x")
     assert str(info.value) == "acestream.orchestrator.orchestrator_app_env: api_port must be a port number, not a string"
+
+
+def test_container_label_from_the_pool():
+    plan = port_plan(["g1"], port_range="19000-19009")
+    env = orchestrator_app_env(plan, vpn_mode="single", api_port=8001, replicas=1, pool="stack-a",
+                               engine_variant="AceServe-amd64")
+    assert env["CONTAINER_LABEL"] == "acestream.app-pool=stack-a" and env["ENGINE_VARIANT"] == "AceServe-amd64"
+    assert "CONTAINER_LABEL" not in orchestrator_app_env(plan, vpn_mode="single", api_port=8001, replicas=1)
+    for env in ({"CONTAINER_LABEL": "ondemand.app=myservice"}, {"MAX_REPLICAS": 6}):
+        with pytest.raises(AnsibleFilterError) as info:
+            orchestrator_app_env(plan, vpn_mode="single", api_port=8001, replicas=1, pool="stack-a", env=env)
+        assert "acestream_orchestrator_env sets" in str(info.value)
+    with pytest.raises(AnsibleFilterError) as info:
+        orchestrator_app_env(plan, vpn_mode="single", api_port=8001, replicas=1, pool="a=b")
+    assert "acestream_pool_name" in str(info.value)

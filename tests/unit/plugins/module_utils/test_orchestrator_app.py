@@ -50,6 +50,12 @@ def test_releases_that_cannot_are_refused_with_the_way_out(image, labels, said):
     assert said in problem and app.DEFAULT_IMAGE in problem and "acestream_orchestrator_enabled: false" in problem
 
 
+@pytest.mark.parametrize("override", ["1.7", "v1.7.3-custom", "\uff11.7.3", "seven"])
+def test_a_release_given_that_is_not_one(override):
+    problem = app.release(app.DEFAULT_IMAGE, override=override)["problem"]
+    assert "acestream_orchestrator_release" in problem and "vX.Y.Z" in problem
+
+
 def test_an_image_that_tells_nothing():
     problem = app.release("registry.example/orchestrator:prod")["problem"]
     assert "Cannot tell the AceStream Orchestrator release" in problem and "not on the target" in problem
@@ -112,9 +118,14 @@ def test_engine_settings_file():
     assert app.engine_settings(0, "AceServe-amd64")["max_replicas"] == 1
     text = app.settings_text(settings)
     assert text.endswith("}\n") and json.loads(text) == settings and text == app.settings_text(dict(settings))
-    for replicas in (-1, True, 2.0, "2", None, math.nan):
-        with pytest.raises(app.AppError):
+    # The port plan's rule: what -e gives (digits, a whole float) is a number of engines too.
+    assert app.engine_settings("2", "AceServe-amd64")["min_replicas"] == app.engine_settings(2.0, "AceServe-amd64")[
+        "max_replicas"] == 2
+    for replicas in (-1, True, 2.5, "\uff12", None, math.nan, [2], "two"):
+        with pytest.raises(app.AppError) as caught:
             app.engine_settings(replicas, "AceServe-amd64")
+        assert str(caught.value).startswith("acestream_engine_replicas: ")
+    assert app.custom_variant("AceServe-arm32") == {"enabled": False, "platform": "arm32"}
     with pytest.raises(app.AppError):
         app.engine_settings(2, "krinkuto11-amd64")
 
@@ -172,6 +183,23 @@ def test_filter_lists_every_problem():
                               gluetun_containers=[{"name": "g"}], gluetun_env={"VPN_PORT_FORWARDING": "on"},
                               old_gluetun="warn")
     assert warned["problems"] == [] and "deploying anyway" in warned["warnings"][0]
+
+
+def test_what_the_apps_env_may_not_set():
+    label = app.container_label("acestream")
+    assert app.env_problems({"TZ": "UTC", "DEBUG_MODE": True}, label) == []
+    said = app.env_problems({"CONTAINER_LABEL": "x=y", "MIN_REPLICAS": 3, "ENGINE_VARIANT": "AceServe-arm64"}, label)
+    assert len(said) == 3 and "acestream.app-pool=acestream" in said[0]
+    assert "set acestream_orchestrator_engine_variant instead" in said[1] and "acestream_engine_replicas" in said[2]
+    assert app.env_problems(None, label) == [] and app.env_problems(["MIN_REPLICAS"], label) == []
+
+
+def test_the_stacks_app_engines_on_the_host():
+    listed = [_listed("acestream-1", "g1", 19000), _listed("acestream-9", "g1", 19002, pool="other")]
+    decided = orchestrator_app(app.DEFAULT_IMAGE, pool="acestream", replicas=1, containers=listed)
+    assert decided["engines"] == ["acestream-1"]
+    assert orchestrator_app(app.DEFAULT_IMAGE, pool="acestream", replicas=1)["engines"] is None
+    assert json.loads(decided["custom_variant_json"]) == {"enabled": False, "platform": "amd64"}
 
 
 @pytest.mark.parametrize("kwargs", [
@@ -238,6 +266,19 @@ def test_stranded_engines():
     assert "gone" in left[2]["reason"]
 
 
+def test_an_engine_started_again_after_its_vpn_is_in_its_namespace():
+    # A Docker Engine restart starts the VPN, then its engines: created long before, started after.
+    vpns = {"g1": {"id": "aaa", "started_at": "2033-05-18T03:33:20.5Z"}}
+    engines = app.app_engines([_listed("acestream-1", "g1", 19000, created=1_000_000_000),
+                               _listed("acestream-2", "g1", 19002, created=1_000_000_000)], "acestream")
+    inspects = {"acestream-1-id": {"State": {"StartedAt": "2033-05-18T03:33:21.1Z"}},
+                "acestream-2-id": {"State": {"StartedAt": "2033-05-18T03:33:20.2Z"}}}
+    engines = app.with_started_at(engines, inspects)
+    assert engines[0]["started_at"] == 2_000_000_001.1
+    assert [item["name"] for item in app.stranded(engines, vpns)] == ["acestream-2"]
+    assert app.with_started_at(engines, {})[0]["started_at"] is None
+
+
 def test_app_drift_and_namespace_view():
     states = {"g1": {"id": "aaa", "started_at": "2033-05-18T03:33:20Z"}}
     engines = app.app_engines([_listed("acestream-1", "g1", 19000),
@@ -248,25 +289,30 @@ def test_app_drift_and_namespace_view():
     assert "acestream-2" in decided["actions"][0]["reason"] and "acestream-1" not in decided["actions"][0]["reason"]
     joined = app_engines_joined(engines, states)
     assert joined[0]["vpn_started_at"] == "2033-05-18T03:33:20Z"
-    assert joined[1]["vpn_started_at"].startswith("created 2001-09-09")
+    assert joined[1]["vpn_started_at"].startswith("started 2001-09-09")
     pool_engine = {"name": "acestream-g1-19004", "vpn": "g1", "port": 19004}
     stopped = app_drift(dict(running, state=None, engines=engines[:1]), states, [pool_engine])
     assert [(a["action"], a["name"]) for a in stopped["actions"]] == [("start", "app"), ("remove", "acestream-g1-19004")]
     assert app_drift(dict(running, engines=engines[:1]), states, [])["actions"] == []
 
 
+G1 = {"name": "g1", "healthy": True, "forwarded_port": 40001}
+G2 = {"name": "g2", "healthy": True, "forwarded_port": 40002}
+
+
 @pytest.mark.parametrize("answer, vpns, said", [
-    ({"enabled": True, "connected": True, "forwarded_port": 40001},
-     [{"name": "g1", "healthy": True, "forwarded_port": 40001}], []),
-    ({"enabled": True, "connected": True, "forwarded_port": 40002},
-     [{"name": "g1", "healthy": True, "forwarded_port": 40001}, {"name": "g2", "healthy": True, "forwarded_port": 40002}],
-     []),
-    ({"enabled": True, "connected": True, "forwarded_port": None},
-     [{"name": "g1", "healthy": True, "forwarded_port": 40001}], ["reports forwarded port null, Gluetun forwards 40001"]),
-    ({"enabled": True, "connected": True, "forwarded_port": None},
-     [{"name": "g1", "healthy": False, "forwarded_port": None}], ["connected while g1 is not healthy"]),
-    ({"enabled": False, "connected": False},
-     [{"name": "g1", "healthy": True, "forwarded_port": None}], ["not enabled", "not connected while Gluetun is healthy"]),
+    ({"enabled": True, "connected": True, "forwarded_port": 40001}, [G1], []),
+    # redundant: the first VPN's port, connected while any VPN is
+    ({"enabled": True, "connected": True, "forwarded_port": 40001}, [G1, G2], []),
+    ({"enabled": True, "connected": True, "forwarded_port": 40002}, [G1, G2], ["reports forwarded port 40002, g1 forwards 40001"]),
+    ({"enabled": True, "connected": True, "forwarded_port": None}, [dict(G1, forwarded_port=None), G2], []),
+    ({"enabled": True, "connected": True, "forwarded_port": 40001}, [G1, dict(G2, healthy=False)], []),
+    ({"enabled": True, "connected": False, "forwarded_port": 40001}, [G1, dict(G2, healthy=False)],
+     ["not connected while g1 is healthy"]),
+    ({"enabled": True, "connected": True, "forwarded_port": None}, [G1], ["reports forwarded port null, g1 forwards 40001"]),
+    ({"enabled": True, "connected": True, "forwarded_port": None}, [dict(G1, healthy=False, forwarded_port=None)],
+     ["connected while no Gluetun container is healthy"]),
+    ({"enabled": False, "connected": False}, [dict(G1, forwarded_port=None)], ["not enabled", "not connected while g1"]),
     (None, [], ["did not answer a JSON object"]),
     (["a"], [], ["did not answer a JSON object"]),
 ])

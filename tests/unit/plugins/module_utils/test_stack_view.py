@@ -12,6 +12,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from ansible_collections.acestream.orchestrator.plugins.module_utils import _engine_core as core
+from ansible_collections.acestream.orchestrator.plugins.module_utils import _orchestrator_app as app_core
 from ansible_collections.acestream.orchestrator.plugins.module_utils import _stack_view as sv
 from ansible_collections.acestream.orchestrator.plugins.module_utils._portplan import build_plan
 
@@ -441,3 +442,80 @@ def test_prometheus_escapes_label_values_and_marks_a_refusal():
     info = next(labels for labels, _v in metrics["acestream_vpn_info"] if labels["vpn"] == "gluetun1")
     assert info["country"] == 'Quote " and \\ and\nnewline'
     assert metrics["acestream_stack_drift_changes"] == [({"pool": "ace"}, -1.0)]
+
+
+# ------------------------------------------------------------------------------------ the orchestrator app
+def app_listed(name, vpn, port, forwarded_port=None, network=None, created=1767225700, pool=POOL):
+    """An engine of the orchestrator app as Docker lists it (its labels, its command line)."""
+    return {"Id": "cid-" + name, "Names": ["/" + name], "State": "running", "Status": "Up",
+            "Created": created, "HostConfig": {"NetworkMode": network or "container:" + ("id" + vpn) * 6},
+            "Labels": {"acestream.app-pool": pool, "acestream.vpn_container": vpn, "host.http_port": str(port),
+                       "acestream.forwarded": "true" if forwarded_port else "false"},
+            "Command": "python main.py --http-port %d --https-port 45000 --api-port %d%s" % (
+                port, port + 1, " --port %d" % forwarded_port if forwarded_port else "")}
+
+
+class AppStack(Stack):
+    """The redundant stack with the app's engines (2 + 1) in place of the pool's, and its /vpn/status."""
+
+    def __init__(self):
+        super().__init__(replicas=3, forwarded=(31000, 32000))
+        self.containers = []  # the collection's own engines: none
+        self.app_containers = [app_listed("acestream-1", "gluetun1", 19000, 31000), app_listed("acestream-2", "gluetun1", 19002),
+                               app_listed("acestream-3", "gluetun2", 19005, 32000)]
+        self.api = dict(("acestream-%d" % i, {"ok": True, "url": "u", "detail": "answers get_status"}) for i in (1, 2, 3))
+        self.app = {"name": "app", "state": "running", "url": "http://127.0.0.1:8000",
+                    "vpn_status": {"enabled": True, "connected": True, "forwarded_port": 31000}, "error": None}
+
+    def view(self, **extra):
+        states = dict((n, core.vpn_state(n, self.inspects[n], self.control(n))) for n in NAMES)
+        app = dict(self.app, engines=app_core.app_engines(self.app_containers, POOL))
+        pool = [core.observed_engine(c) for c in self.containers]
+        return sv.observe(self.plan, params(**extra), states, pool, self.probes, "sha256:img", self.api, None,
+                          1767225600.0, [], app)
+
+
+def test_app_stack_passes_every_check():
+    view = AppStack().view()
+    assert failed(view) == []
+    assert check(view, "app app", "/vpn/status")["detail"] == "enabled, connected true, forwarded port 31000"
+    assert check(view, "stack", "drift")["detail"] == "none: the orchestrator_app role would change nothing"
+    assert check(view, "VPN gluetun1", "forwarded engine")["detail"] == (
+        "acestream-1 with P2P port 31000 (forwarded port 31000)")
+    assert [e["name"] for e in view["engines"]] == ["acestream-1", "acestream-2", "acestream-3"]
+    lines = sv.status_lines(view)
+    assert lines[-2] == ("engines provisioned by the orchestrator app app (running): /vpn/status connected true, "
+                         "forwarded port 31000")
+    document = sv.status_document(view, sv.checks(view))
+    assert document["engines_total"] == 3 and document["app"]["engines"] == 3
+
+
+def test_app_runs_one_forwarded_engine_per_vpn_with_the_first_port():
+    stack = AppStack()
+    stack.probes["gluetun1"].update(forwarded_ports=[31000, 31001])
+    assert failed(stack.view()) == []  # the app uses the first port: one forwarded engine is right
+    stack.app_containers[1] = app_listed("acestream-2", "gluetun1", 19002, 31001)
+    assert ("VPN gluetun1", "forwarded engine") in failed(stack.view())
+
+
+def test_app_engines_left_behind_by_a_restarted_gluetun():
+    stack = AppStack()
+    stack.inspects["gluetun1"]["State"]["StartedAt"] = "2026-01-01T00:10:00Z"  # after the engines were created
+    view = stack.view()
+    assert ("engine gluetun1:19000", "namespace") in failed(view) and ("stack", "drift") in failed(view)
+    assert [a["action"] for a in view["drift"]["actions"]] == ["restart"]
+    assert "acestream-1 started before gluetun1 last started" in view["drift"]["actions"][0]["reason"]
+    assert check(view, "stack", "drift")["detail"].startswith("the site playbook would make 1 change(s): restart app")
+
+
+def test_app_not_answering_or_wrong():
+    stack = AppStack()
+    stack.app.update(vpn_status=None, error="connection refused")
+    assert check(stack.view(), "app app", "/vpn/status")["detail"] == (
+        "http://127.0.0.1:8000/vpn/status did not answer: connection refused")
+    stack.app.update(vpn_status={"enabled": True, "connected": True, "forwarded_port": None}, error=None)
+    assert "reports forwarded port null, gluetun1 forwards 31000" in check(stack.view(), "app app", "/vpn/status")["detail"]
+    stack.app.update(state="exited")
+    view = stack.view()
+    assert not check(view, "app app", "running")["ok"]
+    assert [a["action"] for a in view["drift"]["actions"]] == ["start"]
