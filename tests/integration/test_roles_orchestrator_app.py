@@ -209,10 +209,8 @@ def test_redundant_app_stack(run_id, tmp_path, docker_api):
         remove_stack(docker_api, variables)
 
 
-def test_single_app_stack_settings_win_and_other_stacks_are_kept(run_id, tmp_path, docker_api):
-    # MIN_REPLICAS=3 in the env, 1 in the stack: the settings file the role mounts wins, as in the real app.
-    variables = with_app(stack_vars(run_id, tmp_path, mode="single", replicas=1, range_size=4), MIN_REPLICAS="3",
-                         MAX_REPLICAS="3")
+def test_single_app_stack_settings_and_other_stacks_are_kept(run_id, tmp_path, docker_api):
+    variables = with_app(stack_vars(run_id, tmp_path, mode="single", replicas=1, range_size=4))
     app = variables["acestream_orchestrator_name"]
     # Another stack's app engine on the same host: this stack's app must not remove it when it starts.
     other = docker_api.create_container(
@@ -225,13 +223,34 @@ def test_single_app_stack_settings_win_and_other_stacks_are_kept(run_id, tmp_pat
         first = run_roles(tmp_path, variables)
         assert first.rc == 0, failure_message(first)
         env = dict(item.split("=", 1) for item in docker_api.inspect_container(app)["Config"]["Env"])
-        assert env["MIN_REPLICAS"] == "3" and env["VPN_MODE"] == "single"
+        assert env["MIN_REPLICAS"] == "1" and env["VPN_MODE"] == "single"
         engines = wait_engines_placed(docker_api, variables)
         check_placement(docker_api, variables, engines)
         again = run_roles(tmp_path, variables)
         assert again.rc == 0 and again.changed == 0, failure_message(again)
         verify_passes(variables, tmp_path)
-        assert len(app_engines(docker_api, variables)) == 1  # still the file's 1, not the env's 3
+        url = f"http://127.0.0.1:{variables['acestream_orchestrator_port']}"
+        assert json.loads(http_request("GET", url + "/settings/engine").body)["min_replicas"] == 1
+
+        # The app's own settings API writes the file in place (min_replicas 2): the role writes it back and restarts
+        # the app, which reads it only at start; then nothing more to do.
+        settings = tmp_path / "stack" / "orchestrator" / "engine_settings.json"
+        started = docker_api.inspect_container(app)["State"]["StartedAt"]
+        with open(settings, "r+", encoding="utf-8") as handle:  # the same file, as a bind mount sees it
+            text = handle.read().replace('"min_replicas": 1', '"min_replicas": 2')
+            handle.seek(0)
+            handle.write(text)
+            handle.truncate()
+        rewritten = run_roles(tmp_path, variables)
+        assert rewritten.rc == 0 and rewritten.changed > 0, failure_message(rewritten)
+        assert "engine settings files were rewritten" in json.dumps(task_result(rewritten, "Say why the app was restarted"))
+        assert docker_api.inspect_container(app)["State"]["StartedAt"] != started
+        wait_for(lambda: json.loads(http_request("GET", url + "/settings/engine").body)["min_replicas"] == 1,
+                 timeout=30, what="the app reading the settings file again")
+        wait_engines_placed(docker_api, variables)
+        again = run_roles(tmp_path, variables)
+        assert again.rc == 0 and again.changed == 0, failure_message(again)
+        assert len(app_engines(docker_api, variables)) == 1
         assert docker_api.containers(all=True, filters={"id": [other["Id"]]})  # not removed
 
         # The app turned off: it and its engines go before the collection's engines take the slice.
@@ -267,6 +286,9 @@ def test_refusals_before_anything_changes(run_id, tmp_path, docker_api):
         (dict(base, acestream_engine_image="my/engine:1"), "acestream_engine_image is set"),
         (dict(base, acestream_orchestrator_env=dict(base["acestream_orchestrator_env"], CONTAINER_LABEL="a=b")),
          "acestream_orchestrator_env sets CONTAINER_LABEL"),
+        (dict(base, acestream_orchestrator_env=dict(base["acestream_orchestrator_env"], MIN_REPLICAS="3")),
+         "acestream_orchestrator_env sets MIN_REPLICAS, which the app's engine settings file overrides"),
+        (dict(base, acestream_orchestrator_release="1.7"), "is not a release: give it as vX.Y.Z"),
     ]
     try:
         for variables, said in cases:
