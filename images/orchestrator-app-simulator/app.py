@@ -708,6 +708,14 @@ class App:
         self.docker.remove(container["Id"], stop_timeout=3)
         log("INFO", f"engine {container_name(container)} ({short(container['Id'])}) removed: {why}")
 
+    def replace_with_forwarded(self, vpn, container, why):
+        """Remove ``container`` and start the forwarded engine of ``vpn`` in its place."""
+        self.remove_engine(container, why)
+        try:
+            self.provision(f"forwarded engine of '{vpn.name}'", vpn=vpn)
+        except (ProvisionError, DockerError) as exc:
+            log("ERROR", f"cannot start the forwarded engine of '{vpn.name}': {exc}")
+
     def reconcile(self):
         for vpn in self.vpns:
             self.observe(vpn)
@@ -733,11 +741,19 @@ class App:
                 vpn.last_stable_port = vpn.forwarded_port
                 for container in running:
                     if self.vpn_of(container) == vpn.name and engine_label(container, LABEL_FORWARDED) == "true":
-                        self.remove_engine(container, f"forwarded port of '{vpn.name}' changed")
-                        try:
-                            self.provision(f"new forwarded engine of '{vpn.name}'", vpn=vpn)
-                        except (ProvisionError, DockerError) as exc:
-                            log("ERROR", f"cannot replace the forwarded engine of '{vpn.name}': {exc}")
+                        self.replace_with_forwarded(vpn, container, f"forwarded port of '{vpn.name}' changed")
+            # A VPN whose forwarded port came after its engines were placed (Gluetun answers port 0 until its VPN
+            # has one): one of them gives way to a forwarded engine, so that each VPN with a port has one.
+            running = self.running(self.engines())
+            for vpn in self.vpns:
+                own = [c for c in running if self.vpn_of(c) == vpn.name]
+                if not vpn.healthy or not vpn.forwarded_port or not own:
+                    continue
+                if any(engine_label(c, LABEL_FORWARDED) == "true" for c in own):
+                    continue
+                last = max(own, key=lambda c: engine_port(c, LABEL_HTTP) or 0)
+                self.replace_with_forwarded(vpn, last, f"'{vpn.name}' forwards port {vpn.forwarded_port} and none of "
+                                                       "its engines has it")
             running = self.running(self.engines())
             target = self.config.min_replicas
             while len(running) < target and not self.stopping.is_set():

@@ -17,6 +17,7 @@ docs/orchestrator_app.md.
 from __future__ import annotations
 
 import calendar
+import hashlib
 import json
 import re
 import shlex
@@ -87,8 +88,9 @@ def release(image, override=None, labels=None, images=None):
     org.opencontainers.image.version on the target (``labels``, or found in ``images``), else the image's tag.
     ``problem`` is None, or why the release cannot run the port guide's static mode and the ways out."""
     image = _text(image, "acestream_orchestrator_image", empty_ok=False)
-    if not image:
-        raise AppError("acestream_orchestrator_image is empty: give the app's image, e.g. %s" % DEFAULT_IMAGE)
+    if not image:  # refused where the app is deployed; the app's label and engines are still the stack's
+        return {"release": "", "source": None, "reference": None, "on_target": False,
+                "problem": "acestream_orchestrator_image is empty: give the app's image, e.g. %s." % DEFAULT_IMAGE}
     override = _text(override, "acestream_orchestrator_release")
     if labels is None and images is not None:
         labels = image_labels(image, images)
@@ -228,13 +230,14 @@ def deployment(image, pool, replicas, override=None, images=None, engine_variant
                engine_image=None, gluetun_release=None, gluetun_containers=None, gluetun_env=None, old_gluetun="fail",
                app_env=None, containers=None):
     """What the orchestrator_app role deploys, and every reason not to: ``{release, release_source, reference,
-    on_target, release_problem, variant, label, settings, settings_json, problems, warnings}``: ``release_problem``
-    (None, or why the release cannot run the guide's setup) apart from the ``problems`` of the stack, because the
-    release is best read from the image's label on the target, which the roles list later. ``gluetun_release`` (None: not known
-    yet) and the Gluetun containers' environments (``gluetun_containers`` over ``gluetun_env``: port forwarding on?)
-    give the Gluetun check; ``app_env`` (acestream_orchestrator_env) may not set what the collection sets
-    (env_problems). ``containers``: the Docker host's container list (``engines`` then names the stack's app
-    engines on it)."""
+    on_target, release_problem, variant, label, settings, settings_json, custom_variant_json, settings_hash, engines,
+    problems, warnings}``. ``release_problem`` (None, or why the release cannot run the guide's setup) comes apart
+    from the ``problems`` of the stack, because the release is best read from the image's label on the target, which
+    the roles list later. ``gluetun_release`` (None: not known yet) and the Gluetun containers' environments
+    (``gluetun_containers`` over ``gluetun_env``: port forwarding on?) give the Gluetun check; ``app_env``
+    (acestream_orchestrator_env) may not set what the collection sets (env_problems). ``containers``: the Docker
+    host's container list (``engines`` then names the stack's app engines on it). ``settings_hash``: of the two
+    settings files, for a label of the app container (the app reads them at start: a change re-creates it)."""
     problems, warnings = [], []
     info = release(image, override=override, images=images)
     variant = None
@@ -256,9 +259,11 @@ def deployment(image, pool, replicas, override=None, images=None, engine_variant
         problems.extend([problem] if problem else [])
         warnings.extend([warning] if warning else [])
     return {"release": info["release"], "release_source": info["source"], "reference": info["reference"],
-            "on_target": info["on_target"], "release_problem": info["problem"], "variant": variant, "label": label, "settings": settings,
-            "settings_json": settings_text(settings) if settings else None,
+            "on_target": info["on_target"], "release_problem": info["problem"], "variant": variant, "label": label,
+            "settings": settings, "settings_json": settings_text(settings) if settings else None,
             "custom_variant_json": settings_text(custom_variant(variant)) if variant else None,
+            "settings_hash": hashlib.sha256((settings_text(settings) + settings_text(custom_variant(variant))).encode(
+                "utf-8")).hexdigest()[:16] if settings else None,
             "engines": [engine["name"] for engine in app_engines(containers, pool)] if containers is not None else None,
             "problems": problems, "warnings": warnings}
 

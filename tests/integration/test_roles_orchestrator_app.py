@@ -48,7 +48,7 @@ def seconds(timestamp):
 
 def wait_engines_placed(docker_api, variables, timeout=90):
     """Wait until the app runs the replicas, every engine running in its VPN's current network namespace, created
-    after that VPN's last start; return them."""
+    after that VPN's last start, placed as check_placement says; return them."""
     replicas = variables["acestream_engine_replicas"]
 
     def placed():
@@ -64,6 +64,10 @@ def wait_engines_placed(docker_api, variables, timeout=90):
             created = docker_api.inspect_container(engine["Id"])["Created"]
             if started is None or seconds(created) < seconds(started):
                 return None
+        try:  # and the forwarded engines in place (the app replaces one when a port comes late or moves)
+            check_placement(docker_api, variables, engines)
+        except AssertionError:
+            return None
         return engines
 
     return wait_for(placed, timeout=timeout, what=f"{replicas} app engines placed")
