@@ -307,6 +307,8 @@ class PortPlan:
 
 
 def _ports_per_engine(value):
+    if isinstance(value, str) and ascii_digits(value.strip()):  # a templated value (ansible-core 2.17 keeps "2")
+        value = int(value)
     if isinstance(value, bool) or not isinstance(value, int) or value not in PORTS_PER_ENGINE:
         raise PortPlanError("ports_per_engine", "%r is not a number of host ports per engine; use 1 (the collection's "
                                                 "engines) or 2 (the orchestrator app's: HTTP and API)" % (value,),

@@ -375,7 +375,12 @@ def test_app_engines_take_two_host_ports_each():
     assert build_plan(["gluetun"], port_range="19000-19004", replicas=5).vpns[0].capacity == 5
 
 
-@pytest.mark.parametrize("value", [0, 3, True, "2", None, 2.0])
+def test_ports_per_engine_as_a_template_gives_it():
+    # ansible-core 2.17 leaves a templated "{{ 2 if ... else 1 }}" inside a mapping a string.
+    assert build_plan(["gluetun"], port_range="19000-19003", replicas=2, ports_per_engine=" 2 ").vpns[0].capacity == 2
+
+
+@pytest.mark.parametrize("value", [0, 3, True, "3", "\uff12", None, 2.0, [2]])
 def test_ports_per_engine_is_one_or_two(value):
     with pytest.raises(PortPlanError) as caught:
         build_plan(["gluetun"], port_range="19000-19004", replicas=1, ports_per_engine=value)
