@@ -106,7 +106,7 @@ _value:
       description: The app's C(custom_engine_variant.json), turned off (the image ships one that is on and wins over the settings file).
       type: str
     engines: {description: The stack's app engines among O(containers); null without them., type: list, elements: str}
-    settings_hash: {description: A hash of both settings files, for a label of the app container., type: str}
+    settings_hash: {description: "A hash of both settings files, for a label of the app container.", type: str}
     problems: {description: Why the stack cannot run the app (besides its release); empty when it can., type: list, elements: str}
     warnings: {description: What the user accepted (O(old_gluetun) V(warn))., type: list, elements: str}
 """
