@@ -8,6 +8,7 @@ VPN container, the control servers) and hands the observations in; this core dec
 * ``variant_run(variant, http, https, p2p)``: how an engine variant receives its ports (env, command).
 * ``engine_name(pool, vpn, port)``: an engine's identity is its slot (VPN, HTTP port), and so is its name.
 * ``observed_engine(container)``: an engine as read from the labels of one ``containers()`` list entry.
+* ``vpn_health(...)``: whether a Gluetun container may take engines (Docker health and the control server's VPN status).
 * ``vpn_state(name, inspect, ...)``: a VPN container as read from its inspect (health, ports it publishes).
 * ``split_pools(pool, engines)``, ``one_pool_per_vpn(...)``: the list call returns every pool's engines; another
   pool's engines on one of this pool's VPNs are refused (their ports would collide in the shared namespace).
@@ -294,6 +295,33 @@ def forwarded_ports_of(control):
     return out
 
 
+def vpn_health(status, health, vpn_status, control_error=None):
+    """Whether a Gluetun container may take engines: ``(healthy, problem)``, ``problem`` None when healthy.
+
+    The one rule, for engine_pool, gluetun_status, stack_info and the EDA source: the container runs, Docker's health
+    is ``healthy`` (or the container has no healthcheck) AND its control server reports the VPN ``running``. Docker's
+    health alone does not tell: a VPN stopped through the control server leaves Gluetun's health server answering OK
+    (Docker stays ``healthy``), and only ``/v1/vpn/status`` says ``stopped``. ``status``: the container's Docker
+    status; ``health``: ``State.Health.Status`` or ``none``; ``vpn_status``: the control server's answer (None when
+    it was not read); ``control_error``: why it could not be read.
+    """
+    if status != RUNNING:
+        return False, "the container is %s" % status
+    if health not in ("healthy", "none"):
+        return False, "Docker health is '%s'" % health
+    if vpn_status == RUNNING:
+        return True, None
+    if health == "none":
+        prefix = "it has no healthcheck and its control server"
+    else:
+        prefix = "Docker health is 'healthy' but its control server"
+    if control_error:
+        return False, "%s did not answer: %s" % (prefix, control_error)
+    if vpn_status is None:
+        return False, "%s was not asked for the VPN status" % prefix
+    return False, "%s reports the VPN '%s', not 'running'" % (prefix, vpn_status)
+
+
 def vpn_state(name, inspect, control=None):
     """A VPN container as the core needs it, from its inspect (None: no such container) and, when the control
     server was asked, ``control`` = ``{"vpn_status", "forwarded_port", "forwarded_ports", "error"}`` (a control
@@ -316,20 +344,8 @@ def vpn_state(name, inspect, control=None):
     state["started_at"] = docker_state.get("StartedAt")
     state["release_label"] = ((inspect.get("Config") or {}).get("Labels") or {}).get(RELEASE_LABEL)
     state["published"], state["published_other"] = published_ports(inspect)
-    if state["status"] != RUNNING:
-        state["problem"] = "the container is %s" % state["status"]
-    elif state["health"] == "healthy":
-        state["healthy"] = True
-    elif state["health"] == "none":
-        if state["vpn_status"] == RUNNING:
-            state["healthy"] = True
-        elif state["control_error"]:
-            state["problem"] = "it has no healthcheck and its control server did not answer: %s" % state["control_error"]
-        else:
-            state["problem"] = "it has no healthcheck and its control server reports the VPN %r, not 'running'" % (
-                state["vpn_status"],)
-    else:
-        state["problem"] = "Docker health is '%s'" % state["health"]
+    state["healthy"], state["problem"] = vpn_health(state["status"], state["health"], state["vpn_status"],
+                                                    state["control_error"])
     return state
 
 

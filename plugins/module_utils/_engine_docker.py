@@ -97,8 +97,9 @@ class DockerEngines:
     # ------------------------------------------------------------------------------ observing
     def observe(self, plan, pool, image, api_port, credentials, api_timeout, ports=True, port_wait=0.0):
         """The run's observations: one list call, the VPN inspects and the image, in parallel; then the control
-        servers, in parallel: the VPN status of a container without a healthcheck, and with ``ports`` (forwarded_port
-        auto) the forwarded port, waiting up to ``port_wait`` seconds for one (``read_control``).
+        servers, in parallel: each VPN's status (Docker's health alone does not tell a VPN stopped through the control
+        server: ``vpn_health``) and, with ``ports`` (forwarded_port auto), the forwarded port, waiting up to
+        ``port_wait`` seconds for one (``read_control``).
 
         Returns ``(engines, states, image_id, others)``: the pool's ``observed_engine()`` list, VPN name ->
         ``vpn_state()``, the image's local ID (None when it is not on the Docker host), and the engines of the other
@@ -118,10 +119,8 @@ class DockerEngines:
         containers, inspects, image_id = results[0], dict(zip(names, results[1:-1])), results[-1]
 
         def control(name):
-            inspect = inspects[name]
-            health = (((inspect or {}).get("State") or {}).get("Health") or {}).get("Status")
-            return read_control(inspect, name, api_port, credentials, api_timeout, need_status=health is None,
-                                need_ports=ports, port_wait=port_wait, docker_host=self.docker_host)
+            return read_control(inspects[name], name, api_port, credentials, api_timeout, need_ports=ports,
+                                port_wait=port_wait, docker_host=self.docker_host)
 
         controls = dict(zip(names, self.parallel(control, names)))
         states = dict((name, vpn_state(name, inspects[name], controls[name])) for name in names)
@@ -150,10 +149,6 @@ class DockerEngines:
             return self._api().inspect_container(name)
         except NotFound:
             return None
-
-    def inspect_vpns(self, names):
-        """VPN name -> inspect (None when there is no such container), inspected in parallel."""
-        return dict(zip(names, self.parallel(self.inspect_container, names)))
 
     def image_id(self, image):
         """The local ID of ``image``, or None when it is not on the Docker host."""

@@ -15,8 +15,9 @@ forwarded_port lookup, engine_pool and stack_info.
   container's control server (VPN status, forwarded port).
 * ``read_ports(client, ...)``: THE way forwarded ports are read; every reader above goes through it.
 
-Health: Docker ``State.Health.Status == "healthy"`` (``starting`` is not); a container without a
-healthcheck counts only when its control server answers ``running``.
+Health: ``_engine_core.vpn_health``: Docker ``State.Health.Status == "healthy"`` (``starting`` is not) or no
+healthcheck, AND the control server answers ``running`` (a VPN stopped through the control server stays
+``healthy`` to Docker).
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ from ansible_collections.acestream.orchestrator.plugins.module_utils._docker_com
     DockerException,
     NotFound,
 )
-from ansible_collections.acestream.orchestrator.plugins.module_utils._engine_core import forwarding_enabled
+from ansible_collections.acestream.orchestrator.plugins.module_utils._engine_core import forwarding_enabled, vpn_health
 from ansible_collections.acestream.orchestrator.plugins.module_utils._portplan import (
     CONTAINER_NAME_RE,
     GLUETUN_DEFAULT_API_PORT,
@@ -411,12 +412,9 @@ class _InstanceProbe(object):
             return result, False, False
 
         result["connected"] = result["vpn_status"] == "running"
+        container = result["container"] or {"status": "running", "health": "none"}  # an api_url without Docker
+        result["healthy"] = vpn_health(container["status"], container["health"], result["vpn_status"])[0]
         container = result["container"]
-        if container is None or container["health"] == "none":
-            docker_ok = result["connected"]
-        else:
-            docker_ok = container["health"] == "healthy"
-        result["healthy"] = bool(docker_ok and result["connected"])
 
         fatal = False
         if status_error is not None:
@@ -509,18 +507,17 @@ def docker_host_address(docker_host):
     return "127.0.0.1"
 
 
-def read_control(inspect, name, api_port, credentials, timeout, need_status, need_ports, port_wait=0.0,
-                 docker_host=None):
+def read_control(inspect, name, api_port, credentials, timeout, need_ports, port_wait=0.0, docker_host=None):
     """Ask one running Gluetun container's control server what a pool needs, at the address its inspect shows.
 
     Returns ``{"vpn_status", "forwarded_port", "forwarded_ports", "error"}`` (the first port, and every port the
-    VPN forwards, in Gluetun's order). ``need_status``: the container has no healthcheck, so
-    its health is the VPN status. ``need_ports``: forwarded_port is auto. ``port_wait``: when the container turns
+    VPN forwards, in Gluetun's order). The VPN status is always read: Docker's health does not tell a VPN stopped
+    through the control server (``vpn_health``). ``need_ports``: forwarded_port is auto. ``port_wait``: when the container turns
     port forwarding on and reports no port yet, ask again for up to that many seconds. ``credentials``:
     ``api_key``, ``username``, ``password``. ``docker_host``: where the Docker daemon is (its published ports).
     """
     result = {"vpn_status": None, "forwarded_port": None, "forwarded_ports": [], "error": None}
-    if inspect is None or ((inspect.get("State") or {}).get("Status") != "running") or not (need_status or need_ports):
+    if inspect is None or (inspect.get("State") or {}).get("Status") != "running":
         return result
     host = docker_host_address(docker_host)
     url = resolve_api_url(inspect, api_port, None if host == "127.0.0.1" else host)
@@ -531,8 +528,7 @@ def read_control(inspect, name, api_port, credentials, timeout, need_status, nee
         return result
     client = GluetunClient(url, timeout=timeout, name=name, api_port=api_port, **credentials)
     try:
-        if need_status:
-            result["vpn_status"] = client.vpn_status()
+        result["vpn_status"] = client.vpn_status()
         if need_ports:
             ports = read_ports(client, wait=port_wait, retry_empty=forwarding_enabled(inspect))
             result["forwarded_port"] = ports[0] if ports else None
@@ -566,9 +562,9 @@ def _unhealthy_message(name, container, vpn_status, inspect):
         output = _last_health_output(inspect) if inspect else None
         return "VPN container '%s' is not healthy: Docker health is '%s'%s" % (
             name, container["health"], " (last check: %s)" % output if output else "")
-    if container is not None and container["health"] == "none":
-        return ("VPN container '%s' has no healthcheck and its control server reports the VPN '%s', not 'running'" % (
-            name, vpn_status))
+    if container is not None:
+        return "VPN container '%s' is not healthy: %s" % (
+            name, vpn_health(container["status"], container["health"], vpn_status)[1])
     return "VPN of '%s' is '%s', not 'running'" % (name, vpn_status)
 
 

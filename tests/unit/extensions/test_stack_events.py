@@ -170,9 +170,29 @@ def test_health_changes_are_sent_on_change_only():
     events = SE["evaluate"](stack(), observation(engines, vpns, control), memory)
     assert kinds(events) == ["vpn_health_changed"]
     assert (events[0]["old_health"], events[0]["new_health"], events[0]["healthy"]) == ("healthy", "unhealthy", False)
+    assert events[0]["was_healthy"] is True
     assert SE["evaluate"](stack(), observation(engines, vpns, control), memory) == []
     control["g2"] = {"ports": None, "vpn_status": None, "error": "timeout"}  # unreadable: no change
     assert SE["evaluate"](stack(), observation(engines, vpns, control), memory) == []
+
+
+def test_a_vpn_stopped_through_the_control_server_is_unhealthy_while_docker_says_healthy():
+    """Gluetun's health server keeps answering OK when the VPN is stopped through the control server: Docker stays
+    'healthy' and only the VPN status tells. The event says the VPN is unhealthy, and healthy again (the rulebook's
+    cue to converge what failed meanwhile) once it runs."""
+    memory = SE["StackMemory"]()
+    engines, vpns, control = base()
+    SE["evaluate"](stack(), observation(engines, vpns, control), memory)
+    control["g1"] = {"ports": [], "vpn_status": "stopped", "error": None}
+    [event] = SE["evaluate"](stack(), observation(engines, vpns, control), memory)
+    assert (event["type"], event["vpn"], event["old_health"], event["new_health"]) == (
+        "vpn_health_changed", "g1", "healthy", "healthy")
+    assert (event["old_vpn_status"], event["new_vpn_status"], event["was_healthy"], event["healthy"]) == (
+        "running", "stopped", True, False)
+    assert SE["evaluate"](stack(), observation(engines, vpns, control), memory) == []
+    control["g1"] = {"ports": [], "vpn_status": "running", "error": None}
+    [event] = SE["evaluate"](stack(), observation(engines, vpns, control), memory)
+    assert (event["type"], event["was_healthy"], event["healthy"]) == ("vpn_health_changed", False, True)
 
 
 def test_safe_url_and_stack_validation():

@@ -349,7 +349,8 @@ def evaluate(stack, observation, memory):
                 events.append(base_event(
                     stack, "vpn_health_changed", vpn=name, old_health=old[0], new_health=new[0],
                     old_vpn_status=old[1], new_vpn_status=new[1],
-                    healthy=new[0] == "healthy" or (new[0] == "none" and new[1] == "running")))
+                    was_healthy=_core.vpn_health(before.get("status"), old[0], old[1])[0],
+                    healthy=_core.vpn_health(seen["status"], new[0], new[1])[0]))
         memory.vpns[name] = current
         ports = (control.get(name) or {}).get("ports")
         if name in stale_vpns or not own or not ports or not seen.get("forwarding", True):

@@ -18,6 +18,7 @@ from ansible_collections.acestream.orchestrator.plugins.module_utils._portplan i
 POOL = "ace"
 IMAGE = "engine:sim"
 STARTED = "2026-01-01T00:00:00.000000001Z"
+RUNNING_VPN = {"vpn_status": "running"}  # a control server that reports the VPN running
 
 
 # ---------------------------------------------------------------------------------------- fixtures
@@ -41,13 +42,13 @@ def states_for(plan, **overrides):
     states = {}
     for vpn in plan.vpns:
         kwargs = {"ports": list(vpn.range)}
-        control = None
+        control = {"vpn_status": "running"}  # the control server's answer: the VPN runs
         if vpn.name in overrides:
             if overrides[vpn.name] is None:
                 states[vpn.name] = core.vpn_state(vpn.name, None)
                 continue
             kwargs.update(overrides[vpn.name])
-            control = kwargs.pop("control", None)
+            control.update(kwargs.pop("control", None) or {})
         states[vpn.name] = core.vpn_state(vpn.name, vpn_inspect(vpn.name, **kwargs), control)
     return states
 
@@ -170,7 +171,7 @@ def test_observed_engine_reads_list_output():
 
 # -------------------------------------------------------------------------------------- VPN state
 def test_vpn_state_healthy_and_published():
-    state = core.vpn_state("g", vpn_inspect("g", ports=[10, 11], env=["VPN_PORT_FORWARDING=on"]))
+    state = core.vpn_state("g", vpn_inspect("g", ports=[10, 11], env=["VPN_PORT_FORWARDING=on"]), RUNNING_VPN)
     assert state["healthy"] and state["problem"] is None and state["forwarding_on"]
     assert state["published"] == {10: "127.0.0.1", 11: "127.0.0.1"}
     assert state["started_at"] == STARTED
@@ -183,6 +184,12 @@ def test_vpn_state_healthy_and_published():
     (dict(health=None), {"vpn_status": "stopped"}, "it has no healthcheck and its control server reports the VPN "
                                                    "'stopped', not 'running'"),
     (dict(health=None), {"error": "refused"}, "it has no healthcheck and its control server did not answer: refused"),
+    # Docker's health alone does not tell: a VPN stopped through the control server stays 'healthy' to Docker.
+    (dict(), {"vpn_status": "stopped"}, "Docker health is 'healthy' but its control server reports the VPN "
+                                        "'stopped', not 'running'"),
+    (dict(), {"error": "401 Unauthorized"}, "Docker health is 'healthy' but its control server did not answer: "
+                                            "401 Unauthorized"),
+    (dict(), None, "Docker health is 'healthy' but its control server was not asked for the VPN status"),
 ])
 def test_vpn_state_unhealthy(kwargs, control, problem):
     state = core.vpn_state("g", vpn_inspect("g", **kwargs), control)
@@ -245,7 +252,7 @@ def test_port_range_mismatch_message():
 def test_port_range_mismatch_other_host_ports():
     plan = build_plan(["g"], port_range="100-101")
     bindings = {"100/tcp": [{"HostIp": "", "HostPort": "200"}], "101/tcp": [{"HostIp": "", "HostPort": "201"}]}
-    states = {"g": core.vpn_state("g", vpn_inspect("g", bindings=bindings))}
+    states = {"g": core.vpn_state("g", vpn_inspect("g", bindings=bindings), RUNNING_VPN)}
     with pytest.raises(core.PreflightError, match=r"publishes none \(missing: 100-101\); other bindings "
                                                   r"\(host->container\): 200->100, 201->101, 40000->8000"):
         run(plan, states)
@@ -795,7 +802,7 @@ def test_other_pools_elsewhere_are_no_concern(two):
     """Pools on other VPNs (by label and by namespace), and engines of a VPN container that does not exist, are
     neither refused nor touched."""
     plan, states, decided = two
-    elsewhere = core.vpn_state("g9", vpn_inspect("g9", ports=range(900, 905)))
+    elsewhere = core.vpn_state("g9", vpn_inspect("g9", ports=range(900, 905)), RUNNING_VPN)
     others = other_pool({"g9": elsewhere}, "b", "g9", [900, 901])
     assert core.other_pools_on(plan, states, others) == {}
     gone = dict(states, g2=core.vpn_state("g2", None))

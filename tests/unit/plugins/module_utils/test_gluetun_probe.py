@@ -227,7 +227,8 @@ def test_docker_healthy_but_vpn_stopped_is_not_healthy(fake):
     _server, doc = sim(fake, "g", version="v3.41.3", vpn_status="stopped")
     [vpn] = probe_instances(FakeDocker({"g": doc}), ["g"])
     assert not vpn["healthy"] and not vpn["connected"] and vpn["public_ip"] is None
-    assert vpn["error"] == "VPN of 'g' is 'stopped', not 'running'"
+    assert vpn["error"] == ("VPN container 'g' is not healthy: Docker health is 'healthy' but its control server "
+                            "reports the VPN 'stopped', not 'running'")
 
 
 def test_no_healthcheck_counts_only_when_running(fake):
@@ -238,8 +239,8 @@ def test_no_healthcheck_counts_only_when_running(fake):
     server.vpn_status = "crashed"
     [vpn] = probe_instances(docker, ["g"])
     assert not vpn["healthy"]
-    assert vpn["error"] == ("VPN container 'g' has no healthcheck and its control server reports the VPN 'crashed', "
-                            "not 'running'")
+    assert vpn["error"] == ("VPN container 'g' is not healthy: it has no healthcheck and its control server reports "
+                            "the VPN 'crashed', not 'running'")
 
 
 def test_container_not_running_or_missing(fake):
@@ -375,7 +376,7 @@ def test_read_control_every_release_with_an_api_key(fake, version):
     request, the release asked once first."""
     server, doc = sim(fake, "g", version=version, roles=_api_key_roles(version), ports=[40001, 40002])
     creds = {"api_key": KEY, "username": None, "password": None}
-    control = read_control(doc, "g", 8000, creds, 5, need_status=True, need_ports=True)
+    control = read_control(doc, "g", 8000, creds, 5, need_ports=True)
     new = version == "latest" or version >= "v3.41"
     assert control == {"vpn_status": "running", "forwarded_port": 40001,
                        "forwarded_ports": [40001, 40002] if new else [40001], "error": None}
@@ -387,38 +388,40 @@ def test_read_control_every_release_with_an_api_key(fake, version):
 
 def test_read_control_basic_auth_and_no_port_is_none(fake):
     roles = [{"name": "m", "auth": "basic", "username": "monitor", "password": PASSWORD,
-              "routes": ["GET /v1/version", "GET /v1/portforward"]}]
+              "routes": ["GET /v1/version", "GET /v1/vpn/status", "GET /v1/portforward"]}]
     server, doc = sim(fake, "g", version="latest", roles=roles, ports=[])
     creds = {"api_key": None, "username": "monitor", "password": PASSWORD}
-    control = read_control(doc, "g", 8000, creds, 5, need_status=False, need_ports=True)
-    assert control == {"vpn_status": None, "forwarded_port": None, "forwarded_ports": [],
-                       "error": None}  # {"port": 0, "ports": null}
-    assert server.paths() == ["/v1/version", "/v1/portforward"]
+    control = read_control(doc, "g", 8000, creds, 5, need_ports=True)
+    assert control == {"vpn_status": "running", "forwarded_port": None, "forwarded_ports": [],
+                       "error": None}  # {"port": 0, "ports": []}
+    assert server.paths() == ["/v1/vpn/status", "/v1/version", "/v1/portforward"]
     assert all(r["headers"].get("Authorization", "").startswith("Basic ") for r in server.requests)
 
 
 def test_read_control_asks_nothing_it_does_not_need(fake):
     server, doc = sim(fake, "g", version="v3.41.3")
     creds = {"api_key": None, "username": None, "password": None}
-    assert read_control(doc, "g", 8000, creds, 5, need_status=False, need_ports=False) == {
-        "vpn_status": None, "forwarded_port": None, "forwarded_ports": [], "error": None}
-    assert read_control(None, "g", 8000, creds, 5, True, True)["error"] is None
+    assert read_control(None, "g", 8000, creds, 5, True)["error"] is None
     stopped = inspect_doc("g", host_port=server.port, status="exited")
-    assert read_control(stopped, "g", 8000, creds, 5, True, True)["error"] is None
+    assert read_control(stopped, "g", 8000, creds, 5, True)["error"] is None
     assert server.paths() == []
+    # The VPN status is always read (Docker's health does not tell a VPN stopped through the control server);
+    # the forwarded port only when asked for.
+    assert read_control(doc, "g", 8000, creds, 5, need_ports=False) == {
+        "vpn_status": "running", "forwarded_port": None, "forwarded_ports": [], "error": None}
+    assert server.paths() == ["/v1/vpn/status"]
 
 
 def test_read_control_errors_are_text(fake):
     creds = {"api_key": None, "username": None, "password": None}
     hidden = inspect_doc("g", host_port=None, network_mode="none")
-    assert read_control(hidden, "g", 8001, creds, 5, True, True)["error"] == (
+    assert read_control(hidden, "g", 8001, creds, 5, True)["error"] == (
         "Cannot access Gluetun API of 'g': port 8001/tcp is not published and the container has no address "
         "reachable from here; publish it (e.g. \"127.0.0.1:8001:8001\") or check api_port")
     server, doc = sim(fake, "g", version="latest")
-    error = read_control(doc, "g", 8000, creds, 5, need_status=False, need_ports=True)["error"]
-    assert "answered 401 Unauthorized for GET /v1/portforward" in error
-    # the release is unknown (401 as well): up to v3.41.1 an unknown route is 401 too, so the old one is tried
-    assert server.paths() == ["/v1/version", "/v1/portforward", "/v1/openvpn/portforwarded"]
+    error = read_control(doc, "g", 8000, creds, 5, need_ports=True)["error"]
+    assert "answered 401 Unauthorized for GET /v1/vpn/status" in error
+    assert server.paths() == ["/v1/vpn/status"]
 
 
 def test_read_control_waits_for_a_port_only_when_forwarding_is_on(fake, clock):
@@ -426,11 +429,11 @@ def test_read_control_waits_for_a_port_only_when_forwarding_is_on(fake, clock):
     creds = {"api_key": None, "username": None, "password": None}
     doc = inspect_doc("g", host_port=server.port, env=["VPN_PORT_FORWARDING=on"])
     clock.at(2.5, lambda: setattr(server, "ports", [45678]))
-    control = read_control(doc, "g", 8000, creds, 5, need_status=False, need_ports=True, port_wait=10)
+    control = read_control(doc, "g", 8000, creds, 5, need_ports=True, port_wait=10)
     assert control["forwarded_port"] == 45678 and clock.sleeps == [1, 1, 1]
     server.ports = []
     off = inspect_doc("g", host_port=server.port)
-    assert read_control(off, "g", 8000, creds, 5, False, True, port_wait=10)["forwarded_port"] is None
+    assert read_control(off, "g", 8000, creds, 5, True, port_wait=10)["forwarded_port"] is None
     assert clock.sleeps == [1, 1, 1]  # forwarding off: no port is coming, nothing to wait for
 
 

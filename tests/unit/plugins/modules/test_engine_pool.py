@@ -176,6 +176,17 @@ def fake(monkeypatch):
     docker = FakeDocker()
     monkeypatch.setattr(engine_pool, "docker_client", lambda host, timeout: docker)
     monkeypatch.setattr(_engine_docker.DockerEngines, "_api", lambda self: self.client)
+    # The control servers: each running VPN's answers the VPN running and no forwarded port, unless a test sets
+    # docker.control[name] (what read_control returns).
+    docker.control = {}
+
+    def read_control(inspect, name, api_port, credentials, timeout, need_ports, port_wait=0.0, docker_host=None):
+        if inspect is None or inspect["State"]["Status"] != "running":
+            return {"vpn_status": None, "forwarded_port": None, "forwarded_ports": [], "error": None}
+        return docker.control.get(name, {"vpn_status": "running", "forwarded_port": None, "forwarded_ports": [],
+                                         "error": None})
+
+    monkeypatch.setattr(_engine_docker, "read_control", read_control)
     return docker
 
 
@@ -325,24 +336,23 @@ def test_absent_removes_only_the_pool(two, capsys):
 
 
 def test_forwarded_port_auto(two, capsys, monkeypatch):
-    answers = {"g1": {"vpn_status": None, "forwarded_port": 51000, "error": None},
-               "g2": {"vpn_status": None, "forwarded_port": None, "error": None}}
+    answers = {"g1": {"vpn_status": "running", "forwarded_port": 51000, "error": None},
+               "g2": {"vpn_status": "running", "forwarded_port": None, "error": None}}
     seen = []
 
-    def read_control(inspect, name, api_port, credentials, timeout, need_status, need_ports, port_wait=0.0,
-                     docker_host=None):
-        seen.append((name, api_port, credentials, need_status, need_ports))
+    def read_control(inspect, name, api_port, credentials, timeout, need_ports, port_wait=0.0, docker_host=None):
+        seen.append((name, api_port, credentials, need_ports))
         return answers[name]
 
     monkeypatch.setattr(_engine_docker, "read_control", read_control)
     args = base_args(forwarded_port="auto", api_port=8001, api_key="s3cret-key")
     result = run_module(args, capsys=capsys)
     assert [(e["name"], e["p2p_port"]) for e in result["engines"] if e["forwarded"]] == [("ace-g1-100", 51000)]
-    assert seen[0] == ("g1", 8001, {"api_key": "s3cret-key", "username": None, "password": None}, False, True)
+    assert seen[0] == ("g1", 8001, {"api_key": "s3cret-key", "username": None, "password": None}, True)
     assert "s3cret-key" not in json.dumps(result)
     for container in two.containers_by_id.values():
         assert "s3cret-key" not in json.dumps(container)
-    answers["g1"] = {"vpn_status": None, "forwarded_port": None, "error": "answered 401 Unauthorized"}
+    answers["g1"] = {"vpn_status": "running", "forwarded_port": None, "error": "answered 401 Unauthorized"}
     failed = run_module(args, capsys=capsys)
     assert failed["msg"] == "Failed to get forwarded port from Gluetun 'g1': answered 401 Unauthorized"
 
