@@ -7,6 +7,7 @@ its checks fail exactly when there is drift."""
 from __future__ import annotations
 
 import json
+import time
 
 from engine_pool_helpers import (  # noqa: F401 pylint: disable=unused-import
     MODULE,
@@ -124,6 +125,32 @@ def test_stack_info_agrees_with_engine_pool_on_every_drift_case(docker_api, run_
     wait_for(lambda: health_of(docker_api, g1.name) == "healthy", timeout=60, what="g1 healthy")
     info, failed = case([("recreate", name(g1, 0))])
     assert ("VPN %s" % g1.name, "forwarded engine") in [(c["scope"], c["check"]) for c in failed]
+
+    # A VPN stopped through its control server: Gluetun's health server keeps answering OK, so Docker's health stays
+    # 'healthy' (as on the real image) and only the VPN status tells. engine_pool refuses to place an engine on it
+    # (the seed's message, naming the control server's 'stopped'); the drift and the checks say the same.
+    vpn_api(g2, "PUT", "/v1/vpn/status", {"status": "stopped"}, api_key=API_KEY)
+    time.sleep(5)  # two healthcheck intervals and more
+    assert health_of(docker_api, g2.name) == "healthy"
+    engines = dict((c["Names"][0][1:], c["Id"]) for c in docker_api.containers(
+        all=True, filters={"label": "acestream.pool=%s" % pool}))
+    docker_api.remove_container(engines[name(g2, 1)], force=True)
+    info, failed = case(None, repair=False)
+    assert info["drift"]["error"] == (
+        "VPN container '%s' is not healthy - cannot start AceStream engine (Docker health is 'healthy' but its "
+        "control server reports the VPN 'stopped', not 'running')" % g2.name)
+    connected = [c for c in failed if (c["scope"], c["check"]) == ("VPN %s" % g2.name, "connected")]
+    assert connected and connected[0]["detail"].startswith("VPN status stopped, Docker health healthy"), failed
+    stopped_row = [line for line in info["status_table"] if line.split()[:1] == [g2.name]]
+    assert stopped_row and "stopped" in stopped_row[0].split(), info["status_table"]
+    assert name(g2, 1) not in [e["name"] for e in info["engines"]]
+    _run, refused = run_pool(args, expect_failure=True)  # not only in check mode: no new engine on that VPN
+    assert refused["failed"] and refused["msg"] == info["drift"]["error"] and refused["changed"] is False
+    assert name(g2, 1) not in [c["Names"][0][1:] for c in docker_api.containers(
+        all=True, filters={"label": "acestream.pool=%s" % pool})]
+    # The VPN runs again: the same converge repairs the stack.
+    vpn_api(g2, "PUT", "/v1/vpn/status", {"status": "running"}, api_key=API_KEY)
+    info, failed = case([("create", name(g2, 1))])
 
     # A range the VPN does not publish: engine_pool refuses with the seed's message, and so does the drift.
     start, end = g2.engine_range
