@@ -26,7 +26,7 @@ description:
   - Before any change, checks that the ranges are valid and do not overlap, that every VPN can hold its share, that
     each VPN container publishes its range on the same host ports (else the seed's C(Port Range Mismatch)), and that
     each VPN container exists, runs, is C(healthy) to Docker (or has no healthcheck) and its control server reports the
-    VPN C(running) (C(GET /v1/vpn/status), read on every run: a VPN stopped through the control server stays
+    VPN C(running) (C(GET /v1/vpn/status), read on every run, since a VPN stopped through the control server stays
     C(healthy) to Docker), else C(VPN container '<name>' is not healthy - cannot start AceStream engine).
   - With O(forwarded_port=auto), reads each VPN's forwarded ports from its control server (Gluetun C(latest) forwards
     up to 5 on ProtonVPN, Perfect Privacy 3); each port goes to its own engine of that VPN as its P2P port
