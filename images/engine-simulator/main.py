@@ -3,10 +3,12 @@
 Takes its ports the way each real engine image does, listens on them, and answers the part of the engine
 HTTP API that the orchestrator uses. No P2P, no streaming.
 
-Connectivity: behind Gluetun (in its network namespace) the simulator asks Gluetun's health server
-(ENGINE_SIM_VPN_HEALTH_URL, default http://127.0.0.1:9999/) whether the tunnel is up, as a real engine behind
-a dead tunnel has no connectivity: a non-2xx answer means not connected, nothing listening means connected
-(not behind Gluetun).
+Connectivity: a real engine behind a tunnel that is down has none. Behind the Gluetun simulator (in its network
+namespace) the engine simulator asks the simulator's tunnel stand-in (ENGINE_SIM_VPN_STATUS_URL, default
+http://127.0.0.2:9999/simulator/tunnel: no credentials needed, on an address no engine can take) for the VPN
+loop status: "running" means connected; another status, or no answer in time, means not connected; nothing
+listening means connected (not behind Gluetun). Gluetun's health server cannot tell: it keeps answering OK
+while the VPN is stopped through the control server.
 
 Port passing (what each variant of the orchestrator does):
   krinkuto11-amd64  env CONF (newline-separated --http-port=P, --https-port=Q, --bind-all, --port=R),
@@ -37,8 +39,8 @@ from urllib.parse import parse_qs, urlsplit
 ENGINE_VERSION = os.environ.get("ENGINE_SIM_VERSION", "3.2.13-sim")
 PORT_KEYS = ("http_port", "https_port", "api_port", "p2p_port")
 FLAG_TO_KEY = {"--http-port": "http_port", "--https-port": "https_port", "--api-port": "api_port", "--port": "p2p_port"}
-VPN_HEALTH_URL = os.environ.get("ENGINE_SIM_VPN_HEALTH_URL", "http://127.0.0.1:9999/")
-VPN_HEALTH_TTL = 1.0  # seconds an answer of the health server is reused
+VPN_STATUS_URL = os.environ.get("ENGINE_SIM_VPN_STATUS_URL", "http://127.0.0.2:9999/simulator/tunnel")
+VPN_STATUS_TTL = 1.0  # seconds an answer of the tunnel stand-in is reused
 NAMESPACE_HINT = ("AceStream engines that share one network namespace (network_mode: container:<gluetun>) "
                   "must each listen on different ports")
 
@@ -159,11 +161,12 @@ def resolve(argv, environ):
 
 
 class VpnProbe:
-    """Is the tunnel this engine sits behind up? Asks Gluetun's health server (in Gluetun's network namespace it
-    answers on 127.0.0.1:9999); an answer is reused for VPN_HEALTH_TTL seconds.
+    """Is the tunnel this engine sits behind up? Asks the Gluetun simulator's tunnel stand-in for the VPN loop
+    status (in the simulator's network namespace it answers on 127.0.0.2:9999); an answer is reused for
+    VPN_STATUS_TTL seconds.
 
-    connected() -> (connected, reason): a 2xx answer or nothing listening (not behind Gluetun) is connected; any
-    other answer, or one that does not come in time, is not."""
+    connected() -> (connected, reason): status "running", or nothing listening (not behind Gluetun), is connected;
+    any other status, or no answer in time, is not."""
 
     def __init__(self, url):
         self.url = url.strip()
@@ -172,9 +175,9 @@ class VpnProbe:
 
     def connected(self):
         if not self.url:
-            return True, "VPN health check disabled (ENGINE_SIM_VPN_HEALTH_URL is empty)"
+            return True, "VPN status check disabled (ENGINE_SIM_VPN_STATUS_URL is empty)"
         with self.lock:
-            if self.checked_at is None or time.monotonic() - self.checked_at >= VPN_HEALTH_TTL:
+            if self.checked_at is None or time.monotonic() - self.checked_at >= VPN_STATUS_TTL:
                 self.answer, self.checked_at = self._ask(), time.monotonic()
             return self.answer
 
@@ -188,12 +191,16 @@ class VpnProbe:
         except ConnectionRefusedError:
             return True, f"nothing listens on {self.url}: not behind Gluetun"
         except (OSError, HTTPException) as exc:
-            return False, f"VPN health server {self.url} did not answer: {exc}"
+            return False, f"VPN status unknown: {self.url} did not answer: {exc}"
         finally:
             conn.close()
-        if 200 <= response.status < 300:
-            return True, f"VPN health server {self.url} answered {response.status}"
-        return False, f"VPN health server {self.url} answered {response.status}: {body}"
+        try:
+            status = json.loads(body)["status"]
+        except (ValueError, KeyError, TypeError):
+            return False, f"VPN status unknown: {self.url} answered {response.status}: {body}"
+        if status == "running" and 200 <= response.status < 300:
+            return True, f"VPN status running ({self.url} answered {response.status})"
+        return False, f"VPN status {status} ({self.url} answered {response.status})"
 
 
 def connectivity(info):
@@ -329,7 +336,7 @@ def main(argv):
         "engine_version": ENGINE_VERSION,
         "engine_status": os.environ.get("ENGINE_SIM_STATUS", "idle"),
         "connected": not truthy(os.environ.get("ENGINE_SIM_DISCONNECTED", "")),
-        "vpn_health_url": VPN_HEALTH_URL.strip() or None,
+        "vpn_status_url": VPN_STATUS_URL.strip() or None,
         "pid": os.getpid(),
         "hostname": socket.gethostname(),
         "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -346,7 +353,7 @@ def main(argv):
         origin = info["origin"]["p2p_port"]
         extra.append((accept_and_drop, listen_or_die("p2p", info["p2p_port"], origin)))
         extra.append((drain_udp, listen_or_die("p2p", info["p2p_port"], origin, socket.SOCK_DGRAM)))
-    probe = VpnProbe(VPN_HEALTH_URL)
+    probe = VpnProbe(VPN_STATUS_URL)
     for server in servers:
         server.info = {**info, "vpn_probe": probe}
     for func, sock in extra:

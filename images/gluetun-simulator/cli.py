@@ -3,7 +3,7 @@
 Usage:
   gluetun-sim [serve]                         run the simulator (the container's default command)
   gluetun-sim healthcheck                     GET the health server; exit 0 when healthy, 1 otherwise
-  gluetun-sim set-health healthy|unhealthy    make the health server fail (unhealthy) or follow the VPN again
+  gluetun-sim set-health healthy|unhealthy    force the health server to fail, or let it answer its check again
   gluetun-sim set-fault none|hang|500|nonjson make every control-server route hang, answer 500 or non-JSON
   gluetun-sim status                          print the simulator's current state as JSON
   gluetun-sim genkey                          print a random 22-character base58 API key

@@ -4,6 +4,12 @@ Simulates what a client of Gluetun sees: the HTTP control server (routes, JSON s
 their differences between releases), the health server behind the image's HEALTHCHECK, the VPN loop status
 and forwarded ports that change on every VPN restart. Nothing is tunnelled, no firewall is set up.
 
+As in Gluetun from v3.41, the health server reports the health checks run at each tunnel up, not the VPN
+loop status: a VPN stopped through the control server leaves it answering OK. What a tunnel would tell the
+programs in the namespace (no tunnel, no connectivity) is answered by the "tunnel stand-in", a simulator-only
+and unauthenticated endpoint (default http://127.0.0.2:<health port>/simulator/tunnel) that engine
+simulators ask: 200 {"status":"running"} while the VPN runs, 503 {"status":"<status>"} otherwise.
+
 The command line (serve, healthcheck, set-health, set-fault, status, genkey) is in cli.py.
 
 Environment: see docs/simulators.md in the acestream.orchestrator collection.
@@ -20,9 +26,11 @@ import random
 import signal
 import socket
 import socketserver
+import ssl
 import threading
 import time
 import tomllib
+from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
@@ -34,14 +42,15 @@ FAULTS = ("none", "hang", "500", "nonjson")
 HANG_LIMIT = 3600.0  # a hanging request is released after this many seconds at most
 
 LATEST = (3, 1000, 0)  # sorts after every numbered release
-KNOWN_BUILDS = {  # version -> (commit, created) reported by /v1/version
-    (3, 39, 0): ("4e5f2ca", "2024-08-09T13:51:23.000Z"),
-    (3, 39, 1): ("8b4ad4b", "2024-09-07T09:56:49.000Z"),
-    (3, 40, 0): ("4a2e7a8", "2024-12-24T17:56:19.000Z"),
-    (3, 41, 0): ("d0a6d02", "2025-08-30T10:25:46.000Z"),
-    (3, 41, 1): ("d7e4b64", "2025-09-08T08:44:02.000Z"),
-    (3, 41, 2): ("6c6a1d7", "2025-10-18T12:03:51.000Z"),
-    (3, 41, 3): ("9a3c0f2", "2025-11-02T15:20:07.000Z"),
+KNOWN_BUILDS = {  # version -> (commit, created) reported by /v1/version: the release tags' commits
+    (3, 39, 0): ("09c47c7", "2024-08-09T07:43:48.000Z"),
+    (3, 39, 1): ("67ae5f5", "2024-09-29T17:53:17.000Z"),
+    (3, 40, 0): ("e890c50", "2024-12-25T20:05:55.000Z"),
+    (3, 41, 0): ("a10349e", "2025-12-24T20:29:05.000Z"),
+    (3, 41, 1): ("7f22fb3", "2026-02-11T14:13:34.000Z"),
+    (3, 41, 2): ("44143aa", "2026-07-29T11:18:09.000Z"),
+    (3, 41, 3): ("3d1e20c", "2026-07-30T11:49:18.000Z"),
+    LATEST: ("b119325", "2026-05-19T03:03:30.000Z"),
 }
 
 PUBLIC_ROLE_ROUTES = (  # the built-in public role (v3.39.1 .. v3.41.3, only when the file defines no role)
@@ -51,9 +60,14 @@ PUBLIC_ROLE_ROUTES = (  # the built-in public role (v3.39.1 .. v3.41.3, only whe
     "GET /v1/dns/status", "PUT /v1/dns/status", "GET /v1/updater/status", "PUT /v1/updater/status",
     "GET /v1/publicip/ip",
 )
+PUBLIC_ROLE_ROUTES_V341 = ("GET /openvpn/portforwarded", "GET /v1/portforward")  # added by v3.41.0
 ROLE_KEYS = {"name", "auth", "apikey", "username", "password", "routes"}
 DEFAULT_ROLE_KEYS = ROLE_KEYS - {"routes"}
 BASIC_CHALLENGE = 'Basic realm="restricted", charset="UTF-8"'
+NOT_YET = "healthcheck did not run yet"  # the health server's answer until the first check at tunnel up
+FORCED_FAILURE = "simulated failure (gluetun-sim set-health unhealthy)"
+TUNNEL_PATH = "/simulator/tunnel"
+STARTUP_CHECK_TIMEOUT = 6.0  # Gluetun's startup check: every target dialled in parallel for 6 s at most
 
 
 # ------------------------------------------------------------------------------------------------ helpers
@@ -117,6 +131,14 @@ def parse_address(name, value):
     return socket.AF_INET, host or "0.0.0.0", int(port)
 
 
+def is_wildcard(host):
+    return host in ("", "0.0.0.0", "::")
+
+
+def env_switch(name, default):
+    return env(name, default).lower() in ("on", "yes", "true")
+
+
 def write_atomic(path, text):
     os.makedirs(os.path.dirname(path), exist_ok=True)
     tmp = f"{path}.{os.getpid()}.{threading.get_ident()}.tmp"
@@ -149,6 +171,12 @@ class Settings:
         self.control = parse_address("HTTP_CONTROL_SERVER_ADDRESS", self.control_address)
         self.health_address = env("HEALTH_SERVER_ADDRESS", "127.0.0.1:9999")
         self.health = parse_address("HEALTH_SERVER_ADDRESS", self.health_address)
+        self.health_targets = self._health_targets()
+        self.health_dial = env_switch("GLUETUN_SIM_HEALTH_DIAL", "off")
+        self.health_restart_vpn = env_switch("HEALTH_RESTART_VPN", "on")
+        self.tunnel_address = env("GLUETUN_SIM_TUNNEL_ADDRESS", f"127.0.0.2:{self.health[2]}")
+        self.tunnel = (None if self.tunnel_address.lower() == "off"
+                       else parse_address("GLUETUN_SIM_TUNNEL_ADDRESS", self.tunnel_address))
         self.auth_file = env("HTTP_CONTROL_SERVER_AUTH_CONFIG_FILEPATH", "/gluetun/auth/config.toml")
         self.default_role_json = e.get("HTTP_CONTROL_SERVER_AUTH_DEFAULT_ROLE", "")
         self.request_log = env("HTTP_CONTROL_SERVER_LOG", "on").lower() in ("on", "yes", "true")
@@ -194,6 +222,15 @@ class Settings:
                 self.public_ip_extra[field] = value
         self.dot = env("DOT", "on").lower() in ("on", "yes", "true")
 
+    def _health_targets(self):
+        """The addresses the health check dials: HEALTH_TARGET_ADDRESSES (a comma list, v3.41+, with the older
+        names as aliases) or, before v3.41, the single HEALTH_TARGET_ADDRESS."""
+        if self.version < (3, 41, 0):
+            return [env("HEALTH_TARGET_ADDRESS") or env("HEALTH_ADDRESS_TO_PING") or "cloudflare.com:443"]
+        text = (env("HEALTH_TARGET_ADDRESSES") or env("HEALTH_TARGET_ADDRESS") or env("HEALTH_ADDRESS_TO_PING")
+                or "cloudflare.com:443,github.com:443")
+        return [item.strip() for item in text.split(",") if item.strip()]
+
     # Release differences (see reference/gluetun-control-server.md).
     @property
     def has_auth(self):
@@ -223,6 +260,10 @@ class Settings:
     def strict_routing(self):  # 404 / 405 before authentication
         return self.version >= (3, 41, 2)
 
+    @property
+    def portforward_settable(self):  # PUT /v1/portforward sets the ports (latest); a known route from v3.41.2
+        return self.version == LATEST
+
     def routes(self):
         """path -> allowed methods, for this release."""
         table = {
@@ -242,8 +283,12 @@ class Settings:
             "/openvpn/settings": ("GET",),
         }
         if self.has_portforward_route:
-            table["/v1/portforward"] = ("GET",)
+            table["/v1/portforward"] = ("GET", "PUT") if self.strict_routing else ("GET",)
         return table
+
+    def public_routes(self):
+        """The routes of the built-in public role of this release (those that are unprotected by default)."""
+        return list(PUBLIC_ROLE_ROUTES) + (list(PUBLIC_ROLE_ROUTES_V341) if self.has_portforward_route else [])
 
     def valid_auth_routes(self):
         return {f"{method} {path}" for path, methods in self.routes().items() for method in methods}
@@ -270,23 +315,31 @@ class Role:
                                   f"server: {route}")
 
     def authorized(self, headers, query, challenge):
+        """Does the request pass this role? A basic role adds its challenge only when the request carries no
+        Basic credentials at all (Go's Request.BasicAuth fails): wrong credentials get a bare 401."""
         if self.auth == "none":
             return True
         if self.auth == "apikey":
             given = headers.get("X-API-Key") or (query.get("api_key") or [""])[0]
-            return bool(given) and hmac.compare_digest(given.encode(), self.apikey.encode())
-        header = headers.get("Authorization", "")
-        ok = False
-        if header[:6].lower() == "basic ":
-            try:
-                user, _colon, password = base64.b64decode(header[6:].strip()).decode().partition(":")
-                ok = (hmac.compare_digest(user.encode(), self.username.encode())
-                      and hmac.compare_digest(password.encode(), self.password.encode()))
-            except (ValueError, UnicodeDecodeError):
-                ok = False
-        if not ok:
+            return hmac.compare_digest(given.encode(), self.apikey.encode())
+        credentials = basic_credentials(headers.get("Authorization", ""))
+        if credentials is None:
             challenge.append(BASIC_CHALLENGE)
-        return ok
+            return False
+        # Gluetun compares the digest of username + password, concatenated.
+        return hmac.compare_digest("".join(credentials).encode(), (self.username + self.password).encode())
+
+
+def basic_credentials(header):
+    """(username, password) from an Authorization header, or None where Go's Request.BasicAuth finds none."""
+    if header[:6].lower() != "basic ":
+        return None
+    try:
+        decoded = base64.b64decode(header[6:], validate=True).decode()
+    except (ValueError, UnicodeDecodeError):
+        return None
+    user, colon, password = decoded.partition(":")
+    return (user, password) if colon else None
 
 
 def load_roles(settings):
@@ -354,10 +407,7 @@ def load_roles(settings):
                 roles.append(role)
 
     if not roles and settings.has_public_role:
-        routes = list(PUBLIC_ROLE_ROUTES)
-        if settings.has_portforward_route:
-            routes.append("GET /v1/portforward")
-        roles.append(Role("public", "none", routes))
+        roles.append(Role("public", "none", settings.public_routes()))
     return roles
 
 
@@ -390,17 +440,23 @@ class Loop:
 
 
 class VPN:
-    def __init__(self, settings, state_changed):
+    """The VPN loop: its status, the simulated tunnel coming up, the forwarded ports of each connection.
+
+    ``tunnel_up(generation)`` is called in a thread of its own each time a connection comes up, as Gluetun starts
+    its health checker then."""
+
+    def __init__(self, settings, state_changed, tunnel_up):
         self.settings = settings
         self.lock = threading.RLock()
         self.status = "starting"
-        self.ever_running = False
+        self.ever_running = False  # Gluetun's port forwarding service exists from the first tunnel up
         self.ports = []
         self.used_ports = set()
         self.last_ports = []
         self.connections = 0
         self.generation = 0
         self.state_changed = state_changed
+        self.tunnel_up = tunnel_up
         self.dns = Loop("dns", "running" if settings.dot else "stopped")
         self.updater = Loop("updater", "stopped")
 
@@ -425,6 +481,22 @@ class VPN:
         with self.lock:
             return list(self.ports)
 
+    def get_ports_or_none(self):
+        """Gluetun's GetPortsForwarded: nil before its port forwarding service first started, else a list."""
+        with self.lock:
+            return list(self.ports) if self.ever_running else None
+
+    def set_ports(self, ports):
+        """PUT /v1/portforward (latest): False when the port forwarding service has not started yet."""
+        with self.lock:
+            if not self.ever_running:
+                return False
+            self.ports = sorted(ports)
+            self._write_ports()
+            log("INFO", "port forwarding", "ports set through the control server: " + ", ".join(map(str, ports)))
+        self.state_changed()
+        return True
+
     def _connected(self, generation):
         with self.lock:
             if generation != self.generation or self.status != "starting":
@@ -436,6 +508,11 @@ class VPN:
             if self.settings.pf_enabled:
                 self._later(self.settings.pf_delay, self._forward, generation)
         self.state_changed()
+        self._later(0, self.tunnel_up, generation)  # in its own thread, like Gluetun's onTunnelUp goroutine
+
+    def is_current(self, generation):
+        with self.lock:
+            return generation == self.generation and self.status == "running"
 
     def _pick_ports(self):
         settings = self.settings
@@ -461,13 +538,16 @@ class VPN:
             self.ports = self._pick_ports()
             self.last_ports = list(self.ports)
             self.used_ports.update(self.ports)
-            try:
-                write_atomic(self.settings.pf_file, "\n".join(str(p) for p in self.ports) + "\n")
-            except OSError as exc:
-                log("WARN", "port forwarding", f"writing {self.settings.pf_file}: {exc}")
+            self._write_ports()
             word = "port" if len(self.ports) == 1 else "ports"
             log("INFO", "port forwarding", f"{word} forwarded is {', '.join(map(str, self.ports))}")
         self.state_changed()
+
+    def _write_ports(self):
+        try:
+            write_atomic(self.settings.pf_file, "\n".join(str(p) for p in self.ports) + "\n")
+        except OSError as exc:
+            log("WARN", "port forwarding", f"writing {self.settings.pf_file}: {exc}")
 
     def _clear_ports(self):
         if self.ports:
@@ -514,24 +594,102 @@ class VPN:
         except InvalidStatus:
             pass
 
-    def health_error(self):
-        """None when healthy, else the health server's error text."""
-        forced = read_text(HEALTH_FILE, "healthy")
-        with self.lock:
-            if not self.ever_running:
-                return "healthcheck did not run yet"
-            if forced == "unhealthy":
-                return "simulated failure: gluetun-sim set-health unhealthy"
-            if self.status != "running":
-                return f"VPN is not running (status {self.status}): dialing cloudflare.com:443 failed"
-        return None
-
     def snapshot(self):
         with self.lock:
             return {
                 "vpn_status": self.status, "forwarded_ports": list(self.ports), "connections": self.connections,
                 "dns_status": self.dns.get(), "updater_status": self.updater.get(),
             }
+
+
+# ------------------------------------------------------------------------------------------------- health
+def dial_address(target):
+    """Gluetun's makeAddressToDial: (host, port) of "host:port", or of a bare host with port 443."""
+    host, colon, port = target.rpartition(":")
+    if not colon or "]" in port:
+        host, port = target, "443"
+    host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    if not host or ":" in host or not port.isdigit():
+        raise ValueError(f"splitting host and port from address: address {target}: invalid address")
+    return host, int(port)
+
+
+def check_kind(target):
+    """What the check does with a target: a TCP dial, plus a TLS handshake only when the port is 443."""
+    try:
+        port = dial_address(target)[1]
+    except ValueError:
+        return "TCP dial"
+    return "TCP+TLS dial" if port == 443 else "TCP dial"
+
+
+def tcp_tls_check(target, timeout):
+    """Gluetun's tcpTLSCheck: dial tcp4, then a TLS handshake (TLS 1.2+) only for port 443. None or the error."""
+    try:
+        host, port = dial_address(target)
+    except ValueError as exc:
+        return str(exc)
+    where = f"{host}:{port}"
+    try:
+        address = socket.getaddrinfo(host, port, socket.AF_INET, socket.SOCK_STREAM)[0][4]
+    except socket.gaierror:
+        return f"dialing: dial tcp4: lookup {host}: no such host"
+    try:
+        conn = socket.create_connection(address, timeout=timeout)
+    except socket.timeout:
+        return f"dialing: dial tcp4 {where}: i/o timeout"
+    except OSError as exc:
+        return f"dialing: dial tcp4 {where}: connect: {(exc.strerror or str(exc)).lower()}"
+    try:
+        if port == 443:
+            context = ssl.create_default_context()
+            context.minimum_version = ssl.TLSVersion.TLSv1_2
+            try:
+                with context.wrap_socket(conn, server_hostname=host):
+                    pass
+            except OSError as exc:  # ssl.SSLError included
+                return f"running TLS handshake: {exc}"
+    finally:
+        conn.close()
+    return None
+
+
+class Health:
+    """The health server's answer: None (200) or an error text (500).
+
+    "healthcheck did not run yet" until the first tunnel up; then the result of the startup check run at each
+    tunnel up, kept while the VPN is stopped (Gluetun stops its checker with the VPN, the answer stays). The
+    check passes without any traffic unless GLUETUN_SIM_HEALTH_DIAL=on, which dials HEALTH_TARGET_ADDRESSES
+    for real. ``gluetun-sim set-health unhealthy`` forces a failure whatever the check said."""
+
+    def __init__(self, settings):
+        self.settings = settings
+        self.lock = threading.Lock()
+        self.error = NOT_YET
+
+    def current(self):
+        if read_text(HEALTH_FILE, "healthy") == "unhealthy":
+            target = self.settings.health_targets[0]
+            return f"full periodic check: {check_kind(target)} to {target}: {FORCED_FAILURE}"
+        with self.lock:
+            return self.error
+
+    def startup_check(self):
+        """Run at each tunnel up; returns the new answer (None or the error)."""
+        error = startup_check(self.settings.health_targets) if self.settings.health_dial else None
+        with self.lock:
+            self.error = error
+        return error
+
+
+def startup_check(targets):
+    """Gluetun's startup check: every target dialled in parallel, passing when one of them passes."""
+    with ThreadPoolExecutor(max_workers=len(targets)) as pool:
+        errors = list(pool.map(lambda target: tcp_tls_check(target, STARTUP_CHECK_TIMEOUT), targets))
+    if None in errors:
+        return None
+    return "startup check: all check tries failed: " + ", ".join(
+        f"parallel attempt {i}/{len(errors)} failed: {error}" for i, error in enumerate(errors, 1))
 
 
 # ------------------------------------------------------------------------------------------------ servers
@@ -603,12 +761,40 @@ class BaseHandler(BaseHTTPRequestHandler):
 
 
 class HealthHandler(BaseHandler):
+    """Gluetun's health server; it also answers the tunnel stand-in's path when the stand-in shares its socket."""
+
     def handle_any(self):
-        error = self.server.app.vpn.health_error()
+        app = self.server.app
+        if app.tunnel_on_health_server and urlsplit(self.path).path == TUNNEL_PATH:
+            answer_tunnel(self)
+            return
+        if self.command != "GET":
+            self.http_error(400, "method not supported for healthcheck")
+            return
+        error = app.health.current()
         if error is None:
             self.answer(200, b"", content_type=None)
         else:
             self.http_error(500, error)
+
+
+class TunnelHandler(BaseHandler):
+    """The tunnel stand-in's own server (simulator only, no authentication)."""
+
+    def handle_any(self):
+        if urlsplit(self.path).path == TUNNEL_PATH:
+            answer_tunnel(self)
+        else:
+            self.answer(404, json.dumps({"error": f"the tunnel stand-in answers {TUNNEL_PATH} only"}) + "\n",
+                        content_type="application/json")
+
+
+def answer_tunnel(handler):
+    """What a tunnel would tell the programs in the namespace: the VPN loop status (the value /v1/vpn/status
+    reports), 200 while it runs, 503 otherwise."""
+    status = handler.server.app.vpn.get_status()
+    handler.answer(200 if status == "running" else 503, json.dumps({"status": status}) + "\n",
+                   content_type="application/json")
 
 
 class ControlHandler(BaseHandler):
@@ -646,12 +832,12 @@ class ControlHandler(BaseHandler):
         split = urlsplit(self.path)
         path, method = split.path, self.command
         routes = settings.routes()
-        if settings.strict_routing:
+        if settings.strict_routing:  # Go's http.Error(w, http.StatusText(code), code): no Allow header
             if path not in routes:
-                self.http_error(404, "404 page not found")
+                self.http_error(404, "Not Found")
                 return
-            if method not in routes[path] and not (method == "HEAD" and "GET" in routes[path]):
-                self.http_error(405, "Method Not Allowed", headers=(("Allow", ", ".join(routes[path])),))
+            if method not in routes[path]:
+                self.http_error(405, "Method Not Allowed")
                 return
         if settings.has_auth:
             route = f"{method} {path}"
@@ -663,8 +849,8 @@ class ControlHandler(BaseHandler):
                 headers = [("WWW-Authenticate", challenge[0])] if challenge else []
                 self.http_error(401, "Unauthorized", headers=headers)
                 return
-            if granted.name == "public" and route not in app.public_warned:
-                app.public_warned.add(route)
+            unprotected_by_default = settings.has_public_role and route in settings.public_routes()
+            if unprotected_by_default and (granted.name, granted.auth) == ("public", "none"):  # every time
                 log("WARN", "http server", f"route {route} is unprotected by default, please set up "
                     "authentication following the documentation at https://github.com/qdm12/gluetun-wiki/"
                     "blob/main/setup/advanced/control-server.md#authentication since this will become no "
@@ -680,22 +866,11 @@ class ControlHandler(BaseHandler):
                     "</a>.\n\n", content_type="text/html; charset=utf-8", headers=(("Location", location),))
 
     def _dispatch(self, app, method, uri, body):
-        """Gluetun's handlers match the raw request URI (query string included), like the real ones do."""
+        """Gluetun's handlers match the raw request URI (query string included, one trailing slash removed)."""
         settings, vpn = app.settings, app.vpn
+        uri = uri[:-1] if uri.endswith("/") else uri
         if not uri.startswith("/v1/") and uri != "/v1":
-            if uri == "/openvpn/portforwarded" and method == "GET":
-                self._redirect(308, "/v1/openvpn/portforwarded")
-            elif uri == "/openvpn/settings" and method == "GET":
-                self._redirect(308, "/v1/openvpn/settings")
-            elif uri == "/openvpn/actions/restart" and method == "GET":
-                threading.Thread(target=vpn.restart, daemon=True).start()
-                self.answer(200, "openvpn restart requested\n")
-            elif uri == "/unbound/actions/restart" and method == "GET":
-                self.answer(200, "dns restart requested\n")
-            elif uri == "/updater/restart" and method == "GET":
-                self.answer(200, "updater restart requested\n")
-            else:
-                self.http_error(400, f"{method} {uri} not found")
+            self._unversioned(app, method, uri)
             return
         rest = uri[3:]
         if rest == "/version" and method == "GET":
@@ -728,10 +903,34 @@ class ControlHandler(BaseHandler):
         elif rest.startswith("/portforward") and settings.has_portforward_route:
             if method == "GET":
                 self._portforward()
+            elif method == "PUT" and settings.portforward_settable:
+                self._put_portforward(body)
             else:
                 self.http_error(400, f"method {method} not supported")
         else:
             self.http_error(400, f"{method} {rest} not found")
+
+    def _unversioned(self, app, method, uri):
+        """The old routes (Gluetun's handlerV0); the restarts are done before answering, like Gluetun's."""
+        advice = "restarted, please consider using the /v1/ API in the future."
+        if method != "GET":
+            self.http_error(400, "unversioned API: only supports GET method")
+        elif uri == "/version":
+            self._redirect(308, "/v1/version")
+        elif uri == "/openvpn/portforwarded":  # one hop to the route that holds the ports in this release
+            self._redirect(308, "/v1/portforward" if app.settings.has_portforward_route
+                           else "/v1/openvpn/portforwarded")
+        elif uri == "/openvpn/settings":
+            self._redirect(308, "/v1/openvpn/settings")
+        elif uri == "/openvpn/actions/restart":
+            app.vpn.restart()
+            self.answer(200, "openvpn " + advice)
+        elif uri == "/unbound/actions/restart":
+            self.answer(200, "dns " + advice)
+        elif uri == "/updater/restart":
+            self.answer(200, "updater " + advice)
+        else:
+            self.http_error(400, "unversioned API: requested URI not found")
 
     def _sub(self, sub, method, table):
         if sub not in table:
@@ -791,31 +990,62 @@ class ControlHandler(BaseHandler):
 
     def _portforward(self):
         app = self.server.app
+        if app.settings.portforward_always_both:  # "ports" null only before the first tunnel up, else a list
+            ports = app.vpn.get_ports_or_none()
+            self._json({"port": ports[0] if ports else 0, "ports": ports})
+            return
         ports = app.vpn.get_ports()
-        if app.settings.portforward_always_both:
-            self._json({"port": ports[0] if ports else 0, "ports": ports or None})
-        elif len(ports) > 1:
+        if len(ports) > 1:
             self._json({"ports": ports})
         else:
             self._json({"port": ports[0] if ports else 0})
+
+    def _put_portforward(self, body):
+        """latest: {"ports": [...]} replaces the forwarded ports; 200 with no body."""
+        try:
+            data = json.loads(body or b"null")
+            ports = data.get("ports") or []
+            if not all(isinstance(p, int) and 0 <= p <= 65535 for p in ports):
+                raise ValueError(ports)
+        except (ValueError, AttributeError, TypeError):
+            self.http_error(400, "failed setting forwarded ports")
+            return
+        if not self.server.app.vpn.set_ports(ports):
+            self.http_error(500, "failed setting forwarded ports")
+            return
+        self.answer(200, b"", content_type=None)
 
 
 class App:
     def __init__(self, settings, roles):
         self.settings = settings
         self.roles = roles
-        self.public_warned = set()
         self.stopping = threading.Event()
         self._state_lock = threading.Lock()
-        self.vpn = VPN(settings, self.write_state)
+        self.health = Health(settings)
+        self.vpn = VPN(settings, self.write_state, self.on_tunnel_up)
+        self.tunnel_on_health_server = False  # set by serve() when the stand-in cannot have a socket of its own
 
     def fault(self):
         value = read_text(FAULT_FILE, "none")
         return value if value in FAULTS else "none"
 
+    def on_tunnel_up(self, generation):
+        """Gluetun's onTunnelUp: the health checker's startup check sets the health server's answer; a failure
+        restarts the VPN (HEALTH_RESTART_VPN=on, the default) or is only logged."""
+        error = self.health.startup_check()
+        self.write_state()
+        if error is None or not self.vpn.is_current(generation):
+            return
+        if self.settings.health_restart_vpn:
+            log("WARN", "vpn", f"restarting VPN because it failed to pass the healthcheck: {error}")
+            self.vpn.restart()
+        else:
+            log("WARN", "vpn", f"(ignored) healthchecker start failed: {error}")
+
     def write_state(self):
         state = {"version": version_text(self.settings.version), **self.vpn.snapshot(),
-                 "health_error": self.vpn.health_error(), "fault": self.fault()}
+                 "health_error": self.health.current(), "fault": self.fault()}
         with self._state_lock:
             try:
                 write_atomic(STATE_FILE, json.dumps(state) + "\n")
@@ -889,6 +1119,37 @@ class App:
 
 
 # -------------------------------------------------------------------------------------------- subcommands
+def start_server(address, handler, app, component, what):
+    family, host, port = address
+    server = Server((host, port), handler, family, app)
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True).start()
+    shown = f"[{host}]:{port}" if family == socket.AF_INET6 else f"{host}:{port}"
+    log("INFO", component, f"{what} listening on {shown}")
+    return server
+
+
+def start_tunnel(settings, app):
+    """The tunnel stand-in on a socket of its own, or on the health server's when that one already holds the
+    address (a wildcard health address on the same port, or the very same address). Returns its server or None."""
+    if settings.tunnel is None:
+        log("INFO", "tunnel stand-in", "off (GLUETUN_SIM_TUNNEL_ADDRESS=off)")
+        return None
+    host, port = settings.tunnel[1:]
+    health_host, health_port = settings.health[1:]
+    if port == health_port and (is_wildcard(health_host) or host == health_host):
+        app.tunnel_on_health_server = True
+        log("INFO", "tunnel stand-in", f"served by the health server ({settings.health_address}, which holds "
+            f"{settings.tunnel_address}) at {TUNNEL_PATH}")
+        return None
+    try:
+        return start_server(settings.tunnel, TunnelHandler, app, "tunnel stand-in",
+                            f"tunnel stand-in (simulator only, {TUNNEL_PATH})")
+    except OSError as exc:
+        log("WARN", "tunnel stand-in", f"cannot listen on {settings.tunnel_address}: {exc.strerror or exc}; "
+            "engine simulators will find no tunnel and count themselves connected (set GLUETUN_SIM_TUNNEL_ADDRESS)")
+        return None
+
+
 def serve():
     started = time.monotonic()
     try:
@@ -916,18 +1177,12 @@ def serve():
             f"{len(role.routes)} route(s)")
     servers = []
     try:
-        for (family, host, port), handler, what in (
-                (settings.control, ControlHandler, "http server"),
-                (settings.health, HealthHandler, "healthcheck")):
-            server = Server((host, port), handler, family, app)
-            servers.append(server)
-            threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True).start()
-            shown = f"[{host}]:{port}" if family == socket.AF_INET6 else f"{host}:{port}"
-            log("INFO", what, f"{'http server' if what == 'http server' else 'health server'} listening on "
-                f"{shown}")
+        servers.append(start_server(settings.control, ControlHandler, app, "http server", "http server"))
+        servers.append(start_server(settings.health, HealthHandler, app, "healthcheck", "health server"))
     except OSError as exc:
         log("ERROR", "main", f"listening: {exc}")
         return 1
+    servers.append(start_tunnel(settings, app))
 
     def stop(signum, _frame):
         log("INFO", "main", f"caught OS signal {signal.Signals(signum).name}, shutting down")
@@ -938,10 +1193,11 @@ def serve():
     app.vpn.boot()
     app.write_state()
     log("INFO", "main", f"simulator ready in {time.monotonic() - started:.3f}s; VPN up in "
-        f"{settings.healthy_after:g}s")
+        f"{settings.healthy_after:g}s; health check: {', '.join(settings.health_targets)} "
+        f"({'dialled' if settings.health_dial else 'not dialled: GLUETUN_SIM_HEALTH_DIAL=off'})")
     while not app.stopping.wait(0.5):
         app.write_state()
-    for server in servers:
+    for server in filter(None, servers):
         server.server_close()
     log("INFO", "main", "Shutdown successful")
     return 0

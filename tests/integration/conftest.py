@@ -161,11 +161,12 @@ def _port_clash(exc):
 
 
 def create_gluetun_sim(client, run_id, version="latest", api_port=8000, publish_api=True, engine_range=None,
-                       env=None, auth_toml=None, healthy_after=1, name=None, labels=None):
+                       env=None, auth_toml=None, healthy_after=1, name=None, labels=None, healthcheck=None):
     """Create and start a Gluetun simulator container (not waiting for health); returns a GluetunSim.
 
     ``engine_range`` is None, (start, end) or a size (a free range is picked). Host ports picked here are
-    picked again when Docker finds them taken by a concurrent run.
+    picked again when Docker finds them taken by a concurrent run. ``healthcheck`` (a Docker healthcheck dict)
+    replaces the image's.
     """
     given_name = name
     environment = {
@@ -188,7 +189,7 @@ def create_gluetun_sim(client, run_id, version="latest", api_port=8000, publish_
                 port_bindings[port] = ("127.0.0.1", port)
         host_config = client.create_host_config(port_bindings=port_bindings)
         container = client.create_container(
-            GLUETUN_IMAGE, name=name, environment=environment, ports=list(port_bindings),
+            GLUETUN_IMAGE, name=name, environment=environment, ports=list(port_bindings), healthcheck=healthcheck,
             host_config=host_config, labels={TEST_LABEL: run_id, **(labels or {})})
         try:
             if auth_toml is not None:

@@ -37,7 +37,7 @@ from conftest import (  # pylint: disable=import-error
 APP_IMAGE = "acestream-sim/orchestrator-app-simulator:latest"
 APP_LABEL_KEY = "org.acestream.test.app"
 SECOND = 1000000000
-# A quick healthcheck on these few containers: a stopped VPN turns Docker's health unhealthy in about 2 s.
+# A quick healthcheck on these few containers: healthy about a second after they start (the image's: 5 s).
 FAST_HEALTHCHECK = {"test": ["CMD", "/usr/bin/python3", "-I", "-S", "/opt/gluetun-sim/cli.py", "healthcheck"],
                     "interval": SECOND, "timeout": 5 * SECOND, "retries": 2, "start_period": 0}
 CONNECTIVITY = "/server/api?api_version=3&method=get_network_connection_status"
@@ -315,10 +315,10 @@ def test_stopped_vpn_disconnects_and_a_new_forwarded_port_replaces_the_forwarded
         wait_for(lambda e=engine: connected(flags(e)["http-port"]) is False, timeout=10, what="engine disconnected")
     for engine in on_second:
         wait_for(lambda e=engine: connected(flags(e)["http-port"]) is True, timeout=10, what="engine still connected")
-    vpn_status_when(url, lambda s: s["vpn1"]["connected"] is False, "vpn1 disconnected", timeout=10)
-    wait_for(lambda: health_of(docker_api, first.name) == "unhealthy", timeout=20, what="Docker health unhealthy")
-    status = vpn_status_when(url, lambda s: s["vpn1"]["health"] == "unhealthy", "vpn1 unhealthy in /vpn/status")
-    assert status["vpn1"]["connected"] is False and status["vpn2"]["connected"] is True
+    status = vpn_status_when(url, lambda s: s["vpn1"]["connected"] is False, "vpn1 disconnected", timeout=10)
+    # Docker's health stays healthy, as with the real Gluetun: only its engines (and its control server) tell.
+    assert status["vpn1"]["health"] == "healthy" and health_of(docker_api, first.name) == "healthy"
+    assert status["vpn2"]["connected"] is True
     assert status["connected"] is True, "redundant: connected while one VPN is"
     assert len(stack.engines(label)) == 4, "the engines stay while their VPN is down"
 

@@ -4,7 +4,8 @@ test_app_simulator.py).
 They pin what the rest of the suite relies on: each release profile's routes, shapes, status codes and
 authentication rules (reference/gluetun-control-server.md), the health states Docker sees, forwarded ports
 that change on a VPN restart, fault injection, engines of different variants sharing one simulator's network
-namespace, the engine's --api-port and its lost connectivity behind a stopped VPN. The simulators are test
+namespace, the engine's --api-port and its lost connectivity behind a stopped VPN. What was seen on the real
+Gluetun is pinned row by row in gluetun_contract.yml (test_gluetun_contract.py). The simulators are test
 fixtures; users run the real images.
 """
 
@@ -295,12 +296,12 @@ def test_v3413_redirect_target_needs_its_own_auth(sims):
 def test_v3413_public_role_404_405_and_empty_ports(sims):
     sim = sims["engines"]  # v3.41.3, no auth file, no port forwarding
     assert get(sim, "/v1/version").json()["version"] == "v3.41.3"
-    assert forwarded(sim) == {"port": 0, "ports": None}
+    assert forwarded(sim) == {"port": 0, "ports": []}, "null only before the first connection"
     assert get(sim, "/v1/vpn/settings").status == 401
     unknown = get(sim, "/v1/nope")
-    assert (unknown.status, unknown.body) == (404, "404 page not found\n")
+    assert (unknown.status, unknown.body) == (404, "Not Found\n")
     wrong = http_request("POST", sim.api_url + "/v1/vpn/status")
-    assert wrong.status == 405 and set(wrong.header("allow").split(", ")) == {"GET", "PUT"}
+    assert (wrong.status, wrong.body, wrong.header("allow")) == (405, "Method Not Allowed\n", None)
 
 
 def test_v3413_default_role_with_routes_stops_the_start(docker_api, sims):
@@ -366,7 +367,7 @@ def test_forwarded_port_changes_after_vpn_restart(docker_api, sims):
     stopped = put_status(sim, "/v1/vpn/status", "stopped")
     assert (stopped.status, stopped.json()) == (200, {"outcome": "stopped"})
     assert get(sim, "/v1/vpn/status").json() == {"status": "stopped"}
-    assert forwarded(sim) == {"port": 0, "ports": None}
+    assert forwarded(sim) == {"port": 0, "ports": []}
     assert docker_exec(docker_api, sim.name, ["test", "-e", "/tmp/gluetun/forwarded_port"])[0] != 0
 
     started = put_status(sim, "/v1/vpn/status", "running")
@@ -504,7 +505,10 @@ def test_engine_without_ports_or_with_conflicting_ports_exits(docker_api, engine
 
 
 def test_engine_api_port_and_no_connectivity_behind_a_stopped_vpn(docker_api, run_id, gluetun_sim):
-    sim = gluetun_sim(version="v3.41.3", engine_range=4)
+    # A health server on every address: the tunnel stand-in's address (127.0.0.2:9999) is then the health
+    # server's, which answers the stand-in's path itself.
+    sim = gluetun_sim(version="v3.41.3", engine_range=4, env={"HEALTH_SERVER_ADDRESS": ":9999"})
+    assert "[tunnel stand-in] served by the health server" in container_logs(docker_api, sim.name)
     http_port, api_port, other, unprobed_port = range(sim.engine_range[0], sim.engine_range[0] + 4)
 
     def start(command, env=None):
@@ -517,7 +521,7 @@ def test_engine_api_port_and_no_connectivity_behind_a_stopped_vpn(docker_api, ru
 
     # AceServe, as the orchestrator app v1.7.3 starts it: --api-port (both forms), the same API on that port.
     engine = start(["--http-port", str(http_port), "--https-port", "45100", f"--api-port={api_port}"])
-    unprobed = start(["--http-port", str(unprobed_port)], env={"ENGINE_SIM_VPN_HEALTH_URL": ""})
+    unprobed = start(["--http-port", str(unprobed_port)], env={"ENGINE_SIM_VPN_STATUS_URL": ""})
     same = start(["--http-port", str(other), "--api-port", str(other)])
     taken = start(["--http-port", str(other), "--api-port", str(http_port)])
     for name in (engine, unprobed):
@@ -525,7 +529,7 @@ def test_engine_api_port_and_no_connectivity_behind_a_stopped_vpn(docker_api, ru
     for port in (http_port, api_port):
         base = f"http://127.0.0.1:{port}"
         assert http_request("GET", base + "/server/api?api_version=3&method=get_status").json()["result"]["http_port"] == http_port
-        assert connectivity(port) is True, "the health server answers 200: the tunnel is up"
+        assert connectivity(port) is True, "the VPN runs: the tunnel is up"
         info = http_request("GET", base + "/simulator/info").json()
         assert (info["http_port"], info["api_port"], info["origin"]["api_port"]) == (http_port, api_port, "command")
     assert wait_exited(docker_api, same, timeout=20) == 2
@@ -533,15 +537,21 @@ def test_engine_api_port_and_no_connectivity_behind_a_stopped_vpn(docker_api, ru
     assert wait_exited(docker_api, taken, timeout=20) == 3
     assert f"TCP port {http_port} (api port, from command)" in container_logs(docker_api, taken)
 
-    # A stopped VPN: Gluetun's health server answers 500, the engine behind it has no connectivity (within 1 s).
+    # A VPN stopped through the control server: the engine behind it has no connectivity (within 1 s), while
+    # Gluetun's health server, and so Docker, still say healthy, as the real ones do.
     assert put_status(sim, "/v1/vpn/status", "stopped").json() == {"outcome": "stopped"}
     for port in (http_port, api_port):
         wait_for(lambda port=port: connectivity(port) is False, timeout=5, interval=0.1, what="no connectivity")
     info = http_request("GET", f"http://127.0.0.1:{http_port}/simulator/info").json()
-    assert info["connected"] is False and "answered 500" in info["connectivity"]
-    assert connectivity(unprobed_port) is True, "ENGINE_SIM_VPN_HEALTH_URL empty: no check"
+    assert info["connected"] is False and info["connectivity"].startswith("VPN status stopped (")
+    assert info["vpn_status_url"] == "http://127.0.0.2:9999/simulator/tunnel"
+    assert docker_exec(docker_api, sim.name, ["gluetun-sim", "healthcheck"])[0] == 0
+    assert health_of(docker_api, sim.name) == "healthy"
+    assert connectivity(unprobed_port) is True, "ENGINE_SIM_VPN_STATUS_URL empty: no check"
     assert put_status(sim, "/v1/vpn/status", "running").json() == {"outcome": "running"}
     wait_for(lambda: connectivity(http_port) is True, timeout=10, interval=0.1, what="connectivity back")
+    assert http_request("GET", f"http://127.0.0.1:{http_port}/simulator/info").json()["connectivity"].startswith(
+        "VPN status running (")
 
 
 def connectivity(port):
