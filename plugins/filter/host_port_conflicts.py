@@ -14,7 +14,8 @@ description:
   - Inside the stack, two bindings clash when their ports overlap and their host addresses meet (the same address,
     or either one empty, C(0.0.0.0) or C(::)).
   - With O(containers), also the ports that other running containers (not the stack's Gluetun containers nor its
-    orchestrator app) already publish over TCP on a meeting address.
+    orchestrator app) already publish over TCP on a meeting address; with O(listening), the ports a process on the
+    Docker host listens on.
   - Returns one message per kind of conflict, naming the ports (compressed to ranges, C(19000-19004)) and the port
     guide's fix; V([]) when there is none, so a task can fail with the list.
 options:
@@ -43,6 +44,18 @@ options:
         default) checks only the stack's own ports against each other.
     type: list
     elements: dict
+  pool:
+    description:
+      - The stack's pool name. With it, every container carrying that stack's labels is the stack's own, whatever
+        its name (a Gluetun container the inventory no longer names, which the gluetun role removes first, is not
+        "another container").
+    type: str
+  listening:
+    description:
+      - The text of C(/proc/net/tcp) and C(/proc/net/tcp6) on the Docker host. With it, a port of the stack that a
+        process (not a container) listens on is reported too, before anything is changed. V(null) (the default)
+        does not check.
+    type: str
 """
 
 EXAMPLES = r"""
@@ -70,7 +83,9 @@ EXAMPLES = r"""
 
 RETURN = r"""
 _value:
-  description: The conflicts, one message for the stack's own clashes and one for the ports other containers hold.
+  description:
+    - The conflicts, one message for the stack's own clashes, one for the ports other containers hold and one for the
+      ports processes on the Docker host hold.
   type: list
   elements: str
   sample:
@@ -87,11 +102,12 @@ from ansible_collections.acestream.orchestrator.plugins.module_utils._stack_chec
 )
 
 
-def host_port_conflicts(plan, api_bind="", port_range_bind="", orchestrator=None, containers=None):
+def host_port_conflicts(plan, api_bind="", port_range_bind="", orchestrator=None, containers=None, pool=None,
+                        listening=None):
     """The conflict messages (see RETURN)."""
     try:
         return _host_port_conflicts(plan, api_bind=api_bind, port_range_bind=port_range_bind,
-                                    orchestrator=orchestrator, containers=containers)
+                                    orchestrator=orchestrator, containers=containers, pool=pool, listening=listening)
     except StackCheckError as exc:
         raise AnsibleFilterError("acestream.orchestrator.host_port_conflicts: %s" % exc)
 

@@ -55,16 +55,20 @@ from ansible_collections.acestream.orchestrator.plugins.module_utils._portplan i
     build_plan,
     ranges_text,
 )
+from ansible_collections.acestream.orchestrator.plugins.module_utils._stack_reshape import (
+    APP_MANAGER,
+    GLUETUN_MANAGER,
+    binds_meet,
+    listening_ports,
+    owner,
+    ports_held_by_processes,
+    vpn_paths,
+)
 from ansible_collections.acestream.orchestrator.plugins.module_utils._text import CONTROL_CHARACTER_RE, kind_of
 
-# Host addresses that stand for every interface: a port published on one of them takes that port on all.
-WILDCARDS = ("", "0.0.0.0", "::")
 # How many conflicts a message lists before it says "...".
 MAX_LISTED = 10
 DEFAULT_AUTH_DIR = "/gluetun/auth"
-# The managed-by label of the containers each role creates (the engines' is ENGINE_MANAGER).
-GLUETUN_MANAGER = "acestream.orchestrator.gluetun"
-APP_MANAGER = "acestream.orchestrator.orchestrator_app"
 
 
 class StackCheckError(ValueError):
@@ -127,11 +131,6 @@ def _plan_vpns(plan):
 def _bind_prefix(bind, what):
     bind = _text("" if bind is None else bind, what).strip()
     return bind + ":" if bind else ""
-
-
-def _binds_meet(one, other):
-    """Two host addresses that cannot both publish the same port."""
-    return one in WILDCARDS or other in WILDCARDS or one == other
 
 
 def _ports_text(ports):
@@ -201,16 +200,17 @@ def port_clashes(host_ports):
     out = []
     for index, one in enumerate(host_ports):
         for other in host_ports[index + 1:]:
-            if one["start"] <= other["end"] and other["start"] <= one["end"] and _binds_meet(one["bind"], other["bind"]):
+            if one["start"] <= other["end"] and other["start"] <= one["end"] and binds_meet(one["bind"], other["bind"]):
                 low, high = max(one["start"], other["start"]), min(one["end"], other["end"])
                 out.append("%s and %s both publish host port %s"
                            % (one["what"], other["what"], low if low == high else "%d-%d" % (low, high)))
     return out
 
 
-def ports_taken(host_ports, containers, ours=()):
-    """The stack's host ports already published by running containers not named in ``ours``, one text per
-    container and binding (its ports compressed to ranges)."""
+def ports_taken(host_ports, containers, ours=(), pool=None):
+    """The stack's host ports already published by running containers not named in ``ours`` and, with ``pool``, not
+    carrying the labels of that stack (its own containers, the ones the inventory no longer names included: the
+    gluetun role removes those first), one text per container and binding (its ports compressed to ranges)."""
     host_ports = _sequence(host_ports, "host_ports")
     ours = set(_sequence(ours, "the stack's container names"))
     taken = {}
@@ -221,12 +221,14 @@ def ports_taken(host_ports, containers, ours=()):
         name = _container_name(container)
         if name in ours or (container.get("State") or "running") != "running":
             continue
+        if pool is not None and owner(container.get("Labels"), pool) is not None:
+            continue
         for published in container.get("Ports") or []:
             port = published.get("PublicPort") if isinstance(published, dict) else None
             if port is None or (published.get("Type") or "tcp") != "tcp":
                 continue
             for mine in host_ports:
-                if mine["start"] <= int(port) <= mine["end"] and _binds_meet(mine["bind"], published.get("IP") or ""):
+                if mine["start"] <= int(port) <= mine["end"] and binds_meet(mine["bind"], published.get("IP") or ""):
                     taken.setdefault((name, mine["what"]), set()).add(int(port))
     return ["%s (%s) %s already published by container %s"
             % (_ports_text(ports), what, "is" if len(ports) == 1 else "are", name)
@@ -236,15 +238,21 @@ def ports_taken(host_ports, containers, ours=()):
 CLASH_FIX = ('Fix from the port guide ("Port Already Allocated"): "Ensure no overlap between different services" and '
              '"Verify Gluetun port mappings match PORT_RANGE_HOST" (the orchestrator app takes 8000: keep '
              'GLUETUN_API_PORT and api_host_port off it, e.g. 8001/8002 as in the guide).')
+HELD_FIX = ("Nothing was changed: stop that process, or move acestream_port_range_host / api_host_port / "
+            "acestream_orchestrator_port off its port.")
 TAKEN_FIX = ('Fix from the port guide: "Check if another container is using the same ports" and "Ensure no overlap '
              'between different services": stop that container or move acestream_port_range_host / api_host_port / '
              'acestream_orchestrator_port.')
 
 
-def host_port_conflicts(plan, api_bind="", port_range_bind="", orchestrator=None, containers=None):
+def host_port_conflicts(plan, api_bind="", port_range_bind="", orchestrator=None, containers=None, pool=None,
+                        listening=None):
     """The stack's host ports that Docker would refuse with "port is already allocated", as messages naming the
     guide's fix: one for the ports the stack itself publishes twice, one for the ports that other running
-    ``containers`` (docker_host_info's list; null: not checked) already publish. ``[]`` when there is none."""
+    ``containers`` (docker_host_info's list; null: not checked) already publish (with ``pool``, the containers
+    carrying that stack's labels are its own, whatever their names), one for the ports a process on the Docker host
+    listens on (``listening``: the text of ``/proc/net/tcp`` and ``/proc/net/tcp6``; null: not checked). ``[]``
+    when there is none."""
     orchestrator = orchestrator or None
     host_ports = stack_host_ports(plan, api_bind, port_range_bind, orchestrator)
     out = []
@@ -255,9 +263,18 @@ def host_port_conflicts(plan, api_bind="", port_range_bind="", orchestrator=None
         ours = [vpn["name"] for vpn in _plan_vpns(plan)]
         if orchestrator is not None:
             ours.append(_text(orchestrator.get("name"), "the orchestrator app's name"))
-        taken = ports_taken(host_ports, containers, ours)
+        if pool is not None:
+            pool = _text(pool, "pool")
+        taken = ports_taken(host_ports, containers, ours, pool)
         if taken:
             out.append('Docker would refuse with "port is already allocated": %s. %s' % (_listed(taken), TAKEN_FIX))
+    if listening is not None:
+        held = ports_held_by_processes(host_ports, listening_ports(listening), containers or [])
+        if held:
+            texts = ["%s (%s) %s held by a process on the Docker host, not a container (find it with: ss -ltnp "
+                     "'sport = :%d')" % (_ports_text(ports), what, "is" if len(ports) == 1 else "are", min(ports))
+                     for what, ports in held.items()]
+            out.append('Docker would refuse with "address already in use": %s. %s' % (_listed(texts), HELD_FIX))
     return out
 
 
@@ -440,26 +457,26 @@ def gluetun_instances(containers, plan, stack_dir, stack_name, env=None, api_bin
         values["HTTP_CONTROL_SERVER_ADDRESS"] = vpn["control_server_address"]
         if auth_toml:
             values["HTTP_CONTROL_SERVER_AUTH_CONFIG_FILEPATH"] = auth_dir + "/config.toml"
-        directory = "%s/gluetun/%s" % (stack_dir, name)
+        paths = vpn_paths(stack_dir, name)
         entry = {
             "name": name,
             "index": vpn["index"],
             "api_host_port": vpn["api_host_port"],
             "range": vpn["range"],
-            "dir": directory,
-            "env_file": directory + "/gluetun.env",
-            "auth_dir": directory + "/auth",
-            "state_dir": directory + "/state",
+            "dir": paths["dir"],
+            "env_file": paths["env_file"],
+            "auth_dir": paths["auth_dir"],
+            "state_dir": paths["state_dir"],
             "env": values,
             "published": [api_prefix + vpn["api_port_mapping"], "%s%s:%s" % (range_prefix, vpn["range"], vpn["range"])],
         }
-        entry["directories"] = [{"path": directory, "mode": "0700"}, {"path": entry["state_dir"], "mode": "0700"}]
+        entry["directories"] = [{"path": paths["dir"], "mode": "0700"}, {"path": paths["state_dir"], "mode": "0700"}]
         entry["files"] = [{"path": entry["env_file"], "mode": "0600",
                            "secret_content": gluetun_env_text(name, stack_name, values)}]
         entry["absent"] = []
         if auth_toml:
             entry["directories"].append({"path": entry["auth_dir"], "mode": "0700"})
-            entry["files"].append({"path": entry["auth_dir"] + "/config.toml", "mode": "0600",
+            entry["files"].append({"path": paths["auth_file"], "mode": "0600",
                                    "secret_content": auth_toml})
         else:
             entry["absent"].append(entry["auth_dir"])
@@ -588,6 +605,34 @@ TYPE_WANTED = {
 }
 INT_RE = re.compile(r"-?[0-9]+\Z")
 FLOAT_RE = re.compile(r"-?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][-+]?[0-9]+)?\Z")
+# The variables listing containers the roles create, and the key of each item's container name.
+CONTAINER_VARIABLES = {"acestream_gluetun_containers": "name"}
+# Docker's rule for the name of a container it creates (daemon/names: ^[a-zA-Z0-9][a-zA-Z0-9_.-]+$, so two
+# characters at least; no length limit). \Z, not $: "$" matches before a final newline.
+DOCKER_NAME_RE = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]+\Z")
+# The most bytes one file name may hold (Linux NAME_MAX): the gluetun role keeps a container's files in the
+# directory <acestream_stack_dir>/gluetun/<name>.
+NAME_MAX = 255
+
+
+def gluetun_name_problem(name):
+    """Why ``name`` cannot be the name of a Gluetun container the gluetun role creates, as words to follow the
+    variable's name, with the fix; None when it can (or when it is not a string: the type check names that).
+    Docker refuses what does not match ``[a-zA-Z0-9][a-zA-Z0-9_.-]+``; the role's directory
+    ``<acestream_stack_dir>/gluetun/<name>`` cannot be longer than NAME_MAX bytes. Checked before anything is
+    written: Docker, or the file system, would otherwise refuse it after the stack directory and its keys are."""
+    if not isinstance(name, str):
+        return None
+    fix = "e.g. gluetun1 (the port guide's GLUETUN_CONTAINER_NAME)"
+    if not DOCKER_NAME_RE.match(name):
+        shown = repr(name) if len(name) <= 60 else repr(name[:57]) + "..."
+        return ("is %s, which Docker refuses as a container name: use letters, digits, '_', '.' and '-', starting with "
+                "a letter or digit, two characters at least ([a-zA-Z0-9][a-zA-Z0-9_.-]+), %s" % (shown, fix))
+    if len(name.encode("utf-8")) > NAME_MAX:
+        return ("is %d characters long: the gluetun role keeps the container's files in <acestream_stack_dir>/gluetun/"
+                "<name>, and a file name holds at most %d bytes (NAME_MAX): give it a name of at most %d characters, "
+                "%s" % (len(name), NAME_MAX, NAME_MAX, fix))
+    return None
 
 
 def _shown(value, secret):
@@ -665,14 +710,16 @@ def _option_problems(field, value, spec, secret):
     return out
 
 
-def variable_problems(names, values, specs, envs=None, patterns=(), credentials=()):
+def variable_problems(names, values, specs, envs=None, patterns=(), credentials=(), containers=None):
     """What the roles' variables cannot be, one message each naming the variable (values of ``no_log`` options
     never shown). ``names`` and ``values``: the variables set, in the same order; ``specs``: the roles' argument
     specs (name -> option). Each value must be of its option's type as given, without conversion (ints and numbers
     may be strings of the digits 0-9, as ``-e`` gives them; strings hold no control character); ``envs``: variables
     holding an environment (name -> true when it is written to an env file, one line a variable); ``patterns``:
     variables holding a regular expression; ``credentials``: variables holding an API key sent in a request header
-    (checked as the Gluetun client checks one, never shown). ``[]`` when all is well."""
+    (checked as the Gluetun client checks one, never shown); ``containers``: variables listing Gluetun containers
+    the roles create (name -> the key of each item's name, CONTAINER_VARIABLES when None), each name checked by
+    ``gluetun_name_problem`` and named as ``<variable>[N].<key>``. ``[]`` when all is well."""
     names, values = _sequence(names, "names"), _sequence(values, "values")
     if len(names) != len(values):
         raise StackCheckError("names and values must be lists of the same length")
@@ -680,6 +727,7 @@ def variable_problems(names, values, specs, envs=None, patterns=(), credentials=
     envs = _mapping(envs, "envs")
     patterns = set(_sequence(patterns, "patterns"))
     credentials = set(_sequence(credentials, "credentials"))
+    containers = CONTAINER_VARIABLES if containers is None else _mapping(containers, "containers")
     out = []
     for name, value in zip(names, values):
         spec = specs.get(name)
@@ -698,6 +746,12 @@ def variable_problems(names, values, specs, envs=None, patterns=(), credentials=
                 re.compile(value)
             except re.error as error:
                 out.append("%s is not a regular expression (%s): fix it, e.g. '(?i)(KEY|PASS|SECRET)'" % (name, error))
+        if name in containers and isinstance(value, (list, tuple)):
+            key = containers[name]
+            for index, item in enumerate(value):
+                problem = gluetun_name_problem(item.get(key)) if isinstance(item, dict) else None
+                if problem:
+                    out.append("%s[%d].%s %s" % (name, index, key, problem))
     return out
 
 

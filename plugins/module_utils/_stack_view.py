@@ -25,15 +25,20 @@ from ansible_collections.acestream.orchestrator.plugins.module_utils._engine_cor
     RUNNING,
     converge,
     range_mismatch,
+    reserved_ports,
+    usable_forwarded_ports,
 )
 from ansible_collections.acestream.orchestrator.plugins.module_utils._gluetun_release import contradiction
 from ansible_collections.acestream.orchestrator.plugins.module_utils._orchestrator_app import (
     stranded,
     vpn_status_problems,
 )
-from ansible_collections.acestream.orchestrator.plugins.module_utils._portplan import PortPlanError, ranges_text
+from ansible_collections.acestream.orchestrator.plugins.module_utils._portplan import (
+    GLUETUN_DEFAULT_API_PORT,
+    PortPlanError,
+    ranges_text,
+)
 
-WILDCARDS = ("", "0.0.0.0", "::")
 ENGINE_STATES = ("running", "restarting", "paused", "created", "exited", "dead")
 EGRESS_SKIPPED = "skipped: no URL configured (set acestream_verify_egress_url, e.g. https://ifconfig.me/ip)"
 
@@ -230,18 +235,25 @@ def _vpn_checks(vpn, engines, api_port, on_unhealthy, app=False):
     out.append(_check(scope, "engines", ok, "%d engine(s), plan %d" % (len(engines), vpn["engines_planned"])))
 
     if vpn["forwarded_port"]:
-        # Each forwarded port on its own engine, as many as the VPN has engines (engine_pool's assignment); the
-        # orchestrator app runs one forwarded engine per VPN, with the port Gluetun answers first.
-        ports = vpn["forwarded_ports"] or [vpn["forwarded_port"]]
-        if app:
-            ports = ports[:1]
+        # Each forwarded port on its own engine, as many as the VPN has engines (engine_pool's assignment, of the ports
+        # engine_pool takes: each once, none Gluetun itself listens on); the orchestrator app runs one forwarded
+        # engine per VPN, with the port Gluetun answers first.
+        reported = vpn["forwarded_ports"] or [vpn["forwarded_port"]]
+        api_port = api_port or GLUETUN_DEFAULT_API_PORT
+        reserved = reserved_ports(api_port)
+        ports = reported[:1] if app else usable_forwarded_ports(vpn["name"], reported, api_port)
         fwd = sorted((e for e in engines if e["forwarded"]), key=lambda e: e["port"] or 0)
         held = [e["p2p_port"] for e in fwd]
         ok = len(fwd) == min(len(ports), len(engines)) and len(set(held)) == len(held) \
             and all(port in ports for port in held)
-        detail = "%s (forwarded %s %s)" % (
+        detail = "%s (%s)" % (
             ", ".join("%s with P2P port %s" % (e["name"], e["p2p_port"]) for e in fwd) or "no engine",
-            "port" if len(ports) == 1 else "ports", ", ".join(str(p) for p in ports))
+            "forwarded %s %s" % ("port" if len(ports) == 1 else "ports", ", ".join(str(p) for p in ports)) if ports
+            else "no forwarded port an engine can take")
+        if not app:
+            skipped = sorted(set(p for p in reported if p in reserved))
+            if skipped:
+                detail += "; not for an engine: %s" % ", ".join("%d (held by %s)" % (p, reserved[p]) for p in skipped)
         out.append(_check(scope, "forwarded engine", ok, detail))
     return out
 
