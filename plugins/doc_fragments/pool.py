@@ -95,7 +95,8 @@ options:
     type: raw
   api_timeout:
     description:
-      - Seconds for each control-server request (and each engine API request where the module asks the engines).
+      - Seconds for each control-server request, from the connect to the last byte of the answer (and each engine
+        API request where the module asks the engines).
       - A finite number above 0; 0, a negative number, C(nan) or C(inf) is refused.
     type: float
     default: 5

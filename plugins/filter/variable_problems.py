@@ -51,6 +51,14 @@ options:
     type: list
     elements: str
     default: []
+  containers:
+    description:
+      - Variables listing the Gluetun containers the roles create, name to the key of each item's container name.
+        Each name must be one Docker takes (V([a-zA-Z0-9][a-zA-Z0-9_.-]+), two characters at least) and fit one file
+        name (at most 255 bytes, the gluetun role's directory C(<acestream_stack_dir>/gluetun/<name>)); a problem
+        is named as C(<variable>[N].<key>), before anything is written.
+      - V(null) (the default) checks C(acestream_gluetun_containers) (key C(name)); V({}) checks none.
+    type: dict
 """
 
 EXAMPLES = r"""
@@ -73,6 +81,8 @@ _value:
   elements: str
   sample:
     - acestream_gluetun_api_key must be a string ('' for none), not a list
+    - "acestream_gluetun_containers[1].name is 300 characters long: the gluetun role keeps the container's files in
+      <acestream_stack_dir>/gluetun/<name>, and a file name holds at most 255 bytes (NAME_MAX): ..."
     - acestream_engine_replicas must be a whole number written with the digits 0-9, not other digits ('２')
 """
 
@@ -84,10 +94,11 @@ from ansible_collections.acestream.orchestrator.plugins.module_utils._stack_chec
 )
 
 
-def variable_problems(names, values, specs, envs=None, patterns=(), credentials=()):
+def variable_problems(names, values, specs, envs=None, patterns=(), credentials=(), containers=None):
     """The problem messages (see RETURN)."""
     try:
-        return _variable_problems(names, values, specs, envs=envs, patterns=patterns, credentials=credentials)
+        return _variable_problems(names, values, specs, envs=envs, patterns=patterns, credentials=credentials,
+                                  containers=containers)
     except StackCheckError as exc:
         raise AnsibleFilterError("acestream.orchestrator.variable_problems: %s" % exc)
 

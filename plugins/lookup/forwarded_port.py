@@ -61,7 +61,8 @@ options:
       - A string without control characters (line breaks, tabs, NUL); never shown.
     type: str
   timeout:
-    description: Seconds allowed for each control-server request; a finite number above 0.
+    description: Seconds allowed for each control-server request, from the connect to the last byte of the answer; a
+      finite number above 0.
     type: float
     default: 5
   wait:

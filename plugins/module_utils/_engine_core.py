@@ -14,6 +14,9 @@ VPN container, the control servers) and hands the observations in; this core dec
   pool's engines on one of this pool's VPNs are refused (their ports would collide in the shared namespace).
 * ``preflight(...)``: the checks that must pass before anything is touched.
 * ``place(...)``: which slots each VPN's engines take (balanced, lowest free port, existing slots kept).
+* ``usable_forwarded_ports(vpn, ports, api_port)``: the forwarded ports engines may take (each once, none Gluetun
+  itself listens on), for engine_pool, verify and the EDA source alike; ``forwarded_slots(...)``: which engine gets
+  which of them.
 * ``converge(...)``: desired engines, actions with reasons, the engines after the run, and the diff; its steps
   (``forwarded_and_usable``, ``placement``, ``desired_specs``, ``reconcile``, ``engines_after``, ``diff_parts``,
   ``plan_output``) are functions of their own.
@@ -284,7 +287,8 @@ def forwarding_enabled(inspect):
 
 
 def forwarded_ports_of(control):
-    """Every port a control answer forwards, in order, each once: ``forwarded_ports``, else ``forwarded_port``."""
+    """Every port a control answer forwards, in order, each once: ``forwarded_ports``, else ``forwarded_port``.
+    What engines may take of them is ``usable_forwarded_ports``."""
     ports = control.get("forwarded_ports")
     if ports is None:
         ports = [control.get("forwarded_port")]
@@ -354,10 +358,14 @@ def unhealthy_message(state):
 
 
 # ---------------------------------------------------------------------------------- preflight
+def reserved_ports(api_port):
+    """The ports Gluetun itself listens on inside each VPN's network namespace: port -> what holds it."""
+    return {api_port: "the Gluetun control server's api_port", GLUETUN_HEALTH_PORT: "Gluetun's health server"}
+
+
 def check_reserved_ports(plan, api_port):
     """Gluetun listens on api_port and on its health port inside the namespace: no engine port may be one."""
-    reserved = {api_port: "the Gluetun control server's api_port", GLUETUN_HEALTH_PORT: "Gluetun's health server"}
-    for port, what in sorted(reserved.items()):
+    for port, what in sorted(reserved_ports(api_port).items()):
         for vpn in plan.vpns:
             if port in vpn.range:
                 raise PortPlanError(vpn.range_field, "%s (VPN '%s') includes port %d, %s inside the VPN's namespace; "
@@ -505,6 +513,32 @@ def place(allowed, targets, existing):
     return placement
 
 
+def usable_forwarded_ports(vpn, ports, api_port, warnings=None):
+    """The forwarded ports of VPN ``vpn`` its engines can take as P2P ports: ``ports`` (what its control server
+    reports) in Gluetun's order, each once, without the ports Gluetun itself listens on inside the VPN's network
+    namespace (``reserved_ports``: the control server's ``api_port``, the health server's 9999). An engine given one
+    of those could not listen on it and would crash-loop; each is named in ``warnings`` (when given), with what holds
+    it, and no engine takes it.
+
+    The one sanitising of forwarded ports: engine_pool (``forwarded_and_usable``), verify (stack_info) and the EDA
+    source all take the ports from here, so they agree on what the VPN forwards. (A forwarded port that falls on a
+    slot's HTTP or HTTPS port is usable: that slot gives way, ``forwarded_and_usable``.)"""
+    reserved = reserved_ports(api_port)
+    usable, seen = [], set()
+    for port in ports or ():
+        if isinstance(port, bool) or not isinstance(port, int) or port <= 0 or port in seen:
+            continue
+        seen.add(port)
+        if port in reserved:
+            if warnings is not None:
+                warnings.append("forwarded port %d of VPN '%s' is held by %s inside the VPN's network namespace: no "
+                                "engine takes it as its P2P port (it could not listen there)" % (
+                                    port, vpn, reserved[port]))
+            continue
+        usable.append(port)
+    return usable
+
+
 def forwarded_slots(slots, forwarded_ports, current):
     """Which slot gets which forwarded port: ``{slot: p2p port}`` for ``min(ports, slots)`` slots, chosen stably.
 
@@ -616,7 +650,7 @@ def converge(plan, params, states, observed, image_id=None, others=()):
         by_vpn.setdefault(engine["vpn"], []).append(engine)
 
     forwarded, allowed = forwarded_and_usable(plan, states, active, by_vpn, params.get("forwarded_port", "auto"),
-                                              warnings)
+                                              warnings, params.get("api_port", GLUETUN_DEFAULT_API_PORT))
     targets, placed = placement(plan, pool, active, frozen, allowed, by_vpn, warnings)
     desired = desired_specs(plan, params, states, placed, forwarded, by_vpn)
     actions, matched = reconcile(plan, pool, states, observed, desired, frozen, allowed, targets, image_id)
@@ -629,13 +663,14 @@ def converge(plan, params, states, observed, image_id=None, others=()):
     }
 
 
-def forwarded_and_usable(plan, states, active, by_vpn, mode="auto", warnings=None):
+def forwarded_and_usable(plan, states, active, by_vpn, mode="auto", warnings=None, api_port=GLUETUN_DEFAULT_API_PORT):
     """Step 1: the forwarded port of each active VPN, and the ports its engines may take.
 
-    ``by_vpn``: VPN name -> its observed engines. ``mode``: the forwarded_port option. Returns ``(forwarded,
-    allowed)``: VPN -> its forwarded ports (a list, Gluetun's order; empty when none), VPN -> usable HTTP ports
-    (ascending; a slot whose HTTP or HTTPS port is one of the forwarded ports is skipped). A control server that
-    could not be read is a PreflightError (``auto``).
+    ``by_vpn``: VPN name -> its observed engines. ``mode``: the forwarded_port option. ``api_port``: the control
+    server's port inside each VPN's namespace. Returns ``(forwarded, allowed)``: VPN -> its forwarded ports an engine
+    can take (a list, Gluetun's order, ``usable_forwarded_ports``: each once, none Gluetun itself listens on; empty
+    when none), VPN -> usable HTTP ports (ascending; a slot whose HTTP or HTTPS port is one of the forwarded ports is
+    skipped). A control server that could not be read is a PreflightError (``auto``).
     Appends what the user should know to ``warnings``.
     """
     warnings = [] if warnings is None else warnings
@@ -648,25 +683,24 @@ def forwarded_and_usable(plan, states, active, by_vpn, mode="auto", warnings=Non
     forwarded, allowed = {}, {}
     for name in active:
         vpn, state = plan.vpn(name), states[name]
-        fports = list(state.get("forwarded_ports") or []) if auto else []
-        if not fports and auto and state.get("forwarded_port"):
-            fports = [state["forwarded_port"]]
+        reported = list(state.get("forwarded_ports") or []) if auto else []
+        if not reported and auto and state.get("forwarded_port"):
+            reported = [state["forwarded_port"]]
         current = sorted((e for e in by_vpn.get(name, ()) if e["forwarded"] and e["p2p_port"]),
                          key=lambda e: e["port"] or 0)
-        if not fports and auto and state["forwarding_on"] and current:
-            fports = []
-            for engine in current:
-                if engine["p2p_port"] not in fports:
-                    fports.append(engine["p2p_port"])
-            if len(fports) == 1:
+        if not reported and auto and state["forwarding_on"]:
+            reported = usable_forwarded_ports(name, [engine["p2p_port"] for engine in current], api_port)
+            if len(reported) == 1:
                 warnings.append("VPN '%s' forwards a port but reports none right now (it is cleared on every VPN "
-                                "restart): its forwarded engine keeps P2P port %d until the next run" % (name, fports[0]))
-            else:
+                                "restart): its forwarded engine keeps P2P port %d until the next run"
+                                % (name, reported[0]))
+            elif reported:
                 warnings.append("VPN '%s' forwards ports but reports none right now (they are cleared on every VPN "
                                 "restart): its forwarded engines keep P2P ports %s until the next run"
-                                % (name, ", ".join(str(p) for p in fports)))
-        elif not fports and auto and state["forwarding_on"]:
-            warnings.append("VPN '%s' forwards a port but reports none yet: no forwarded engine this run" % name)
+                                % (name, ", ".join(str(p) for p in reported)))
+            else:
+                warnings.append("VPN '%s' forwards a port but reports none yet: no forwarded engine this run" % name)
+        fports = usable_forwarded_ports(name, reported, api_port, warnings)
         forwarded[name] = fports
         ports = []
         for candidate in vpn.slot_ports():

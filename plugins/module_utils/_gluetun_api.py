@@ -16,12 +16,20 @@ releases (see docs/gluetun_status.md):
   (v3.39.0: 400; from v3.41.2: 404 / 405).
 * The API key goes in the ``X-API-Key`` header; basic auth in ``Authorization``. Secrets never appear in
   any message this module builds.
+
+What it guarantees whatever the server does: one deadline per request (``timeout``), from the connect to the last
+byte of the body, redirects included: every read of the status line, the headers and the body (chunked or not) gets
+only the time left, so a server that sends one byte at a time forever is given up at the deadline. A body that is
+not JSON as Gluetun writes it (more than MAX_BODY_BYTES, nested deeper than MAX_JSON_DEPTH, not UTF-8, not JSON, a
+field of the wrong type) is a GluetunInvalidResponse naming the container and the route. Nothing but a GluetunError
+leaves the client.
 """
 
 from __future__ import annotations
 
 import base64
 import http.client
+import io
 import json
 import math
 import re
@@ -38,6 +46,9 @@ from ansible_collections.acestream.orchestrator.plugins.module_utils._text impor
 # Gluetun's default control-server port is _portplan.GLUETUN_DEFAULT_API_PORT (this client only takes URLs).
 DEFAULT_TIMEOUT = 5.0
 MAX_BODY_BYTES = 1 << 20
+# Gluetun's answers are flat objects (one list at most): anything nested deeper is not from a control server, and is
+# refused before it is parsed (a parser recursing through 100000 '[' would raise RecursionError, not a GluetunError).
+MAX_JSON_DEPTH = 32
 MAX_REDIRECTS = 3
 USER_AGENT = "acestream.orchestrator-gluetun-client"
 
@@ -304,7 +315,8 @@ class GluetunClient(object):
 
     ``name`` (the container name, for messages), ``api_port`` (the internal port, for messages) and ``hints``
     (extra likely causes found by the caller, e.g. a HTTP_CONTROL_SERVER_ADDRESS that does not match) only
-    shape error messages. ``timeout`` bounds each request from connect to the last body byte.
+    shape error messages. ``timeout`` bounds each request from the connect to the last byte of the answer (status
+    line, headers, body), redirects included.
     """
 
     def __init__(self, base_url, api_key=None, username=None, password=None, timeout=DEFAULT_TIMEOUT,
@@ -404,7 +416,12 @@ class GluetunClient(object):
             status, reason, headers, data = self._once(method, url, body, deadline, route)
             location = headers.get("location")
             if status in (301, 302, 303, 307, 308) and location:
-                target = urljoin(url, location)
+                try:
+                    target = urljoin(url, location)
+                    _origin(target)
+                except ValueError:
+                    raise GluetunInvalidResponse("%s redirected %s %s to %r, which is not a URL: not followed" % (
+                        self.who, method, route, location[:120]), route=route, url=url, status=status)
                 if _origin(target) != origin:
                     raise GluetunInvalidResponse(
                         "%s redirected %s %s to another server (%s): not followed, credentials stay with %s" % (
@@ -418,20 +435,17 @@ class GluetunClient(object):
                                      route=route, url=url)
 
     def _once(self, method, url, body, deadline, route):
-        parts = urlsplit(url)
-        remaining = _remaining(deadline)
-        path = parts.path or "/"
-        conn_class = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
-        conn = conn_class(parts.hostname, parts.port, timeout=remaining)
+        """One request and its whole answer, within ``deadline`` (time.monotonic()): the connect, the TLS
+        handshake, the request, the status line, the headers and every byte of the body. Raises GluetunError only."""
         what = "%s %s" % (method, _route_of(url, self.base_url))
+        conn = resp = None
         try:
-            conn.request(method, path, body=body, headers=self._headers(body))
-            conn.sock.settimeout(_remaining(deadline))
+            parts = urlsplit(url)
+            conn = _connection(parts, deadline)
+            conn.request(method, parts.path or "/", body=body, headers=self._headers(body))
             resp = conn.getresponse()
             chunks, size = [], 0
             while True:
-                if conn.sock is not None:
-                    conn.sock.settimeout(_remaining(deadline))
                 chunk = resp.read1(65536)
                 if not chunk:
                     break
@@ -440,29 +454,43 @@ class GluetunClient(object):
                     raise GluetunInvalidResponse("%s sent more than %d bytes for %s: not a Gluetun control server?" % (
                         self.who, MAX_BODY_BYTES, what), route=route, url=url)
                 chunks.append(chunk)
-                if time.monotonic() > deadline:
-                    raise socket.timeout()
             headers = dict((k.lower(), v) for k, v in resp.getheaders())
             return resp.status, resp.reason, headers, b"".join(chunks)
         except GluetunError:
             raise
         except (socket.timeout, TimeoutError):
-            raise GluetunTimeout("%s did not answer %s within %gs (timeout): the control server hangs or is "
-                                 "overloaded" % (self.who, what, self.timeout), route=route, url=url)
+            raise GluetunTimeout("%s did not answer %s within %gs (timeout): the control server hangs, is "
+                                 "overloaded or sends its answer too slowly (the timeout bounds the whole answer, "
+                                 "from the connect to its last byte)" % (self.who, what, self.timeout),
+                                 route=route, url=url)
         except ConnectionRefusedError:
             raise GluetunUnreachable(self._unreachable_message(url, "connection refused"), route=route, url=url)
         except socket.gaierror as exc:
             raise GluetunUnreachable(self._unreachable_message(url, "cannot resolve %s (%s)" % (
-                parts.hostname, exc.strerror or exc)), route=route, url=url)
+                urlsplit(url).hostname, exc.strerror or exc)), route=route, url=url)
         except ssl.SSLError as exc:
             raise GluetunUnreachable("%s: TLS failed for %s: %s" % (self.who, what, exc), route=route, url=url)
-        except (http.client.HTTPException, ConnectionError) as exc:
+        except (http.client.BadStatusLine, http.client.IncompleteRead, ConnectionError) as exc:
             raise GluetunUnreachable(self._unreachable_message(
                 url, "the connection closed without an HTTP answer (%s)" % type(exc).__name__), route=route, url=url)
+        except http.client.HTTPException as exc:  # a header line too long, too many headers, a redirect to no path
+            raise GluetunInvalidResponse("%s: %s cannot be read as a control server's answer (%s): not a Gluetun "
+                                         "control server?" % (self.who, what, type(exc).__name__), route=route, url=url)
         except OSError as exc:
             raise GluetunUnreachable(self._unreachable_message(url, exc.strerror or str(exc)), route=route, url=url)
+        except Exception as exc:  # pylint: disable=broad-except
+            # Whatever else a server's answer could provoke, the callers get a GluetunError (the type only: an
+            # exception's text may quote a header, and so a credential).
+            raise GluetunInvalidResponse("%s: %s failed on an answer this client cannot read (%s): not a Gluetun "
+                                         "control server?" % (self.who, what, type(exc).__name__),
+                                         route=route, url=url)
         finally:
-            conn.close()
+            for closable in (resp, conn):
+                if closable is not None:
+                    try:
+                        closable.close()
+                    except Exception:  # pylint: disable=broad-except
+                        pass
 
     def get_json(self, route, method="GET", payload=None):
         """200 + JSON body -> the parsed value; any other answer raises a GluetunError naming the route."""
@@ -475,14 +503,30 @@ class GluetunClient(object):
             raise GluetunHTTPError("%s answered HTTP %d %s for %s %s: %s" % (
                 self.who, resp.status, resp.reason, method, resp.route, resp.text() or "(empty body)"),
                 route=resp.route, url=resp.url, status=resp.status)
+        return self._parse(resp, method)
+
+    def _parse(self, resp, method):
+        """The JSON value of a 200 answer's body, as Gluetun writes it (UTF-8, at most MAX_JSON_DEPTH levels);
+        anything else is a GluetunInvalidResponse naming the container and the route."""
+        problem = None
         try:
-            return json.loads(resp.body.decode("utf-8"))
-        except ValueError:
-            raise GluetunInvalidResponse(
-                "%s answered %s %s with a body that is not JSON (HTTP 200, %d bytes: %r): is another service "
-                "listening on this port (the orchestrator's own API also uses 8000)?" % (
-                    self.who, method, resp.route, len(resp.body), resp.text(80)),
-                route=resp.route, url=resp.url, status=200)
+            text = resp.body.decode("utf-8")
+        except UnicodeDecodeError:
+            problem = "a body that is not UTF-8 text"
+        else:
+            if json_nested_deeper_than(text, MAX_JSON_DEPTH):
+                problem = "JSON nested more than %d levels deep (a control server answers flat objects)" % (
+                    MAX_JSON_DEPTH)
+            else:
+                try:
+                    return json.loads(text)
+                except (ValueError, RecursionError):
+                    problem = "a body that is not JSON"
+        raise GluetunInvalidResponse(
+            "%s answered %s %s with %s (HTTP 200, %d bytes: %r): is another service listening on this port (the "
+            "orchestrator's own API also uses 8000)?" % (
+                self.who, method, resp.route, problem, len(resp.body), resp.text(80)),
+            route=resp.route, url=resp.url, status=200)
 
     def _field(self, data, field, route, types=(str,)):
         if not isinstance(data, dict) or field not in data or not isinstance(data[field], types):
@@ -536,6 +580,12 @@ class GluetunClient(object):
         if not isinstance(data, dict) or "public_ip" not in data:
             raise GluetunInvalidResponse("%s answered GET %s without a 'public_ip' field: %s" % (
                 self.who, ROUTE_PUBLIC_IP, _short(data)), route=ROUTE_PUBLIC_IP)
+        wrong = [field for field in ("public_ip",) + PUBLIC_IP_FIELDS
+                 if data.get(field) is not None and not isinstance(data[field], str)]
+        if wrong:
+            raise GluetunInvalidResponse("%s answered GET %s with %s that is not a string: %s" % (
+                self.who, ROUTE_PUBLIC_IP, ", ".join("'%s'" % field for field in wrong), _short(data)),
+                route=ROUTE_PUBLIC_IP)
         result = {"public_ip": data.get("public_ip") or None}
         for field in PUBLIC_IP_FIELDS:
             value = data.get(field)
@@ -584,10 +634,123 @@ class GluetunClient(object):
 
 
 def _remaining(deadline):
+    """The seconds left before ``deadline`` (time.monotonic()); socket.timeout once it has passed."""
     left = deadline - time.monotonic()
     if left <= 0:
         raise socket.timeout()
     return left
+
+
+# ------------------------------------------------------------------------------ one deadline per request
+def _connect(address, deadline):
+    """A TCP connection to ``address`` (host, port): each address the name resolves to is tried with only the time
+    left, and the socket keeps the time left as its timeout, which bounds the TLS handshake and the request."""
+    host, port = address
+    last = None
+    for family, _kind, _proto, _name, sockaddr in socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM):
+        where = sockaddr[0]
+        if family == socket.AF_INET6 and len(sockaddr) > 3 and sockaddr[3]:
+            where = "%s%%%d" % (where, sockaddr[3])  # a link-local address keeps its interface
+        try:
+            sock = socket.create_connection((where, sockaddr[1]), _remaining(deadline))
+        except (socket.timeout, TimeoutError):
+            raise
+        except OSError as exc:
+            last = exc
+            continue
+        try:
+            sock.settimeout(_remaining(deadline))
+        except BaseException:
+            sock.close()
+            raise
+        return sock
+    raise last if last is not None else OSError("%s resolves to no address" % host)
+
+
+class _DeadlineReader(io.RawIOBase):
+    """The raw stream an HTTP answer is read from: every read of the socket gets only the time left before the
+    request's deadline, and none is started once it has passed (socket.timeout). A server that sends one byte at a
+    time cannot stretch the status line, the headers or the body (chunked or not) past the deadline."""
+
+    def __init__(self, sock, deadline):
+        super(_DeadlineReader, self).__init__()
+        self._sock = sock
+        self._raw = sock.makefile("rb", buffering=0)  # holds the socket open until this stream is closed
+        self._deadline = deadline
+
+    def readable(self):
+        return True
+
+    def readinto(self, buffer):
+        self._sock.settimeout(_remaining(self._deadline))
+        return self._raw.readinto(buffer)
+
+    def close(self):
+        if not self.closed:
+            self._raw.close()
+        super(_DeadlineReader, self).close()
+
+
+class _DeadlineSocket(object):
+    """What an http.client.HTTPResponse is given in place of the socket: it only calls makefile()."""
+
+    def __init__(self, sock, deadline):
+        self._sock = sock
+        self._deadline = deadline
+
+    def makefile(self, mode="rb", *_args, **_kwargs):
+        if mode != "rb":
+            raise ValueError("an answer is only read")
+        return io.BufferedReader(_DeadlineReader(self._sock, self._deadline))
+
+
+class _Connection(http.client.HTTPConnection):
+    """An HTTP connection held to one deadline (``deadline``, set by _connection()), from the connect to the last
+    byte of the answer."""
+
+    deadline = None
+
+    def connect(self):
+        self.sock = _connect((self.host, self.port), self.deadline)
+
+    def deadline_response(self, sock, *args, **kwargs):
+        """The response_class: an HTTPResponse that reads through a _DeadlineReader."""
+        return http.client.HTTPResponse(_DeadlineSocket(sock, self.deadline), *args, **kwargs)
+
+
+class _TLSConnection(http.client.HTTPSConnection, _Connection):
+    """The same over TLS: HTTPSConnection.connect() wraps the socket _Connection.connect() made, whose timeout (the
+    time left) bounds the handshake."""
+
+
+def _connection(parts, deadline):
+    """The connection for a URL's parts (urlsplit), held to ``deadline``."""
+    conn_class = _TLSConnection if parts.scheme == "https" else _Connection
+    conn = conn_class(parts.hostname, parts.port, timeout=_remaining(deadline))
+    conn.deadline = deadline
+    conn.response_class = conn.deadline_response
+    return conn
+
+
+# ------------------------------------------------------------------------------------------ JSON bodies
+_JSON_STRING_RE = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+_JSON_BRACKET_RE = re.compile(r"[\[\]{}]")
+
+
+def json_nested_deeper_than(text, limit):
+    """True when the JSON ``text`` opens more than ``limit`` arrays or objects inside each other (brackets inside
+    strings do not count). Linear, without recursion: it decides before a parser would recurse."""
+    if text.count("[") + text.count("{") <= limit:
+        return False
+    depth = 0
+    for match in _JSON_BRACKET_RE.finditer(_JSON_STRING_RE.sub("", text)):
+        if match.group() in "[{":
+            depth += 1
+            if depth > limit:
+                return True
+        else:
+            depth -= 1
+    return False
 
 
 def _origin(url):

@@ -203,11 +203,15 @@ def validate_vpn_names(vpn_names, field="vpn_containers"):
     if not isinstance(vpn_names, (list, tuple)):
         raise PortPlanError(field, "give a list of Gluetun container names, e.g. ['gluetun1', 'gluetun2']", kind="names")
     names = []
-    for item in vpn_names:
+    for index, item in enumerate(vpn_names):
         if not isinstance(item, str) or not item.strip():
             raise PortPlanError(field, "%r is not a container name; every item must be a non-empty string" % (item,), kind="names")
         if not CONTAINER_NAME_RE.match(item.strip(" ")):
-            raise PortPlanError(field, "%r is not a valid Docker container name (letters, digits, '_', '.', '-')" % (item,), kind="names")
+            shown = repr(item) if len(item) <= 60 else repr(item[:57]) + "..."
+            raise PortPlanError(field, "%s is not a valid Docker container name (item %d): use letters, digits, "
+                                       "'_', '.' and '-', starting with a letter or digit, e.g. gluetun1 (the engines "
+                                       "are named <pool>-<vpn>-<port>, a Docker name too)" % (shown, index + 1),
+                                kind="names")
         name = item.strip(" ").lstrip("/")
         if name in names:
             raise PortPlanError(field, "'%s' is listed twice; list each Gluetun container once" % name, kind="names")

@@ -5,8 +5,9 @@ apply the plan. Private: not an API for other collections.
 
 Pure where it can be: ``validate`` and ``plan`` only read the file system, ``apply`` writes. Every path is checked
 before anything is touched: a path below a regular file, a symbolic link where a directory or a file must be, a
-directory the user running the task may not write: each is a StackFilesError naming the option and the fix, raised by
-``plan``, never an OSError halfway through ``apply``.
+directory the user running the task may not write, a file system mounted read-only: each is a StackFilesError naming
+the option and the fix, raised by ``plan``, never an OSError halfway through ``apply``. What the OS refuses all the
+same (a full disk) is named by ``describe_os_error`` in the module's own words (OS_ERRORS), with its fix.
 
 Directories that already exist are never loosened: by default (``existing: tighten``) only the permission bits the
 wanted mode lacks are removed, and their setuid, setgid and sticky bits are kept; ``keep`` leaves them as they are;
@@ -177,6 +178,28 @@ def _blocking_component(path):
     return None
 
 
+# What an errno means for a stack path, and its fix. Said in these words whatever the OS's text (an OSError may come
+# without one). Only EACCES and EPERM are a matter of who runs the task: a read-only or full file system stays so
+# as root.
+READ_ONLY_FIX = "the file system is mounted read-only (root cannot write it either): remount it read-write or " \
+                "choose a path on a writable one"
+OS_ERRORS = {
+    errno.EACCES: ("permission denied", RUN_AS),
+    errno.EPERM: ("operation not permitted", RUN_AS),
+    errno.EROFS: ("read-only file system", READ_ONLY_FIX),
+    errno.ENOSPC: ("no space left on device", "free some space or choose a path on another file system"),
+    errno.EDQUOT: ("disk quota exceeded", "free some space, raise the quota or choose a path on another file "
+                                          "system"),
+    errno.ENAMETOOLONG: ("file name too long", "choose a shorter path (at most 255 bytes a name, 4095 in all)"),
+    errno.ELOOP: ("too many levels of symbolic links", "a symbolic link in the path loops; fix or remove it"),
+    errno.EIO: ("input/output error", "the disk or the file system failed: check it (dmesg) or choose a path on "
+                                      "another one"),
+    errno.EISDIR: ("is a directory", "move the directory away (the stack needs a regular file there)"),
+    errno.ENOTEMPTY: ("directory not empty", "something was added to it meanwhile: run the task again"),
+    errno.EBUSY: ("device or resource busy", "it is a mount point or in use: unmount it or choose another path"),
+}
+
+
 def _describe_os_error(error, path):
     """Why path cannot be looked at or changed, with the fix: a message naming paths, never any content."""
     code = error.errno
@@ -188,19 +211,9 @@ def _describe_os_error(error, path):
                     f"below a directory")
         return f"{path}: a component of the path is not a directory: choose a path below a directory"
     where = error.filename if isinstance(error.filename, str) and error.filename != path else None
-    reason = error.strerror or str(error)
-    prefix = f"{path}: {reason}" + (f" ({where})" if where else "")
-    if code in (errno.EACCES, errno.EPERM):
-        return f"{prefix}: {RUN_AS}"
-    if code == errno.ELOOP:
-        return f"{prefix}: a symbolic link in the path loops; fix or remove it"
-    if code == errno.EROFS:
-        return f"{prefix}: the file system is mounted read-only; choose a path on a writable one"
-    if code in (errno.ENOSPC, errno.EDQUOT):
-        return f"{prefix}: free some space or choose a path on another file system"
-    if code == errno.ENAMETOOLONG:
-        return f"{prefix}: choose a shorter path"
-    return f"{prefix}: fix the path or choose another one"
+    reason, fix = OS_ERRORS.get(code, (None, "fix the path or choose another one"))
+    reason = reason or error.strerror or (os.strerror(code) if isinstance(code, int) else str(error))
+    return f"{path}: {reason}" + (f" ({where})" if where else "") + f": {fix}"
 
 
 def describe_os_error(error, path=None):
@@ -231,6 +244,31 @@ def _refuse_kind(entry, kind, wanted):
 def _writable(directory):
     kwargs = {"effective_ids": True} if os.access in os.supports_effective_ids else {}
     return os.access(directory, os.W_OK | os.X_OK, **kwargs)
+
+
+def _read_only(path):
+    """True when ``path`` is on a file system mounted read-only (where even root writes nothing)."""
+    try:
+        return bool(os.statvfs(path).f_flag & os.ST_RDONLY)
+    except (OSError, AttributeError):
+        return False
+
+
+def _write_problem(directory):
+    """Why the user running the task cannot add or remove entries in ``directory``, with the fix; None when it
+    can. A read-only file system is said as such: running as root (become) would not help."""
+    if _writable(directory):
+        return None
+    if _read_only(directory):
+        return f"read-only file system; {READ_ONLY_FIX}"
+    return f"permission denied; {RUN_AS}"
+
+
+def _mode_problem(path, mode, what):
+    """Why the mode of ``path`` cannot be set now (a read-only file system), or None."""
+    if _read_only(path):
+        return f"{path} needs mode {mode:04o}{what}, but it is on a read-only file system; {READ_ONLY_FIX}"
+    return None
 
 
 def _may_chmod(info):
@@ -277,8 +315,9 @@ class _Planner:
             if not os.path.isdir(parent):
                 raise StackFilesError(f"{field}: {path} is below {parent}, which is {KINDS[_kind(info)]}, not a "
                                       f"directory: move it away or choose a path below a directory")
-            if not _writable(parent):
-                raise StackFilesError(f"{field}: {path} cannot be created in {parent}: permission denied; {RUN_AS}")
+            problem = _write_problem(parent)
+            if problem:
+                raise StackFilesError(f"{field}: {path} cannot be created in {parent}: {problem}")
             break
         for parent in reversed(missing):
             self._create(parent, PARENT_MODE, "keep")
@@ -290,8 +329,9 @@ class _Planner:
 
     def _parent_writable(self, path, field, what):
         parent = os.path.dirname(path)
-        if parent not in self.created and not _writable(parent):
-            raise StackFilesError(f"{field}: {path} cannot be {what}: permission denied in {parent}; {RUN_AS}")
+        problem = None if parent in self.created else _write_problem(parent)
+        if problem:
+            raise StackFilesError(f"{field}: {path} cannot be {what}: {parent}: {problem}")
 
     def directory(self, entry):
         path, field = entry["path"], entry["field"]
@@ -310,6 +350,9 @@ class _Planner:
         mode = directory_mode(current, entry["mode"], entry["existing"])
         if mode == current:
             return
+        problem = _mode_problem(path, mode, f" (existing: {entry['existing']})")
+        if problem:
+            raise StackFilesError(f"{field}.path: {problem}")
         if not _may_chmod(info):
             raise StackFilesError(f"{field}.path: {path} needs mode {mode:04o} (existing: {entry['existing']}), but "
                                   f"only its owner may change it; {RUN_AS}")
@@ -341,6 +384,9 @@ class _Planner:
             change.update(action="update", before=SECRET_PLACEHOLDER if entry["secret"] else before,
                           after=SECRET_CHANGED if entry["secret"] else entry["content"])
         elif mode != entry["mode"]:
+            problem = _mode_problem(path, entry["mode"], "")
+            if problem:
+                raise StackFilesError(f"{field}.path: {problem}")
             if not _may_chmod(info):
                 raise StackFilesError(f"{field}.path: {path} needs mode {entry['mode']:04o}, but only its owner may "
                                       f"change it; {RUN_AS}")

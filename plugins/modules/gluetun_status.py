@@ -128,7 +128,8 @@ options:
     default: true
   timeout:
     description:
-      - Seconds allowed for each control-server request, from connect to the last byte. Instances are asked in
+      - Seconds allowed for each control-server request, from the connect to the last byte of the answer (status
+        line and headers included, so a server sending one byte at a time is given up at it). Instances are asked in
         parallel, and a control server that times out is not asked again in the same round, so one hung server
         delays the answer by O(timeout) once.
       - A finite number above 0; 0, a negative number, C(nan) or C(inf) is refused.

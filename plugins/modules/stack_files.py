@@ -20,8 +20,10 @@ description:
     says only that such a file is created or changed.
   - Everything is checked before anything is touched. A bad option, or a path the module cannot take (a directory
     where a file must be, a symbolic link where a directory or a file must be, a path below a regular file, a NUL
-    byte, a directory the user running the task may not write) fails the task with a message naming the option,
-    the path and the fix, and nothing is changed.
+    byte, a directory the user running the task may not write, a file system mounted read-only) fails the task
+    with a message naming the option, the path and the fix, and nothing is changed. An error of the file system
+    while writing (no space left on device, a read-only remount, ...) names the path, the error and its fix, and
+    the changes made before it.
   - A directory that already exists is never loosened. By default (O(directories[].existing=tighten)) it only
     loses the permission bits its O(directories[].mode) lacks and keeps its setuid, setgid and sticky bits, so a
     shared V(1777) directory stays shared and a V(0700) one stays private. New directories get exactly their mode.

@@ -702,6 +702,60 @@ def test_forwarded_port_inside_the_range_skips_that_slot():
         run(full, fwd_states(full, {"g": 45001}), forwarded_port="auto")
 
 
+def test_forwarded_ports_are_sanitised_once_duplicates_dropped_reserved_ports_skipped():
+    """The one sanitising of forwarded ports (engine_pool, verify and the EDA source all use it): Gluetun's order,
+    each port once, and the ports Gluetun itself listens on in the VPN's namespace (api_port, the health server's
+    9999) skipped with a warning naming the port and what holds it."""
+    warnings = []
+    assert core.usable_forwarded_ports("g", [41000, 41000, 8001, 9999, 42000, 8001, 0, None, True, "43000"], 8001,
+                                       warnings) == [41000, 42000]
+    assert warnings == [
+        "forwarded port 8001 of VPN 'g' is held by the Gluetun control server's api_port inside the VPN's network "
+        "namespace: no engine takes it as its P2P port (it could not listen there)",
+        "forwarded port 9999 of VPN 'g' is held by Gluetun's health server inside the VPN's network namespace: no "
+        "engine takes it as its P2P port (it could not listen there)"]
+    assert core.usable_forwarded_ports("g", [], 8001) == [] and core.usable_forwarded_ports("g", None, 8001) == []
+    assert core.reserved_ports(8001) == {8001: "the Gluetun control server's api_port",
+                                         core.GLUETUN_HEALTH_PORT: "Gluetun's health server"}
+
+
+def test_duplicate_forwarded_ports_give_one_engine_and_converge():
+    """A VPN that reports a port twice ({"ports": [41000, 41000]}) gets one forwarded engine, with P2P port 41000,
+    and the next run changes nothing; verify expects the same (test_stack_view)."""
+    plan = build_plan(["g"], port_range="100-109", replicas=3)
+    states = multi_states(plan, {"g": [41000, 41000]})
+    decided = run(plan, states, forwarded_port="auto")
+    assert forwarded_of(decided) == {name("g", 100): 41000}
+    assert decided["plan"][0]["forwarded_ports"] == [41000] and decided["warnings"] == []
+    assert run(plan, states, apply(plan, states, decided), forwarded_port="auto")["actions"] == []
+
+
+@pytest.mark.parametrize("reserved, holder", [(8000, "the Gluetun control server's api_port"),
+                                              (9999, "Gluetun's health server")])
+def test_a_forwarded_port_gluetun_itself_listens_on_is_no_engines_p2p_port(reserved, holder):
+    """A forwarded port equal to the control server's api_port or the health port 9999 would be an engine's P2P
+    port that cannot listen (the engine crash-loops): it is skipped with a warning naming the port and what holds
+    it, the other ports still go to their engines, and the next run changes nothing."""
+    plan = build_plan(["g"], port_range="100-109", replicas=3)
+    states = multi_states(plan, {"g": [reserved, 41000]})
+    decided = run(plan, states, forwarded_port="auto")  # params(): api_port 8000
+    assert forwarded_of(decided) == {name("g", 100): 41000}
+    assert decided["warnings"] == [
+        "forwarded port %d of VPN 'g' is held by %s inside the VPN's network namespace: no engine takes it as its P2P "
+        "port (it could not listen there)" % (reserved, holder)]
+    assert decided["plan"][0]["forwarded_ports"] == [41000]
+    assert run(plan, states, apply(plan, states, decided), forwarded_port="auto")["actions"] == []
+    # Only that port forwarded: no forwarded engine at all (not "none reported yet").
+    alone = run(plan, multi_states(plan, {"g": [reserved]}), forwarded_port="auto")
+    assert forwarded_of(alone) == {} and len(alone["warnings"]) == 1 and "is held by" in alone["warnings"][0]
+    # An engine a former run gave that port as its P2P port is forwarded no more.
+    spec = core.attach(core.engine_spec(POOL, "g", 100, 45000, reserved, "krinkuto11-amd64", IMAGE, {}, {},
+                                        "unless-stopped"), states["g"])
+    again = run(plan, states, [as_listed(spec)] + apply(plan, states, decided)[1:], forwarded_port="auto")
+    assert acts(again) == [("recreate", name("g", 100))]
+    assert again["actions"][0]["reason"] == "forwarded port moved: P2P %d -> 41000" % reserved
+
+
 # --------------------------------------------------------------------------------------- failover
 def test_failover_moves_share_and_rebalances_later():
     plan = build_plan(["g1", "g2"], port_range="100-109", replicas=4)

@@ -5,11 +5,16 @@
 from __future__ import annotations
 
 import json
+import socket
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from gluetun_fake import RELEASES, refused_url
 from secret_check import HOSTILE, KEY_CORE, assert_no_secret, hostile_args
 
+from ansible_collections.acestream.orchestrator.plugins.module_utils._gluetun_probe import read_control
 from ansible_collections.acestream.orchestrator.plugins.module_utils._gluetun_api import (
     GluetunClient,
     GluetunConfigError,
@@ -18,8 +23,11 @@ from ansible_collections.acestream.orchestrator.plugins.module_utils._gluetun_ap
     GluetunTimeout,
     GluetunUnauthorized,
     GluetunUnreachable,
+    MAX_BODY_BYTES,
+    MAX_JSON_DEPTH,
     check_credentials,
     check_seconds,
+    json_nested_deeper_than,
     parse_version,
     ports_from_answer,
     seconds_problem,
@@ -481,3 +489,289 @@ def test_api_url_refusals_never_echo_what_could_hold_a_key(url, message):
         validate_api_url(url)
     assert str(err.value).startswith(message), str(err.value)
     assert_no_secret(KEY_CORE, str(err.value))
+
+
+# ---------------------------------------------------------------------------- one deadline per request
+class Dribbler(object):
+    """A server on 127.0.0.1 that answers each connection with ``head`` then ``tail`` repeated forever, one byte
+    every ``interval`` seconds: every read gets a byte long before any per-read timeout, so only a deadline for the
+    whole answer ends it. Sends until the client hangs up (recorded in ``hung_up``) or GUARD seconds have passed."""
+
+    GUARD = 30.0  # only keeps a broken client from holding the test forever
+
+    def __init__(self, head, tail, interval=0.02):
+        self.head, self.tail, self.interval = head, tail, interval
+        self.hung_up = threading.Event()
+        self.listener = socket.socket()
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(4)
+        self.url = "http://127.0.0.1:%d" % self.listener.getsockname()[1]
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self):
+        while True:
+            try:
+                conn, _peer = self.listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._dribble, args=(conn,), daemon=True).start()
+
+    def _dribble(self, conn):
+        with conn:
+            conn.recv(65536)  # the request
+            ends = time.monotonic() + self.GUARD
+            sent = 0
+            try:
+                while time.monotonic() < ends:
+                    data = self.head[sent:sent + 1] or self.tail[(sent - len(self.head)) % len(self.tail):][:1]
+                    conn.sendall(data)
+                    sent += 1
+                    time.sleep(self.interval)
+            except OSError:
+                self.hung_up.set()
+
+    def close(self):
+        self.listener.close()
+
+
+DRIBBLES = {
+    "status line": (b"HTTP/1.1 200 ", b"O"),
+    "headers": (b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nX-Slow: ", b"a"),
+    "chunked body": (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", b"1\r\n \r\n"),
+    "body": (b"HTTP/1.1 200 OK\r\nContent-Length: 1000000\r\n\r\n", b" "),
+}
+
+
+@pytest.fixture
+def dribbler():
+    servers = []
+
+    def start(where):
+        servers.append(Dribbler(*DRIBBLES[where]))
+        return servers[-1]
+
+    yield start
+    for server in servers:
+        server.close()
+
+
+@pytest.mark.parametrize("where", sorted(DRIBBLES))
+def test_a_server_dribbling_its_answer_is_given_up_at_the_deadline(dribbler, socket_timeouts, where):
+    """A control server that sends its status line, its headers or its body (chunked or not) one byte at a time,
+    forever, is given up once timeout has passed since the connect (one deadline per request, from the connect to
+    the last byte), with an error naming the VPN, the route and the timeout."""
+    server = dribbler(where)
+    client = GluetunClient(server.url, name="gluetun1", timeout=1)
+    with pytest.raises(GluetunTimeout) as err:
+        client.vpn_status()
+    assert str(err.value).startswith("Gluetun 'gluetun1' at %s did not answer GET /v1/vpn/status within 1s "
+                                     "(timeout)" % server.url), str(err.value)
+    assert socket_timeouts.bounded_by(1.0), socket_timeouts  # no read was ever given more than the time left
+    # one deadline: each read is given what is left of it, never a fresh timeout
+    assert all(a >= b for a, b in zip(socket_timeouts, socket_timeouts[1:])), socket_timeouts
+    assert server.hung_up.wait(10)  # the client hung up while the server was still sending
+
+
+def test_the_reads_of_engine_pool_and_stack_info_keep_to_the_deadline(dribbler, socket_timeouts):
+    """The read engine_pool and stack_info make of a VPN (read_control) keeps to the deadline too: a control server
+    dribbling its headers ends it as that VPN's error, naming the VPN and the route, not an exception."""
+    server = dribbler("headers")
+    port = int(server.url.rsplit(":", 1)[1])
+    inspect = {"State": {"Status": "running"}, "Config": {"Env": ["VPN_PORT_FORWARDING=on"]},
+               "NetworkSettings": {"Ports": {"8001/tcp": [{"HostIp": "127.0.0.1", "HostPort": str(port)}]}}}
+    control = read_control(inspect, "gluetun1", 8001, {"api_key": KEY}, 1, need_ports=True)
+    assert control["vpn_status"] is None and control["forwarded_ports"] == []
+    assert control["error"].startswith("Gluetun 'gluetun1' at %s did not answer GET /v1/vpn/status within 1s "
+                                       "(timeout)" % server.url), control["error"]
+    assert socket_timeouts.bounded_by(1.0), socket_timeouts  # no read was ever given more than the time left
+    # one deadline: each read is given what is left of it, never a fresh timeout
+    assert all(a >= b for a, b in zip(socket_timeouts, socket_timeouts[1:])), socket_timeouts
+
+
+# -------------------------------------------------------------------------- bodies Gluetun never sends
+class BodyServer(object):
+    """A server on 127.0.0.1 answering each path with a fixed body (bytes), HTTP 200; 404 for the others."""
+
+    def __init__(self, bodies):
+        self.bodies = bodies
+        owner = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):  # quiet
+                pass
+
+            def _answer(self):
+                length = int(self.headers.get("Content-Length") or 0)
+                if length:
+                    self.rfile.read(length)
+                body = owner.bodies.get(self.path)
+                status = 200 if body is not None else 404
+                body = body if body is not None else b"404 page not found\n"
+                self.send_response(status)
+                self.send_header("Content-Type", "text/plain; charset=utf-8")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            do_GET = do_PUT = _answer
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True).start()
+        self.url = "http://127.0.0.1:%d" % self.server.server_address[1]
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def bodies():
+    servers = []
+
+    def start(answers):
+        servers.append(BodyServer(dict((path, body if isinstance(body, bytes) else json.dumps(body).encode())
+                                       for path, body in answers.items())))
+        return servers[-1]
+
+    yield start
+    for server in servers:
+        server.close()
+
+
+DEEP = b"[" * 100000 + b"]" * 100000  # 200 kB, well under the 1 MiB cap: a recursing parser gives up on it
+
+
+@pytest.mark.parametrize("body", [DEEP, b'{"port": ' + DEEP + b"}", b'{"a":' * 50000 + b"1" + b"}" * 50000],
+                         ids=["array", "in a field", "object"])
+def test_a_body_nested_100000_deep_is_refused_naming_the_vpn_and_the_route(bodies, body):
+    """A body nested 100000 levels deep, under the 1 MiB cap, is refused with the collection's own error naming the
+    VPN and the route, on every route (never a RecursionError), and engine_pool's and stack_info's read of the VPN
+    reports it as that VPN's error."""
+    assert len(body) < MAX_BODY_BYTES
+    paths = ["/v1/version", "/v1/vpn/status", "/v1/publicip/ip", "/v1/portforward", "/v1/openvpn/portforwarded"]
+    server = bodies(dict((path, body) for path in paths))
+    client = GluetunClient(server.url, name="gluetun1", timeout=5)
+    for call, route in ((client.version, "/v1/version"), (client.vpn_status, "/v1/vpn/status"),
+                        (client.public_ip, "/v1/publicip/ip"), (client.forwarded_ports, "/v1/portforward")):
+        with pytest.raises(GluetunInvalidResponse) as err:
+            call()
+        assert str(err.value).startswith("Gluetun 'gluetun1' at %s answered GET %s with JSON nested more than %d "
+                                         "levels deep" % (server.url, route, MAX_JSON_DEPTH)), str(err.value)
+    port = int(server.url.rsplit(":", 1)[1])
+    inspect = {"State": {"Status": "running"}, "Config": {"Env": []},
+               "NetworkSettings": {"Ports": {"8001/tcp": [{"HostIp": "127.0.0.1", "HostPort": str(port)}]}}}
+    control = read_control(inspect, "gluetun1", 8001, {}, 5, need_ports=True)
+    assert "answered GET /v1/vpn/status with JSON nested more than" in control["error"], control["error"]
+
+
+@pytest.mark.parametrize("answers, call, message", [
+    ({"/v1/version": []}, "version", "answered GET /v1/version without a valid 'version' field: []"),
+    ({"/v1/version": {"version": 3.41}}, "version", "answered GET /v1/version without a valid 'version' field"),
+    ({"/v1/vpn/status": {"status": ["running"]}}, "vpn_status",
+     "answered GET /v1/vpn/status without a valid 'status' field"),
+    ({"/v1/vpn/status": "running"}, "vpn_status", "answered GET /v1/vpn/status without a valid 'status' field"),
+    ({"/v1/openvpn/status": {"status": None}}, "vpn_status",
+     "answered GET /v1/openvpn/status without a valid 'status' field"),
+    ({"/v1/publicip/ip": "203.0.113.7"}, "public_ip", "answered GET /v1/publicip/ip without a 'public_ip' field"),
+    ({"/v1/publicip/ip": {"public_ip": 203}}, "public_ip",
+     "answered GET /v1/publicip/ip with 'public_ip' that is not a string"),
+    ({"/v1/publicip/ip": {"public_ip": "203.0.113.7", "country": {"name": "NL"}}}, "public_ip",
+     "answered GET /v1/publicip/ip with 'country' that is not a string"),
+    ({"/v1/portforward": [41000]}, "forwarded_ports",
+     "answered GET /v1/portforward with an unexpected port answer (no 'port' or 'ports' field)"),
+    ({"/v1/portforward": {"port": "41000"}}, "forwarded_ports", "'port' holds '41000', not a port number"),
+    ({"/v1/portforward": {"ports": {"first": 41000}}}, "forwarded_ports", "'ports' is not a list"),
+    ({"/v1/portforward": {"ports": [41000, 70000]}}, "forwarded_ports", "'ports' holds 70000, not a port number"),
+    ({"/v1/openvpn/portforwarded": {"port": 41000.5}}, "forwarded_ports",
+     "answered GET /v1/openvpn/portforwarded with an unexpected port answer ('port' holds 41000.5"),
+    ({"/v1/vpn/status": b"\xff\xfe{}"}, "vpn_status", "answered GET /v1/vpn/status with a body that is not UTF-8"),
+    ({"/v1/vpn/status": b"{\"status\": \"running\""}, "vpn_status",
+     "answered GET /v1/vpn/status with a body that is not JSON"),
+    ({"/v1/vpn/status": b"1" * 5000}, "vpn_status", "answered GET /v1/vpn/status with a body that is not JSON"),
+    ({"/v1/vpn/status": b" " * (MAX_BODY_BYTES + 1)}, "vpn_status",
+     "sent more than 1048576 bytes for GET /v1/vpn/status"),
+])
+def test_json_of_the_wrong_shape_on_every_route_is_refused_naming_the_vpn_and_the_route(bodies, answers, call,
+                                                                                        message):
+    """Each route the client reads, answered with JSON of the wrong type (or not UTF-8, not JSON, too large): the
+    collection's own error (GluetunInvalidResponse) naming the VPN and the route, nothing else."""
+    server = bodies(answers)
+    client = GluetunClient(server.url, name="gluetun1", timeout=5)
+    if call == "forwarded_ports" and "/v1/openvpn/portforwarded" in answers:
+        client.port_route = "/v1/openvpn/portforwarded"  # a release before v3.41
+    with pytest.raises(GluetunInvalidResponse) as err:
+        getattr(client, call)()
+    text = str(err.value)
+    assert text.startswith("Gluetun 'gluetun1' at %s " % server.url) and message in text, text
+
+
+class RawServer(object):
+    """A server on 127.0.0.1 that answers every connection with ``answer`` (bytes), then closes it."""
+
+    def __init__(self, answer):
+        self.answer = answer
+        self.listener = socket.socket()
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(4)
+        self.url = "http://127.0.0.1:%d" % self.listener.getsockname()[1]
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self):
+        while True:
+            try:
+                conn, _peer = self.listener.accept()
+            except OSError:
+                return
+            with conn:
+                try:
+                    conn.recv(65536)
+                    conn.sendall(self.answer)
+                except OSError:
+                    pass
+
+    def close(self):
+        self.listener.close()
+
+
+@pytest.mark.parametrize("answer, error, words", [
+    (b"HTTP/1.1 301 Moved\r\nLocation: http://[::1:8000/v1/vpn/status\r\nContent-Length: 0\r\n\r\n",
+     GluetunInvalidResponse, "redirected GET /v1/vpn/status to 'http://[::1:8000/v1/vpn/status', which is not a URL"),
+    (b"HTTP/1.1 301 Moved\r\nLocation: /v1/vpn/st atus\r\nContent-Length: 0\r\n\r\n",
+     GluetunInvalidResponse, "GET /v1/vpn/st atus cannot be read as a control server's answer (InvalidURL)"),
+    (b"HTTP/1.1 200 OK\r\nX-Long: " + b"a" * 70000 + b"\r\n\r\n{}", GluetunInvalidResponse,
+     "GET /v1/vpn/status cannot be read as a control server's answer (LineTooLong)"),
+    (b"HTTP/1.1 200 OK\r\n" + b"X-A: 1\r\n" * 200 + b"\r\n{}", GluetunInvalidResponse,
+     "GET /v1/vpn/status cannot be read as a control server's answer (HTTPException)"),
+    (b"HTTP/2.0 200 OK\r\n\r\n{}", GluetunInvalidResponse,
+     "GET /v1/vpn/status cannot be read as a control server's answer (UnknownProtocol)"),
+    (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", GluetunUnreachable,
+     "the connection closed without an HTTP answer (IncompleteRead)"),
+])
+def test_answers_that_are_not_http_as_a_control_server_sends_it_are_the_collections_errors(answer, error, words):
+    """Whatever a server answers (a redirect to no URL, a header line of 70000 bytes, 200 headers, a broken chunk),
+    the client raises one of the collection's own errors, naming the VPN and the route."""
+    server = RawServer(answer)
+    try:
+        with pytest.raises(error) as err:
+            GluetunClient(server.url, name="gluetun1", timeout=5).vpn_status()
+    finally:
+        server.close()
+    assert "'gluetun1'" in str(err.value) and words in str(err.value), str(err.value)
+
+
+def test_a_put_answered_with_the_wrong_shape_is_no_crash(bodies):
+    """PUT /v1/vpn/status answered with something else than {"outcome": ...}: its text is the outcome."""
+    server = bodies({"/v1/vpn/status": [1, 2]})
+    assert GluetunClient(server.url, name="gluetun1").set_vpn_status("running") == "[1, 2]"
+
+
+@pytest.mark.parametrize("text, deeper", [
+    ("{}", False), ('{"port": 1, "ports": [1, 2]}', False), ("[" * 32 + "]" * 32, False),
+    ("[" * 33 + "]" * 33, True), ('{"a": "' + "[" * 100 + '"}', False), ('["\\\\", ' + "[" * 40 + "]" * 40 + "]", True),
+    ('["\\"[[[[", 1]', False), ("[" * 100000, True),
+])
+def test_json_nesting_is_measured_without_recursion(text, deeper):
+    assert json_nested_deeper_than(text, 32) is deeper

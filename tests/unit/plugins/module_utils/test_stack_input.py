@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import pathlib
 
 import pytest
+import yaml
 
 from ansible_collections.acestream.orchestrator.plugins.module_utils import _env
 from ansible_collections.acestream.orchestrator.plugins.module_utils import _stack_checks as sc
-from ansible_collections.acestream.orchestrator.plugins.module_utils._portplan import build_plan
+from ansible_collections.acestream.orchestrator.plugins.module_utils._portplan import PortPlanError, build_plan
 
 SECRET = "s3cr3t-Value-42"
 SPECS = {
@@ -147,6 +149,78 @@ def test_variable_problems_bad_input(args, message):
     with pytest.raises(sc.StackCheckError) as info:
         sc.variable_problems(*args)
     assert str(info.value) == message
+
+
+# --------------------------------------------------------------------------------------- Gluetun names
+ROLES = pathlib.Path(__file__).resolve().parents[4] / "roles"
+
+
+def role_specs():
+    """The options of every role, as roles/common/tasks/main.yml hands them to variable_problems."""
+    specs = {}
+    for role in ("common", "gluetun", "engines", "orchestrator_app"):
+        specs.update(yaml.safe_load((ROLES / role / "meta" / "argument_specs.yml").read_text())
+                     ["argument_specs"]["main"]["options"])
+    return specs
+
+
+DOCKER_RULE = ("which Docker refuses as a container name: use letters, digits, '_', '.' and '-', starting with a "
+               "letter or digit, two characters at least ([a-zA-Z0-9][a-zA-Z0-9_.-]+), e.g. gluetun1 (the port "
+               "guide's GLUETUN_CONTAINER_NAME)")
+
+
+@pytest.mark.parametrize("name, message", [
+    ("g" * 256, "is 256 characters long: the gluetun role keeps the container's files in <acestream_stack_dir>/"
+                "gluetun/<name>, and a file name holds at most 255 bytes (NAME_MAX): give it a name of at most 255 "
+                "characters, e.g. gluetun1 (the port guide's GLUETUN_CONTAINER_NAME)"),
+    ("gluetun-" * 40, "is 320 characters long"),
+    ("g", "is 'g', " + DOCKER_RULE),
+    ("glue tun", "is 'glue tun', " + DOCKER_RULE),
+    ("-gluetun", "is '-gluetun', " + DOCKER_RULE),
+    ("/gluetun2", "is '/gluetun2', " + DOCKER_RULE),
+    ("gluetun2 ", "is 'gluetun2 ', " + DOCKER_RULE),
+    ("gl\u00fcetun", "is 'gl\u00fcetun', " + DOCKER_RULE),
+    ("gluetun:2", "is 'gluetun:2', " + DOCKER_RULE),
+    ("." + "g" * 300, "is '." + "g" * 56 + "'..., " + DOCKER_RULE),
+])
+def test_an_unusable_gluetun_container_name_is_refused_naming_its_variable(name, message):
+    """A Gluetun container name Docker refuses, or one too long for the file name the gluetun role derives from it
+    (<acestream_stack_dir>/gluetun/<name>, NAME_MAX 255 bytes), is refused by the roles' first check, before
+    anything is written, naming acestream_gluetun_containers[N].name and the fix."""
+    containers = [{"name": "gluetun1", "api_host_port": 8001, "env": {}},
+                  {"name": name, "api_host_port": 8002, "env": {}}]
+    found = sc.variable_problems(["acestream_vpn_mode", "acestream_gluetun_containers"], ["redundant", containers],
+                                 role_specs())
+    assert len(found) == 1 and found[0].startswith("acestream_gluetun_containers[1].name " + message), found
+
+
+def test_gluetun_container_names_docker_and_the_file_system_take_pass():
+    containers = [{"name": "gluetun1"}, {"name": "g" * 255}, {"name": "VPN_2.nl-ams"}, {"name": "g2"}]
+    assert sc.variable_problems(["acestream_gluetun_containers"], [containers], role_specs()) == []
+    # A name of another type is the type check's (named once); the check can be turned off or aimed elsewhere.
+    found = sc.variable_problems(["acestream_gluetun_containers"], [[{"name": ["g"]}]], role_specs())
+    assert found == ["acestream_gluetun_containers[0].name must be a string ('' for none), not a list (['g'])"]
+    assert sc.variable_problems(["acestream_gluetun_containers"], [[{"name": "g"}]], role_specs(), containers={}) == []
+    assert sc.variable_problems(["items"], [[{"name": "g"}]], SPECS, containers={"items": "name"}) == [
+        "items[0].name is 'g', " + DOCKER_RULE]
+
+
+@pytest.mark.parametrize("names, message", [
+    (["gluetun1", "glue tun"], "vpn_containers: 'glue tun' is not a valid Docker container name (item 2): use "
+                               "letters, digits, '_', '.' and '-', starting with a letter or digit, e.g. gluetun1 "
+                               "(the engines are named <pool>-<vpn>-<port>, a Docker name too)"),
+    (["-gluetun"], "vpn_containers: '-gluetun' is not a valid Docker container name (item 1)"),
+])
+def test_engine_pool_names_a_vpn_container_name_that_would_not_make_engine_names(names, message):
+    """The engine_pool module's own check of vpn_containers (its engines are named <pool>-<vpn>-<port>, Docker names
+    too) names the item, Docker's rule and an example; the roles' preflight says it with their variable."""
+    with pytest.raises(PortPlanError) as err:
+        build_plan(names, port_range="19000-19009")
+    assert str(err.value).startswith(message), str(err.value)
+    assert err.value.field == "vpn_containers" and err.value.kind == "names"
+    problems = sc.engine_pool_problems(names, name="acestream", port_range="19000-19009", api_port=8001)
+    assert problems == ["The engines role cannot converge this pool: acestream_gluetun_containers (engine_pool's "
+                        "vpn_containers): " + str(err.value).split(": ", 1)[1]]
 
 
 # --------------------------------------------------------------------------------------- environments

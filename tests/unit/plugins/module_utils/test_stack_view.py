@@ -260,6 +260,28 @@ def test_several_forwarded_ports_each_held_by_its_own_engine():
         ("recreate", "ace-gluetun1-19001", "forwarded port moved: P2P 31001 -> 31005")]
 
 
+def test_verify_passes_where_engine_pool_converged_with_duplicate_or_reserved_forwarded_ports():
+    """Where engine_pool converged a VPN that reports a port twice ({"ports": [31000, 31000]}) or a port Gluetun
+    itself listens on (its api_port 8001, its health port 9999), verify passes: both take the ports from the core's
+    one sanitising (each once, none Gluetun listens on), so they agree on what the VPN forwards."""
+    stack = Stack(replicas=4, forwarded=((31000, 31000), (8001, 9999, 32000)))
+    view = stack.view()
+    assert failed(view) == [], [c for c in sv.checks(view) if not c["ok"]]
+    assert view["drift"]["actions"] == [] and view["drift"]["error"] is None
+    assert check(view, "VPN gluetun1", "forwarded engine")["detail"] == (
+        "ace-gluetun1-19000 with P2P port 31000 (forwarded port 31000)")
+    assert check(view, "VPN gluetun2", "forwarded engine")["detail"] == (
+        "ace-gluetun2-19005 with P2P port 32000 (forwarded port 32000); not for an engine: 8001 (held by the Gluetun "
+        "control server's api_port), 9999 (held by Gluetun's health server)")
+    # Only a reserved port forwarded: no forwarded engine, and verify expects none.
+    stack = Stack(replicas=4, forwarded=(31000, (9999,)))
+    view = stack.view()
+    assert failed(view) == [], [c for c in sv.checks(view) if not c["ok"]]
+    assert not [e for e in view["engines"] if e["vpn"] == "gluetun2" and e["forwarded"]]
+    assert check(view, "VPN gluetun2", "forwarded engine")["detail"] == (
+        "no engine (no forwarded port an engine can take); not for an engine: 9999 (held by Gluetun's health server)")
+
+
 def test_unhealthy_vpn():
     stack = Stack()
     stack.inspects["gluetun2"]["State"]["Health"]["Status"] = "unhealthy"

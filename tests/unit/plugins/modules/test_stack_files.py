@@ -6,6 +6,7 @@ anything is touched."""
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import stat
@@ -196,7 +197,7 @@ def test_a_failed_write_midway_reports_what_was_done(capsys, tmp_path, monkeypat
 
     monkeypatch.setattr(_stack_files, "_write_atomically", failing)
     code, out, raw = run(capsys, stack_args(tmp_path))
-    assert code == 1 and "docker-compose.yml: Permission denied" in out["msg"]
+    assert code == 1 and "docker-compose.yml: permission denied" in out["msg"]
     assert out["changed"] is True
     assert [c["path"].rsplit("/", 1)[-1] for c in out["changes"]] == ["stack", "gluetun", "gluetun.env"]
     assert "wg-very-secret-value" not in raw
@@ -430,7 +431,7 @@ def test_a_path_that_cannot_be_looked_at_names_it_and_the_fix(capsys, tmp_path, 
 
     monkeypatch.setattr(_stack_files.os, "lstat", denied)
     code, out, raw = run(capsys, {"files": [{"path": f"{tmp_path}/hidden/env", "secret_content": SECRET}]})
-    assert code == 1 and out["msg"] == (f"files[0].path: {tmp_path}/hidden/env: Permission denied: run the task as a "
+    assert code == 1 and out["msg"] == (f"files[0].path: {tmp_path}/hidden/env: permission denied: run the task as a "
                                         f"user who may (become: true) or choose another path")
     assert "Traceback" not in raw and "wg-very-secret" not in raw
 
@@ -444,7 +445,7 @@ def test_an_unreadable_file_is_refused_without_its_content(capsys, tmp_path, mon
 
     monkeypatch.setattr(_stack_files, "_read", denied)
     code, out, raw = run(capsys, {"files": [{"path": str(target), "secret_content": "new\n"}]})
-    assert code == 1 and out["msg"].startswith(f"files[0].path: cannot read it to compare: {target}: Permission")
+    assert code == 1 and out["msg"].startswith(f"files[0].path: cannot read it to compare: {target}: permission")
     assert "wg-very-secret" not in raw
 
 
@@ -536,3 +537,92 @@ def test_replace_false_leaves_a_file_another_run_created_first(tmp_path):
 def test_replace_must_be_a_boolean(tmp_path):
     with pytest.raises(_stack_files.StackFilesError, match=r"files\[0\].replace: give true or false, not str"):
         _stack_files.validate(files=[{"path": str(tmp_path / "k"), "content": "x", "replace": "no"}])
+
+
+# ------------------------------------------------------------------------------------ what the OS refuses
+class ReadOnly:
+    """os.statvfs and os.access as on a file system mounted read-only at ``root``: nothing below it is writable,
+    whoever runs the task (access(2) answers EROFS to root too)."""
+
+    def __init__(self, monkeypatch, root):
+        self.root = str(root)
+        real_statvfs, real_writable = os.statvfs, _stack_files._writable
+
+        class Result:
+            f_flag = os.ST_RDONLY
+
+        def statvfs(path):
+            return Result() if self.below(path) else real_statvfs(path)
+
+        monkeypatch.setattr(_stack_files.os, "statvfs", statvfs)
+        monkeypatch.setattr(_stack_files, "_writable", lambda path: not self.below(path) and real_writable(path))
+
+    def below(self, path):
+        return str(path) == self.root or str(path).startswith(self.root + "/")
+
+
+def test_a_read_only_file_system_is_named_as_such_not_as_permission_denied(capsys, tmp_path, monkeypatch):
+    """On a read-only file system stack_files says "read-only file system" and names the path, before any change:
+    not "permission denied ... run the task as a user who may (become: true)", which root could not fix either."""
+    (tmp_path / "ro" / "stack").mkdir(parents=True)
+    (tmp_path / "ro" / "stack" / "gluetun.env").write_text("OLD=1\n")
+    os.chmod(tmp_path / "ro" / "stack", 0o755)
+    ReadOnly(monkeypatch, tmp_path / "ro")
+    before = tree(tmp_path)
+    cases = [
+        ({"files": [{"path": f"{tmp_path}/ro/stack/new.env", "content": "A=1\n"}]},
+         f"files[0].path: {tmp_path}/ro/stack/new.env cannot be created in {tmp_path}/ro/stack: read-only file "
+         f"system; the file system is mounted read-only (root cannot write it either): remount it read-write or "
+         f"choose a path on a writable one"),
+        ({"files": [{"path": f"{tmp_path}/ro/stack/gluetun.env", "secret_content": SECRET}]},
+         f"files[0].path: {tmp_path}/ro/stack/gluetun.env cannot be rewritten: {tmp_path}/ro/stack: read-only file "
+         f"system; the file system is mounted read-only"),
+        ({"files": [{"path": f"{tmp_path}/ro/stack/gluetun.env", "content": "OLD=1\n", "mode": "0600"}]},
+         f"files[0].path: {tmp_path}/ro/stack/gluetun.env needs mode 0600, but it is on a read-only file system; "
+         f"the file system is mounted read-only"),
+        (one_directory(tmp_path / "ro" / "stack", "0700"),
+         f"directories[0].path: {tmp_path}/ro/stack needs mode 0700 (existing: tighten), but it is on a read-only "
+         f"file system; the file system is mounted read-only"),
+        ({"absent": [f"{tmp_path}/ro/stack/gluetun.env"]},
+         f"absent[0]: {tmp_path}/ro/stack/gluetun.env cannot be removed: {tmp_path}/ro/stack: read-only file system"),
+    ]
+    for args, message in cases:
+        code, out, raw = run(capsys, args)
+        assert code == 1 and out["msg"].startswith(message), out["msg"]
+        assert "permission denied" not in out["msg"] and "become" not in out["msg"]
+        assert "wg-very-secret" not in raw
+    assert tree(tmp_path) == before
+
+
+@pytest.mark.parametrize("code, words", [
+    (errno.EROFS, "read-only file system: the file system is mounted read-only (root cannot write it either): "
+                  "remount it read-write or choose a path on a writable one"),
+    (errno.ENOSPC, "no space left on device: free some space or choose a path on another file system"),
+    (errno.EDQUOT, "disk quota exceeded: free some space, raise the quota"),
+    (errno.EACCES, "permission denied: run the task as a user who may (become: true) or choose another path"),
+    (errno.EPERM, "operation not permitted: run the task as a user who may (become: true)"),
+    (errno.ENAMETOOLONG, "file name too long: choose a shorter path (at most 255 bytes a name, 4095 in all)"),
+    (errno.ELOOP, "too many levels of symbolic links: a symbolic link in the path loops; fix or remove it"),
+    (errno.EIO, "input/output error: the disk or the file system failed"),
+    (errno.EBUSY, "device or resource busy: it is a mount point or in use"),
+    (errno.EISDIR, "is a directory: move the directory away (the stack needs a regular file there)"),
+    (errno.ENOTEMPTY, "directory not empty: something was added to it meanwhile: run the task again"),
+    (errno.EXDEV, "Invalid cross-device link: fix the path or choose another one"),
+])
+def test_each_os_error_on_a_write_is_named_with_its_fix(capsys, tmp_path, monkeypatch, code, words):
+    """An OS error while the files are written (a read-only remount, a full disk ...) names the path, what the
+    error is in the module's own words (whatever the OS's text, even none) and its fix; the changes before it are
+    reported. Each errno the module maps, and one it does not."""
+    real = _stack_files._write_atomically
+
+    def failing(path, data, mode, replace=True):
+        if path.endswith("docker-compose.yml"):
+            raise OSError(code, None if code != errno.EXDEV else os.strerror(code))
+        real(path, data, mode, replace)
+
+    monkeypatch.setattr(_stack_files, "_write_atomically", failing)
+    code_, out, raw = run(capsys, stack_args(tmp_path))
+    assert code_ == 1 and out["msg"].startswith(f"{tmp_path}/stack/docker-compose.yml: {words}"), out["msg"]
+    assert out["msg"].endswith(" (the changes before it were made)")
+    assert [c["path"].rsplit("/", 1)[-1] for c in out["changes"]] == ["stack", "gluetun", "gluetun.env"]
+    assert "wg-very-secret" not in raw
