@@ -20,8 +20,8 @@ description:
     container is to publish, and whose own bindings change; Docker would refuse the other's (re-)creation
     ("port is already allocated") while they hold them.
   - C(absent) and C(absent_if_empty) are the M(acestream.orchestrator.stack_files) lists that remove the files of
-    the VPNs no longer named (a leftover container's, or a directory found under C(<stack_dir>/gluetun)): the env and
-    auth files always (they hold the VPN credentials and the API key), the state directory unless O(state_keep).
+    the VPNs no longer named (a leftover container's, or a directory found under C(<stack_dir>/gluetun)); the env
+    and auth files always (they hold the VPN credentials and the API key), the state directory unless O(state_keep).
   - With O(instances) V([]) everything of the Gluetun side is a leftover (C(acestream_state=absent)).
 options:
   _input:

@@ -70,7 +70,9 @@ options:
         VPN as its P2P port, as many as the VPN has engines, in slot order. When the set of ports changes, an engine
         whose port is still forwarded keeps it and only the engines whose port went away are re-created (the
         assignment is read back from the engines' labels). A VPN that forwards no port gets no forwarded engine.
-      - A control server that cannot be read fails the run with C(Failed to get forwarded port from Gluetun).
+      - A control server whose VPN status cannot be read makes its VPN not healthy (C(VPN container '<name>' is not
+        healthy - cannot start AceStream engine (... its control server did not answer ...))); one that answers the
+        status but not the forwarded-port route fails the run with C(Failed to get forwarded port from Gluetun).
       - V(off) does not ask; no engine is forwarded.
     type: str
     choices: [auto, 'off']

@@ -187,14 +187,20 @@ def vpn_sim(docker_api, run_id):
     """Factory: a Gluetun simulator publishing an engine range (each port exposed and published on 127.0.0.1 on
     the same host port) and its control server; removed, with the engines in its namespace, after the test.
 
-    vpn_sim(size=4 | engine_range=(a, b), env={}, healthy_after=0.5, wait_healthy=True, forwarded_port=None)
+    vpn_sim(size=4 | engine_range=(a, b), env={}, healthy_after=0.5, wait_healthy=True, forwarded_port=None,
+            version="v3.41.1")
+
+    The release defaults to v3.41.1: without an auth file its built-in public role answers the classic routes
+    (the VPN status engine_pool reads on every run among them) without credentials; tests of the credentials give
+    ``env`` a role (AUTH_ENV) and engine_pool the key.
     """
     created = []
 
     def start(size=4, engine_range=None, env=None, healthy_after=0.5, wait_healthy=True, forwarded_port=None,
-              api_port=8000, name=None):
+              api_port=8000, name=None, version="v3.41.1"):
         given_name = name
-        environment = {"HTTP_CONTROL_SERVER_ADDRESS": ":%d" % api_port, "GLUETUN_SIM_HEALTHY_AFTER": str(healthy_after)}
+        environment = {"HTTP_CONTROL_SERVER_ADDRESS": ":%d" % api_port, "GLUETUN_SIM_HEALTHY_AFTER": str(healthy_after),
+                       "GLUETUN_SIM_VERSION": version}
         if forwarded_port:
             environment.update({"VPN_PORT_FORWARDING": "on", "GLUETUN_SIM_FORWARDED_PORT": str(forwarded_port),
                                 "GLUETUN_SIM_PORT_FORWARD_DELAY": "0"})

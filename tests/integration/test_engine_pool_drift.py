@@ -187,8 +187,8 @@ def test_several_forwarded_ports_each_on_its_own_engine_and_a_changing_set(docke
     its own engine; after a reconnect with another set, the engine whose port is still forwarded keeps it and only
     the engines whose port went away are re-created."""
     env = dict(AUTH_ENV, VPN_PORT_FORWARDING_PORTS_COUNT="3")
-    g1 = vpn_sim(size=4, env=env, forwarded_port="61001+61002+61003,61002+61005+61006")
-    g2 = vpn_sim(size=4, env=AUTH_ENV)  # forwarding off
+    g1 = vpn_sim(size=4, env=env, forwarded_port="61001+61002+61003,61002+61005+61006", version="latest")
+    g2 = vpn_sim(size=4, env=AUTH_ENV, version="latest")  # forwarding off
     ports = wait_for(lambda: vpn_api(g1, "GET", "/v1/portforward", api_key=API_KEY).get("ports"), timeout=20,
                      what="g1's forwarded ports")
     assert ports == [61001, 61002, 61003]

@@ -113,7 +113,7 @@ def test_stack_info_agrees_with_engine_pool_on_every_drift_case(docker_api, run_
 
     # Gluetun re-created under the same name: new ID.
     docker_api.remove_container(g2.id, force=True)
-    vpn_sim(engine_range=g2.engine_range, env=dict(AUTH_ENV), name=g2.name)
+    g2 = vpn_sim(engine_range=g2.engine_range, env=dict(AUTH_ENV), name=g2.name)
     info, failed = case([("recreate", name(g2, 0)), ("recreate", name(g2, 1))])
     assert {c["check"] for c in failed if c["scope"].startswith("engine")} >= {"host"}
 
