@@ -29,6 +29,7 @@ CASES = [
      ["test_an_unusable_gluetun_container_name_is_refused_naming_its_variable",
       "test_engine_pool_names_a_vpn_container_name_that_would_not_make_engine_names"]),
     ("faults", "tests/integration/test_reliability.py", None),
+    ("faults", "tests/integration/test_roles_reshape.py", None),
     ("faults", "tests/integration/test_engine_pool_drift.py", None),
     ("faults", "tests/integration/test_gluetun_status.py",
      ["test_route_fallbacks_and_401_paths", "test_waits_for_health_and_port_and_reports_docker_health",
