@@ -492,16 +492,10 @@ def test_api_url_refusals_never_echo_what_could_hold_a_key(url, message):
 
 
 # ---------------------------------------------------------------------------- one deadline per request
-class Dribbler(object):
-    """A server on 127.0.0.1 that answers each connection with ``head`` then ``tail`` repeated forever, one byte
-    every ``interval`` seconds: every read gets a byte long before any per-read timeout, so only a deadline for the
-    whole answer ends it. Sends until the client hangs up (recorded in ``hung_up``) or GUARD seconds have passed."""
+class LoopbackServer(object):
+    """A raw TCP server on 127.0.0.1: each connection is handed to ``handle(conn)`` in a thread of its own."""
 
-    GUARD = 30.0  # only keeps a broken client from holding the test forever
-
-    def __init__(self, head, tail, interval=0.02):
-        self.head, self.tail, self.interval = head, tail, interval
-        self.hung_up = threading.Event()
+    def __init__(self):
         self.listener = socket.socket()
         self.listener.bind(("127.0.0.1", 0))
         self.listener.listen(4)
@@ -514,9 +508,28 @@ class Dribbler(object):
                 conn, _peer = self.listener.accept()
             except OSError:
                 return
-            threading.Thread(target=self._dribble, args=(conn,), daemon=True).start()
+            threading.Thread(target=self.handle, args=(conn,), daemon=True).start()
 
-    def _dribble(self, conn):
+    def handle(self, conn):
+        raise NotImplementedError
+
+    def close(self):
+        self.listener.close()
+
+
+class Dribbler(LoopbackServer):
+    """A server on 127.0.0.1 that answers each connection with ``head`` then ``tail`` repeated forever, one byte
+    every ``interval`` seconds: every read gets a byte long before any per-read timeout, so only a deadline for the
+    whole answer ends it. Sends until the client hangs up (recorded in ``hung_up``) or GUARD seconds have passed."""
+
+    GUARD = 30.0  # only keeps a broken client from holding the test forever
+
+    def __init__(self, head, tail, interval=0.02):
+        self.head, self.tail, self.interval = head, tail, interval
+        self.hung_up = threading.Event()
+        super().__init__()
+
+    def handle(self, conn):
         with conn:
             conn.recv(65536)  # the request
             ends = time.monotonic() + self.GUARD
@@ -529,9 +542,6 @@ class Dribbler(object):
                     time.sleep(self.interval)
             except OSError:
                 self.hung_up.set()
-
-    def close(self):
-        self.listener.close()
 
 
 DRIBBLES = {
@@ -708,32 +718,20 @@ def test_json_of_the_wrong_shape_on_every_route_is_refused_naming_the_vpn_and_th
     assert text.startswith("Gluetun 'gluetun1' at %s " % server.url) and message in text, text
 
 
-class RawServer(object):
+class RawServer(LoopbackServer):
     """A server on 127.0.0.1 that answers every connection with ``answer`` (bytes), then closes it."""
 
     def __init__(self, answer):
         self.answer = answer
-        self.listener = socket.socket()
-        self.listener.bind(("127.0.0.1", 0))
-        self.listener.listen(4)
-        self.url = "http://127.0.0.1:%d" % self.listener.getsockname()[1]
-        threading.Thread(target=self._serve, daemon=True).start()
+        super().__init__()
 
-    def _serve(self):
-        while True:
+    def handle(self, conn):
+        with conn:
             try:
-                conn, _peer = self.listener.accept()
+                conn.recv(65536)
+                conn.sendall(self.answer)
             except OSError:
-                return
-            with conn:
-                try:
-                    conn.recv(65536)
-                    conn.sendall(self.answer)
-                except OSError:
-                    pass
-
-    def close(self):
-        self.listener.close()
+                pass
 
 
 @pytest.mark.parametrize("answer, error, words", [
