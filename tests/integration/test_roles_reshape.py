@@ -92,8 +92,11 @@ def test_a_redundant_stack_reshaped_in_every_direction_one_run_each(stack, owned
     converge(variables, tmp_path)
     assert engines_by_vpn(stack_of(docker_api, pool)) == {g1["name"]: [start], g2["name"]: [start + 3]}
 
-    # Redundant to single on the same range: gluetun1 takes the whole range, gluetun2's half included.
+    # Redundant to single on the same range: gluetun1 takes the whole range, gluetun2's half included. drift names
+    # the Gluetun side (gluetun2 to remove) before the run.
     single = dict(copy.deepcopy(variables), acestream_vpn_mode="single", acestream_gluetun_containers=[g1])
+    drift = run_collection_playbook("drift", single, tmp_path, json_output=False)
+    assert drift.rc == 0 and "Drift on localhost in: gluetun" in drift.stdout, drift.stdout[-3000:]
     converge(single, tmp_path, discipline=True)
     now = stack_of(docker_api, pool)
     assert gluetun_of(now) == [g1["name"]]
