@@ -107,8 +107,13 @@ class Rulebook(object):
         return [(h, int(c), int(u), int(f)) for h, c, u, f in RECAP_HOST.findall(self.text()[since:])]
 
 
+def task_outcomes(text, task):
+    """How each run of a task in the log ended, in order: ok, changed, skipping, failed, fatal."""
+    pattern = r"^TASK \[" + re.escape(task) + r"\] \*+\n(?:(?!TASK \[).*\n)*?(ok|changed|skipping|failed|fatal):"
+    return re.findall(pattern, text, re.M)
+
+
 def task_outcome(text, task):
     """How the last run of a task in the log ended: ok, changed, skipping, failed, fatal."""
-    found = re.findall(r"^TASK \[" + re.escape(task) + r"\] \*+\n(?:(?!TASK \[).*\n)*?(ok|changed|skipping|failed|fatal):", text,
-                       re.M)
+    found = task_outcomes(text, task)
     return found[-1] if found else None

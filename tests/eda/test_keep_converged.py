@@ -26,7 +26,7 @@ sys.path.insert(0, str(ROOT / "build" / "collections"))
 # pylint: disable=wrong-import-position
 from conftest import http_request, run_playbook, wait_for  # noqa: E402
 from roles_helpers import remove_stack, stack_vars  # noqa: E402
-from rulebook import CONVERGE_TIMEOUT, Rulebook, task_outcome  # noqa: E402
+from rulebook import CONVERGE_TIMEOUT, Rulebook, task_outcome, task_outcomes  # noqa: E402
 
 from ansible_collections.acestream.orchestrator.plugins.module_utils._gluetun_api import GluetunClient  # noqa: E402
 
@@ -134,7 +134,8 @@ def test_forwarded_port_moves_only_the_forwarded_engine_is_recreated(eda_stack, 
     assert runs and set(runs) == {"Converge the AceStream engines"}, rulebook.text()[since:][-3000:]
     # The engine-only converge leaves out the target probes site made (acestream_target_checks: false).
     ran = rulebook.text()[since:]
-    assert task_outcome(ran, "acestream.orchestrator.engines : Converge the engine pool") == "changed"
+    # The first of the runs re-creates the engine; a second one (the VPN seen healthy again) finds nothing left.
+    assert "changed" in task_outcomes(ran, "acestream.orchestrator.engines : Converge the engine pool"), ran[-3000:]
     assert task_outcome(ran, "acestream.orchestrator.common : Ask the Docker Engine on the target") == "skipping"
     assert task_outcome(ran, "acestream.orchestrator.common : Look for the Docker SDK for Python on the target") \
         == "skipping"

@@ -522,3 +522,250 @@ def test_a_remote_key_that_cannot_be_read_is_not_asked_for_on_every_poll(source,
     lost = [e for e in seen if e["type"] == "watch_lost" and e["what"] == "control_server"]
     assert lost and "(the kept API key: cannot read /opt/acestream/pool/gluetun-api-key on 10.0.0.6: Permission " \
         "denied)" in lost[0]["error"]
+
+
+# ----------------------------------------------------------------------- one host cannot stop the source
+class ScriptedClient(SE["GluetunClient"]):
+    """The collection's client, except for the control servers a test scripts (by port): a call that hangs until
+    released, or an exception of any type, as a misbehaving control server can make the real client raise."""
+
+    script = {}     # port -> "hang" or an exception instance
+    calls = {}      # port -> vpn_status calls made
+    release = threading.Event()
+
+    def vpn_status(self):
+        port = int(self.base_url.rsplit(":", 1)[1])
+        ScriptedClient.calls[port] = ScriptedClient.calls.get(port, 0) + 1
+        action = ScriptedClient.script.get(port)
+        if action == "hang":
+            ScriptedClient.release.wait(60)
+        elif isinstance(action, BaseException):
+            raise action
+        return super().vpn_status()
+
+
+class HangingDocker(FakeDocker):
+    """A Docker Engine whose list call hangs (until released) once ``hang`` is set."""
+
+    def __init__(self, engines, vpns):
+        super().__init__(engines, vpns)
+        self.hang = False
+        self.release = threading.Event()
+        self.hung = 0
+
+    def containers(self, all=False, filters=None):  # pylint: disable=redefined-builtin
+        if self.hang:
+            self.hung += 1
+            self.release.wait(60)
+        return super().containers(all=all, filters=filters)
+
+
+@pytest.fixture
+def two_stacks(fake, monkeypatch):
+    """Two stacks, hosts ``a`` and ``b``, each its own fake Docker Engine and two fake control servers; the client
+    is ScriptedClient. request_timeout 1: a read is given 3 s, an observation 4 s."""
+    routes = ["GET /v1/version", "GET /v1/vpn/status", "GET /v1/portforward"]
+    role = {"name": "t", "auth": "apikey", "apikey": KEY, "routes": routes}
+    env = {"servers": {}, "docker": {}, "stacks": []}
+    for host, base_port in (("a", 41000), ("b", 45000)):
+        servers = [fake(version="v3.41.1", roles=[role], ports=(base_port,)),
+                   fake(version="v3.41.1", roles=[role], ports=(base_port + 1,))]
+        vpns = {"g1": gluetun_inspect("g1", "A" * 64, api_port=servers[0].port),
+                "g2": gluetun_inspect("g2", "B" * 64, api_port=servers[1].port)}
+        engines = [engine("e1", "g1", "A" * 64, 19000, True, base_port), engine("e2", "g1", "A" * 64, 19001),
+                   engine("e3", "g2", "B" * 64, 19003, True, base_port + 1)]
+        env["servers"][host] = servers
+        env["docker"][host] = HangingDocker(engines, vpns)
+        # a tcp:// Docker host is remote: its control servers are given by address (api_url)
+        gluetun = [{"name": "g%d" % (i + 1), "api_url": server.url} for i, server in enumerate(servers)]
+        env["stacks"].append(stack(host=host, docker_host="tcp://%s:2375" % host, api_key=KEY, replicas=3,
+                                   gluetun=gluetun))
+    globals_ = SE["StackEvents"].run.__globals__
+    monkeypatch.setitem(globals_, "docker_client", lambda url, _timeout: env["docker"][url[len("tcp://"):-5]])
+    monkeypatch.setitem(globals_, "GluetunClient", ScriptedClient)
+    ScriptedClient.script, ScriptedClient.calls = {}, {}
+    ScriptedClient.release = threading.Event()
+    env["options"] = SE["options_from"]({"poll_interval": 0.1, "settle": 0.1, "max_settle": 0.5,
+                                         "reconnect_min": 0.05, "reconnect_max": 0.2, "request_timeout": 1})
+    yield env
+    ScriptedClient.release.set()  # no thread of the test left waiting
+    for dock in env["docker"].values():
+        dock.release.set()
+
+
+def of(events, host, kind=None):
+    return [e for e in events if e["host"] == host and (kind is None or e["type"] == kind)]
+
+
+def remove_engine(env, host, name):
+    dock = env["docker"][host]
+    dock.engines[:] = [e for e in dock.engines if e["Names"] != ["/" + name]]
+    dock.event("destroy", name)
+
+
+def test_a_hung_control_server_holds_no_other_stack(two_stacks):
+    """A control-server call that never returns (host a) delays neither the other stack's polls and events nor its
+    own stack's Docker events; it costs its stack one watch_lost, no second thread while it hangs, and a
+    watch_reconnected once it answers."""
+    hung = two_stacks["servers"]["a"][0].port
+    ScriptedClient.script[hung] = "hang"
+
+    async def scenario(queue, env):
+        await _until(lambda: ScriptedClient.calls.get(hung))
+        env["servers"]["b"][1].ports = [46000]  # b's forwarded port moves: b is polled all the same
+        await _until(lambda: of(queue.seen, "b", "forwarded_port_changed"))
+        remove_engine(env, "b", "e2")
+        await _until(lambda: of(queue.seen, "b", "engine_missing"))
+        remove_engine(env, "a", "e2")  # a's own Docker events are handled while its control server hangs
+        await _until(lambda: of(queue.seen, "a", "engine_missing"))
+        assert not ScriptedClient.release.is_set() and ScriptedClient.calls[hung] == 1
+        await _until(lambda: of(queue.seen, "a", "watch_lost"))  # once the read's bound (3 s) is over
+        await asyncio.sleep(0.5)  # polls that would be due meanwhile: skipped while the call hangs
+        assert ScriptedClient.calls[hung] == 1
+        del ScriptedClient.script[hung]
+        ScriptedClient.release.set()
+        await _until(lambda: of(queue.seen, "a", "watch_reconnected"))
+
+    seen = run_source(two_stacks, scenario)
+    assert kinds(of(seen, "b")) == ["forwarded_port_changed", "engine_missing"], json.dumps(seen, indent=1)
+    # b's events came while a's read still hung: before its watch_lost
+    assert seen.index(of(seen, "b", "engine_missing")[0]) < seen.index(of(seen, "a", "watch_lost")[0])
+    [lost] = of(seen, "a", "watch_lost")
+    assert (lost["what"], lost["vpn"], lost["meta"]) == ("control_server", "g1", {"hosts": "a"})
+    assert "no answer" in lost["error"]
+    assert [(e["what"], e["vpn"]) for e in of(seen, "a", "watch_reconnected")] == [("control_server", "g1")]
+    assert KEY not in json.dumps(seen)
+
+
+@pytest.mark.parametrize("error", [RecursionError("maximum recursion depth exceeded while decoding a JSON array"),
+                                   ValueError("Expecting value: line 1 column 1 (char 0)"), KeyError("ports")],
+                         ids=["RecursionError", "ValueError", "KeyError"])
+def test_an_exception_from_one_stacks_poll_is_a_watch_lost_for_that_stack_only(two_stacks, error):
+    """Whatever a control server makes the client raise (not only its own errors) is a watch_lost for that stack's
+    control server, once, and watch_reconnected when it answers again: the source goes on, the other stack and the
+    rest of its own stack too."""
+    bad = two_stacks["servers"]["a"][1].port
+    ScriptedClient.script[bad] = error
+
+    async def scenario(queue, env):
+        await _until(lambda: of(queue.seen, "a", "watch_lost"))
+        await asyncio.sleep(0.3)  # more failed reads: still one watch_lost
+        env["servers"]["b"][0].ports = [47000]
+        await _until(lambda: of(queue.seen, "b", "forwarded_port_changed"))
+        env["servers"]["a"][0].ports = [48000]  # a's other control server is read all the same
+        await _until(lambda: of(queue.seen, "a", "forwarded_port_changed"))
+        del ScriptedClient.script[bad]
+        await _until(lambda: of(queue.seen, "a", "watch_reconnected"))
+
+    seen = run_source(two_stacks, scenario)  # the source was still running when cancelled
+    [lost] = [e for e in seen if e["type"] == "watch_lost"]
+    assert (lost["host"], lost["what"], lost["vpn"]) == ("a", "control_server", "g2")
+    assert lost["error"].startswith(type(error).__name__ + ": ")
+    assert kinds(of(seen, "b")) == ["forwarded_port_changed"]
+    assert [e["vpn"] for e in of(seen, "a", "forwarded_port_changed")] == ["g1"]
+
+
+def test_a_hung_docker_observation_holds_no_other_stack(two_stacks):
+    """A Docker Engine whose list call hangs (host a) costs its stack a watch_lost (docker) once the observation's
+    bound is over; the other stack's events come meanwhile, and a is observed again once it answers."""
+    async def scenario(queue, env):
+        await asyncio.sleep(0.3)
+        env["docker"]["a"].hang = True
+        remove_engine(env, "a", "e2")
+        await _until(lambda: env["docker"]["a"].hung)
+        remove_engine(env, "b", "e3")
+        await _until(lambda: of(queue.seen, "b", "engine_missing"))
+        assert not of(queue.seen, "a"), json.dumps(queue.seen, indent=1)
+        await _until(lambda: of(queue.seen, "a", "watch_lost"))  # the observation's bound: 4 s
+        await asyncio.sleep(0.5)
+        assert env["docker"]["a"].hung == 1  # not asked again while the call hangs
+        env["docker"]["a"].hang = False
+        env["docker"]["a"].release.set()
+        await _until(lambda: of(queue.seen, "a", "engine_missing"))
+
+    seen = run_source(two_stacks, scenario)
+    assert kinds(of(seen, "b")) == ["engine_missing"]
+    assert kinds(of(seen, "a")) == ["watch_lost", "watch_reconnected", "engine_missing"], json.dumps(seen, indent=1)
+    assert of(seen, "a", "watch_lost")[0]["what"] == "docker"
+
+
+def test_an_evaluation_that_fails_is_a_watch_lost_for_that_stack_only(two_stacks, monkeypatch):
+    """Should the decision fail on what one stack shows, that stack gets a watch_lost (evaluation) and the others
+    their events; it is evaluated again at its next change."""
+    globals_ = SE["StackEvents"].run.__globals__
+    real = globals_["evaluate"]
+    broken = {"a": True}
+
+    def evaluate(stack_, observation_, memory):
+        if broken.get(stack_["host"]):
+            raise TypeError("'<' not supported between instances of 'str' and 'int'")
+        return real(stack_, observation_, memory)
+
+    monkeypatch.setitem(globals_, "evaluate", evaluate)
+
+    async def scenario(queue, env):
+        await _until(lambda: of(queue.seen, "a", "watch_lost"))
+        remove_engine(env, "b", "e2")
+        await _until(lambda: of(queue.seen, "b", "engine_missing"))
+        broken["a"] = False
+        env["servers"]["a"][0].ports = [49000]
+        await _until(lambda: of(queue.seen, "a", "forwarded_port_changed"))
+
+    seen = run_source(two_stacks, scenario)
+    assert kinds(of(seen, "a")) == ["watch_lost", "watch_reconnected", "forwarded_port_changed"]
+    assert of(seen, "a", "watch_lost")[0]["what"] == "evaluation"
+    assert kinds(of(seen, "b")) == ["engine_missing"]
+
+
+def test_read_results_that_are_not_gluetuns_and_long_outages_are_contained():
+    problem = SE["poll_problem"]
+    assert problem({"ports": [41000], "vpn_status": "running", "error": None}) is None
+    assert problem({"ports": None, "vpn_status": "stopped", "error": None}) is None
+    for bad in ({"ports": ["41000"], "vpn_status": "running", "error": None},
+                {"ports": [True], "vpn_status": "running", "error": None},
+                {"ports": [70000], "vpn_status": "running", "error": None},
+                {"ports": [], "vpn_status": "x" * 65, "error": None}, None):
+        assert problem(bad)
+    # the delay after thousands of failed reads (hours of an outage) is reconnect_max, not an overflow
+    options = SE["options_from"]({"reconnect_min": 1, "reconnect_max": 30, "poll_interval": 1})
+    source = SE["StackEvents"](Collector(), [stack()], options)
+    watch = source.watches[0]
+    watch.failures["g1"] = 5000
+
+    async def failing_call(*_args, **_kwargs):
+        return None, "no answer within 15s"
+
+    source.call = failing_call
+    assert asyncio.run(source.poll(watch, watch.stack["vpns"][0])) == 30
+    # an error carried by an event holds none of the stack's secrets, and is cut short
+    watch = SE["StackEvents"](Collector(), [stack(api_key=KEY)], options).watches[0]
+    assert watch.scrub("echoed X-API-Key: %s" % KEY) == "echoed X-API-Key: ********"
+    assert len(watch.scrub("x" * 100000)) <= SE["MAX_ERROR"] + 3
+
+
+def test_blocking_calls_are_bounded_in_time_and_in_number():
+    options = SE["options_from"]({})
+
+    def raise_key_error():
+        return {}["ports"]
+
+    async def go():
+        source = SE["StackEvents"](Collector(), [stack(host="a"), stack(host="b")], options)
+        source.loop, source.max_calls, source.slots = asyncio.get_running_loop(), 1, asyncio.Semaphore(1)
+        a, b = source.watches
+        release = threading.Event()
+        started = threading.active_count()
+        assert await source.call(a, "read", release.wait, 30, timeout=0.2) == (None, "no answer within 0.2s")
+        # while it hangs: a's next call starts no thread; b's waits for the only slot as long as for a call
+        value, error = await source.call(a, "read", release.wait, 30, timeout=0.2)
+        assert value is None and error.startswith("no answer for 0s (the previous request has not returned")
+        value, error = await source.call(b, "read", lambda: 1, timeout=0.2)
+        assert value is None and error.startswith("not asked: all 1 threads held for 0.2s")
+        assert threading.active_count() == started + 1
+        release.set()
+        await _until(lambda: not source.slots.locked())  # the thread returned: its slot is free
+        assert await source.call(b, "read", lambda: 1, timeout=5) == (1, None)
+        assert await source.call(b, "read", raise_key_error, timeout=5) == (None, "KeyError: 'ports'")
+        assert await source.call(b, "read", lambda: 2, timeout=5) == (2, None)
+
+    asyncio.run(go())

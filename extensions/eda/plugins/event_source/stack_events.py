@@ -6,13 +6,17 @@ Docker changes come from the Docker events stream of each Docker host (filtered 
 Gluetun container names), the VPN side from the Gluetun control servers, polled with the collection's client.
 Every trigger leads to one observation of the stack (one list call, one inspect per Gluetun container), and
 events are derived from what the stack's own labels say against what is observed, so a change the converge has
-already repaired, or the converge's own re-creations, never give an event. See docs/eda.md.
+already repaired, or the converge's own re-creations, never give an event. Each stack is watched on its own, each
+control server polled on its own schedule, every blocking call bounded in time: one host that hangs, fails or
+answers nonsense gives a watch_lost for its stack and holds no other. See docs/eda.md.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
+import logging
 import os
 import shlex
 import shutil
@@ -33,6 +37,10 @@ description:
     host it happened on and never a secret.
   - Docker changes come from the Docker events stream (no Docker polling); the control servers are polled every
     O(poll_interval) seconds with the collection's Gluetun client (API key or basic auth, every release).
+  - Each stack is watched on its own and each control server is polled on its own schedule, in threads (at most 32
+    calls at once, one per control server at a time), each read bounded in time. A control server that hangs,
+    fails or answers what the client cannot take gives C(watch_lost) for its stack only (C(watch_reconnected)
+    when it answers again); no other stack's polls or events wait for it and the source does not end.
   - Events are derived from the stack's own labels against the observation, after the Docker events settle, so
     the converge's own re-creations give no event and a stack that is converged gives none.
   - Event types C(forwarded_port_changed), C(vpn_health_changed), C(vpn_restarted), C(vpn_recreated),
@@ -82,7 +90,11 @@ options:
     type: float
     default: 30
   request_timeout:
-    description: Timeout of each control-server request and Docker call, in seconds.
+    description:
+      - Timeout of each control-server request and Docker call, in seconds.
+      - A control server's read (VPN status and forwarded ports) is given at most 3 times this, a stack's Docker
+        observation (2 + its number of Gluetun containers) times this; one that overruns gives C(watch_lost) and
+        the next read of that control server (or Docker Engine) is skipped until the one still running returns.
     type: float
     default: 5
 """
@@ -172,6 +184,9 @@ DOCKER_EVENTS = ("create", "start", "restart", "die", "destroy", "kill", "stop",
 ENGINE_GONE_STATES = ("exited", "dead")
 STACK_TYPES = ("vpn_restarted", "vpn_recreated", "vpn_missing")
 ENGINE_TYPES = ("forwarded_port_changed", "engine_died", "engine_missing")
+MAX_CALLS = 32    # blocking calls (control-server reads, Docker observations) running at once, each in its own thread
+MAX_ERROR = 2000  # characters of an error carried by a watch_lost event
+LOG = logging.getLogger("acestream.orchestrator.stack_events")
 
 
 # ------------------------------------------------------------------------------------------------ helpers
@@ -186,6 +201,34 @@ def safe_url(url):
             host = "%s:%d" % (host, parts.port)
         return urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
     return url
+
+
+def describe(exc):
+    """An exception as one line: the collection's client errors as they are, anything else with its type (the
+    client may raise what a control server's answer makes it raise: RecursionError, ValueError, ...)."""
+    try:
+        text = str(exc)
+    except Exception:  # pylint: disable=broad-exception-caught
+        text = ""
+    if isinstance(exc, GluetunError) and text:
+        return text
+    return "%s: %s" % (type(exc).__name__, text) if text else type(exc).__name__
+
+
+def poll_problem(result):
+    """Why a control server's read cannot be used (its error, or an answer that is not Gluetun's), or None."""
+    if not isinstance(result, dict):
+        return "unexpected read: %s" % type(result).__name__
+    if result.get("error"):
+        return str(result["error"])
+    ports = result.get("ports")
+    if ports is not None and (not isinstance(ports, list) or not all(
+            isinstance(p, int) and not isinstance(p, bool) and 0 < p <= 65535 for p in ports)):
+        return "the control server answered forwarded ports that are not port numbers"
+    status = result.get("vpn_status")
+    if status is not None and (not isinstance(status, str) or len(status) > 64):
+        return "the control server answered a VPN status that is not one"
+    return None
 
 
 def _short_id(value):
@@ -357,7 +400,8 @@ def evaluate(stack, observation, memory):
             continue
         # engine_pool's own assignment of the ports to the engines, against what the engines' labels hold.
         holding = dict((e["port"], e["p2p_port"]) for e in own if e["forwarded"] and e["p2p_port"] and e["port"])
-        wanted = _core.forwarded_slots([e["port"] for e in own if e["port"]], ports, holding)
+        wanted = _core.forwarded_slots([e["port"] for e in own if e["port"]],
+                                       _core.usable_forwarded_ports(name, ports, vpn.get("api_port")), holding)
         slots = sorted(set(holding) | set(wanted))
         changed = [slot for slot in slots if holding.get(slot) != wanted.get(slot)]
         if not changed:
@@ -561,12 +605,32 @@ class StackWatch(object):
         self.control = {}
         self.clients = {}
         self.control_down = {}
-        self.next_poll = {}
+        self.failures = {}  # control server name -> reads failed in a row
+        self.calls = {}     # "docker" or "control_server NAME" -> (future, start) of its last blocking call
+        self.triggers = None  # asyncio.Queue of this stack's triggers (made in the event loop)
+        self.dirty = None   # (first, last) monotonic times of the triggers not observed yet
+        self.polling = self.streaming = False
         self.lock = asyncio.Lock()
         self.tunnel = SshTunnel(stack["ssh"], options["request_timeout"]) if stack.get("ssh") else None
         self.key = None
         self.key_error = None
         self.key_retry = 0.0
+
+    def scrub(self, text):
+        """``text`` (an error, for an event or the log) without this stack's secrets, at most MAX_ERROR characters:
+        a control server may put anything in its answers, even the credentials it was sent."""
+        if text is None:
+            return None
+        text = str(text)
+        stack = self.stack
+        secrets = [stack.get("api_key"), stack.get("password"), self.key]
+        if stack.get("username"):
+            secrets.append(base64.b64encode(("%s:%s" % (stack["username"], stack.get("password"))).encode(
+                "utf-8")).decode("ascii"))
+        for secret in secrets:
+            if secret:
+                text = text.replace(secret, "********")
+        return text if len(text) <= MAX_ERROR else text[:MAX_ERROR] + "..."
 
     # Docker -------------------------------------------------------------------------------------------
     def docker_url(self):
@@ -660,18 +724,33 @@ class StackWatch(object):
 
 
 class StackEvents(object):
-    """The source: Docker event streams in threads, control-server polls and evaluations in the event loop."""
+    """The source. Each stack lives in a task of its own (its first look, its triggers, its observations) and each
+    of its control servers is polled by a task of its own, on its own schedule. The Docker events streams run in
+    threads (two per stack). Every blocking call, a control server's read or a stack's Docker observation, runs in a
+    daemon thread of its own (``call``): at most ``max_calls`` at once, one per control server (and one Docker
+    observation per stack) at a time, each awaited for a bounded time. A host that hangs, fails or answers what the
+    client cannot take costs its own stack a ``watch_lost``; no other stack waits for it, and the source goes on."""
 
     def __init__(self, queue, stacks, options):
         self.queue = queue
         self.options = options
         self.watches = [StackWatch(stack, options) for stack in stacks]
         self.loop = None
-        self.triggers = None
+        self.slots = None
+        # One thread per control server and one per stack's Docker Engine is the most the rule "one call at a
+        # time for each" lets run: the bound only matters for large inventories.
+        self.max_calls = max(1, min(MAX_CALLS, sum(len(w.stack["vpns"]) + 1 for w in self.watches)))
         self.stop = threading.Event()
         self.streams = []
         self.threads = []
-        self.dirty = {}
+        self.tasks = []
+        # A read: the VPN status and the forwarded ports, each one request bounded by request_timeout, and room for
+        # the SSH forward of a remote host's control server.
+        self.poll_timeout = 3 * options["request_timeout"]
+
+    def observe_timeout(self, watch):
+        """A stack's Docker observation: one list call and one inspect per Gluetun container (and an SSH connection)."""
+        return (2 + len(watch.stack["vpns"])) * self.options["request_timeout"]
 
     # emitting ----------------------------------------------------------------------------------------
     async def emit(self, event):
@@ -680,7 +759,83 @@ class StackEvents(object):
 
     def trigger(self, watch, reason):
         """From any thread: the stack changed (or may have), observe it once things settle."""
-        self.loop.call_soon_threadsafe(self.triggers.put_nowait, (watch, reason))
+        self.loop.call_soon_threadsafe(watch.triggers.put_nowait, reason)
+
+    # blocking calls (threads) ------------------------------------------------------------------------
+    async def call(self, watch, what, func, *args, timeout):
+        """``(value, None)`` of ``func(*args)``, run in a daemon thread, or ``(None, why)`` when it raised (whatever
+        the exception), did not return within ``timeout`` seconds of its start, or when the previous call for
+        ``what`` of this stack has not returned yet: then no thread is started (a call that hangs holds one thread,
+        not one per attempt). At most ``max_calls`` threads run at once; a thread frees its slot when it returns,
+        not when the wait for it ends. Daemon threads: a call that hangs never holds the source's exit."""
+        running = watch.calls.get(what)
+        if running is not None and not running[0].done():
+            return None, "no answer for %.0fs (the previous request has not returned: none sent meanwhile)" % (
+                time.monotonic() - running[1])
+        # Wait for a free slot, as long as for the call itself: with max_calls calls to hosts that hang, the others
+        # are reported, not held.
+        acquire = asyncio.ensure_future(self.slots.acquire())
+        try:
+            await asyncio.wait({acquire}, timeout=timeout)
+        except BaseException:
+            if not acquire.cancel() and not acquire.cancelled():  # acquired meanwhile: give it back
+                self.slots.release()
+            raise
+        if not acquire.done():
+            acquire.cancel()
+            return None, "not asked: all %d threads held for %gs by calls to hosts that have not answered" % (
+                self.max_calls, timeout)
+        loop = self.loop
+        future = loop.create_future()
+
+        def finish(outcome):
+            self.slots.release()
+            if not future.done():
+                future.set_result(outcome)
+
+        def work():
+            try:
+                outcome = (func(*args), None)
+            except BaseException as exc:  # pylint: disable=broad-exception-caught
+                outcome = (None, exc)  # e.g. RecursionError from a deeply nested body: the caller's error
+            try:
+                loop.call_soon_threadsafe(finish, outcome)
+            except RuntimeError:  # the event loop is closed: the source has ended meanwhile
+                pass
+
+        try:
+            threading.Thread(target=work, daemon=True,
+                             name="stack_events-%s-%s" % (watch.stack["key"], what)).start()
+        except RuntimeError as exc:  # no thread can be started now: as if the host did not answer
+            self.slots.release()
+            return None, "cannot start a thread: %s" % exc
+        watch.calls[what] = (future, time.monotonic())
+        # asyncio.wait, not wait_for: it leaves the call running on timeout, and never swallows a cancellation.
+        done, _pending = await asyncio.wait({future}, timeout=timeout)
+        if not done:
+            return None, "no answer within %gs" % timeout
+        value, error = future.result()
+        if error is not None:
+            return None, describe(error)
+        return value, None
+
+    def contained_sync(self, watch, func, *args):
+        """``func(*args)`` of one stack's handling; what it raises is logged (see ``contained``)."""
+        try:
+            return func(*args)
+        except Exception as exc:  # pylint: disable=broad-exception-caught
+            LOG.error("stack %s: %s (the source goes on)", watch.stack["key"], watch.scrub(describe(exc)))
+            return None
+
+    async def contained(self, watch, step, fallback=None):
+        """Await ``step`` of one stack's handling. What it raises (a defect: the hosts' answers are contained in
+        ``call`` already) is logged and ends that step only: the stack, the other stacks and the source go on."""
+        try:
+            return await step
+        except Exception as exc:  # pylint: disable=broad-exception-caught
+            LOG.error("stack %s: %s (the source goes on)", watch.stack["key"], watch.scrub(describe(exc)))
+            LOG.debug("stack %s", watch.stack["key"], exc_info=True)
+            return fallback
 
     # Docker streams (threads) ------------------------------------------------------------------------
     def stream_filters(self, watch):
@@ -719,7 +874,10 @@ class StackEvents(object):
                     break
                 if not lost:
                     lost = True
-                    self.trigger(watch, ("docker_lost", str(exc)))
+                    try:
+                        self.trigger(watch, ("docker_lost", str(exc)))
+                    except RuntimeError:  # the event loop is closed
+                        break
                 self.stop.wait(delay)
                 delay = min(delay * 2, self.options["reconnect_max"])
             finally:
@@ -730,13 +888,13 @@ class StackEvents(object):
                     except Exception:  # pylint: disable=broad-exception-caught
                         pass
 
-    def start_streams(self):
-        for watch in self.watches:
-            for filters in self.stream_filters(watch):
-                thread = threading.Thread(target=self.run_stream, args=(watch, filters), daemon=True,
-                                          name="stack_events-%s" % watch.stack["key"])
-                thread.start()
-                self.threads.append(thread)
+    def start_streams(self, watch):
+        watch.streaming = True
+        for filters in self.stream_filters(watch):
+            thread = threading.Thread(target=self.run_stream, args=(watch, filters), daemon=True,
+                                      name="stack_events-%s" % watch.stack["key"])
+            thread.start()
+            self.threads.append(thread)
 
     def close_streams(self):
         self.stop.set()
@@ -751,22 +909,32 @@ class StackEvents(object):
 
     # evaluation ---------------------------------------------------------------------------------------
     async def observe(self, watch):
-        """Observe one stack and emit what it needs; False when Docker did not answer."""
+        """Observe one stack (within its bound) and emit what it needs; False when Docker did not answer."""
         async with watch.lock:
-            try:
-                observation = await asyncio.to_thread(watch.observe_docker)
-            except Exception as exc:  # pylint: disable=broad-exception-caught
+            observation, error = await self.call(watch, "docker", watch.observe_docker,
+                                                 timeout=self.observe_timeout(watch))
+            if error is not None:
                 watch.client = None
-                await self.watch_state(watch, "docker", None, False, str(exc))
+                await self.watch_state(watch, "docker", None, False, error)
                 return False
             await self.watch_state(watch, "docker", None, True)
             observation["control"] = dict(watch.control)
-            for event in evaluate(watch.stack, observation, watch.memory):
+            try:
+                events = evaluate(watch.stack, observation, watch.memory)
+            except Exception as exc:  # pylint: disable=broad-exception-caught
+                # A defect, or something observed that the decision cannot take: this stack's watch is lost (once),
+                # not the source. Observed again at the next trigger.
+                LOG.debug("stack %s: evaluation", watch.stack["key"], exc_info=True)
+                await self.watch_state(watch, "evaluation", None, False, describe(exc))
+                return True
+            await self.watch_state(watch, "evaluation", None, True)
+            for event in events:
                 await self.emit(event)
             return True
 
     async def watch_state(self, watch, what, vpn, ok, error=None):
-        """watch_lost once when a Docker Engine or control server stops answering, watch_reconnected when back."""
+        """watch_lost once when a Docker Engine or control server stops answering (or a stack's observation cannot
+        be evaluated), watch_reconnected when it is back. The error is the stack's own, without its secrets."""
         key = (what, vpn)
         was_down = watch.control_down.get(key)
         if ok and was_down:
@@ -774,83 +942,124 @@ class StackEvents(object):
             await self.emit(base_event(watch.stack, "watch_reconnected", what=what, vpn=vpn))
         elif not ok and not was_down:
             watch.control_down[key] = True
-            await self.emit(base_event(watch.stack, "watch_lost", what=what, vpn=vpn, error=error))
+            await self.emit(base_event(watch.stack, "watch_lost", what=what, vpn=vpn, error=watch.scrub(error)))
 
-    async def poll(self, watch):
-        """Read every control server of a stack that is due; trigger an observation when something moved."""
-        now = time.monotonic()
-        due = [v for v in watch.stack["vpns"] if watch.next_poll.get(v["name"], 0) <= now]
-        if not due:
-            return
-        results = await asyncio.gather(*(asyncio.to_thread(watch.poll_one, v) for v in due))
-        changed = False
-        for vpn, result in zip(due, results):
-            name = vpn["name"]
-            failures = watch.next_poll.get(name + "#failures", 0)
-            if result["error"]:
-                failures += 1
-                delay = min(self.options["reconnect_min"] * (2 ** (failures - 1)), self.options["reconnect_max"])
-                watch.next_poll[name] = now + max(delay, self.options["poll_interval"])
-                if watch.inspects.get(name) is not None:
-                    await self.watch_state(watch, "control_server", name, False, result["error"])
-            else:
-                if failures:
-                    changed = True
-                failures = 0
-                watch.next_poll[name] = now + self.options["poll_interval"]
-                await self.watch_state(watch, "control_server", name, True)
-                before = watch.control.get(name) or {}
-                if before.get("ports") != result["ports"] or before.get("vpn_status") != result["vpn_status"]:
-                    changed = True
-                watch.control[name] = result
-            watch.next_poll[name + "#failures"] = failures
-        if changed:
-            self.triggers.put_nowait((watch, ("control", None)))
+    async def poll(self, watch, vpn):
+        """Read one control server (within poll_timeout); trigger an observation of its stack when what it says
+        moved. Returns the seconds until its next read: poll_interval, longer (doubling) after failures."""
+        name = vpn["name"]
+        result, error = await self.call(watch, "control_server " + name, watch.poll_one, vpn,
+                                        timeout=self.poll_timeout)
+        if error is None:
+            error = poll_problem(result)
+        failures = watch.failures.get(name, 0)
+        if error:
+            failures += 1
+            watch.failures[name] = failures
+            if watch.inspects.get(name) is not None:
+                await self.watch_state(watch, "control_server", name, False, error)
+            delay = self.options["reconnect_min"] * (2 ** min(failures - 1, 30))
+            return max(min(delay, self.options["reconnect_max"]), self.options["poll_interval"])
+        watch.failures[name] = 0
+        await self.watch_state(watch, "control_server", name, True)
+        before = watch.control.get(name) or {}
+        watch.control[name] = result
+        if failures or before.get("ports") != result["ports"] or before.get("vpn_status") != result["vpn_status"]:
+            watch.triggers.put_nowait(("control", None))
+        return self.options["poll_interval"]
+
+    async def poll_forever(self, watch, vpn, first):
+        """One control server's reads, on its own schedule, until the source ends (``first``: its first read). The
+        delay runs from the start of a read, as the source has always counted it: every poll_interval seconds."""
+        started = time.monotonic()
+        delay = await first
+        while True:
+            await asyncio.sleep(max(0.0, started + delay - time.monotonic()))
+            started = time.monotonic()
+            delay = await self.contained(watch, self.poll(watch, vpn), self.options["reconnect_max"])
+
+    def start_polls(self, watch):
+        """A task per control server of the stack, reading it on its own schedule; the tasks of the first reads."""
+        first = [asyncio.create_task(self.contained(watch, self.poll(watch, vpn), self.options["poll_interval"]))
+                 for vpn in watch.stack["vpns"]]
+        self.tasks.extend(first)
+        self.tasks.extend(asyncio.create_task(self.poll_forever(watch, vpn, read))
+                          for vpn, read in zip(watch.stack["vpns"], first))
+        watch.polling = True
+        return first
+
+    async def first_look(self, watch):
+        """The stack's first observation (its control servers read first, unless one hangs), then its streams."""
+        # The inspects give the control servers' addresses: read them before the first reads.
+        _value, error = await self.call(watch, "docker", watch.observe_docker, timeout=self.observe_timeout(watch))
+        if error is not None:
+            watch.client = None  # the first observation below reports it
+        first = self.start_polls(watch)
+        if first:  # what the first reads say goes into the first observation; it waits for no hung one
+            await asyncio.wait(first, timeout=self.options["request_timeout"])
+        while not watch.triggers.empty():  # what the first reads said is in the first observation
+            watch.triggers.get_nowait()
+        if not await self.observe(watch):
+            self.mark(watch, time.monotonic() + self.options["reconnect_min"])
+        self.start_streams(watch)
+        return True
+
+    async def watch_stack(self, watch):
+        """One stack until the source ends: its first look, then its triggers and observations (its control
+        servers are read by tasks of their own). Nothing it meets ends it, or holds another stack."""
+        if not await self.contained(watch, self.first_look(watch), False):
+            self.mark(watch)  # a defect in the first look: observe again, poll, watch the events all the same
+            if not watch.polling:
+                self.contained_sync(watch, self.start_polls, watch)
+            if not watch.streaming:
+                self.contained_sync(watch, self.start_streams, watch)
+        while True:
+            if not await self.contained(watch, self.step(watch), False):
+                await asyncio.sleep(self.options["reconnect_min"])
+
+    async def step(self, watch):
+        """Wait for the stack's next trigger, or for its triggers to settle; observe it when they have."""
+        settle, max_settle = self.options["settle"], self.options["max_settle"]
+        timeout = None
+        if watch.dirty:
+            first, last = watch.dirty
+            timeout = max(0.0, min(last + settle, first + max_settle) - time.monotonic())
+        getter = asyncio.ensure_future(watch.triggers.get())
+        try:
+            await asyncio.wait({getter}, timeout=timeout)
+        finally:
+            if not getter.done():
+                getter.cancel()  # the trigger, if one comes meanwhile, stays in the queue
+        if getter.done() and not getter.cancelled():
+            await self.on_trigger(watch, getter.result())
+        if watch.dirty:
+            first, last = watch.dirty
+            now = time.monotonic()
+            if now - last >= settle or now - first >= max_settle:
+                watch.dirty = None
+                if not await self.observe(watch):
+                    self.mark(watch, time.monotonic() + self.options["reconnect_min"])
+        return True
 
     async def run(self):
         self.loop = asyncio.get_running_loop()
-        self.triggers = asyncio.Queue()
+        self.slots = asyncio.Semaphore(self.max_calls)
         for watch in self.watches:
-            try:  # the inspects give the control servers' addresses: read them before the first evaluation
-                await asyncio.to_thread(watch.observe_docker)
-            except Exception:  # pylint: disable=broad-exception-caught
-                watch.client = None  # the evaluation below reports it
-            await self.poll(watch)
-            self.triggers = asyncio.Queue()
-            await self.observe(watch)
-        self.start_streams()
-        settle, max_settle = self.options["settle"], self.options["max_settle"]
+            watch.triggers = asyncio.Queue()
+        stacks = [asyncio.create_task(self.watch_stack(watch)) for watch in self.watches]
+        self.tasks.extend(stacks)
         try:
-            while True:
-                for watch in self.watches:
-                    await self.poll(watch)
-                timeout = self.options["poll_interval"]
-                if self.dirty:
-                    now = time.monotonic()
-                    timeout = min([timeout] + [max(0.0, min(last + settle, first + max_settle) - now)
-                                               for first, last in self.dirty.values()])
-                try:
-                    watch, reason = await asyncio.wait_for(self.triggers.get(), timeout=max(timeout, 0.05))
-                    await self.on_trigger(watch, reason)
-                except asyncio.TimeoutError:
-                    pass
-                now = time.monotonic()
-                for watch in list(self.dirty_watches()):
-                    first, last = self.dirty[watch.stack["key"]]
-                    if now - last >= settle or now - first >= max_settle:
-                        del self.dirty[watch.stack["key"]]
-                        if not await self.observe(watch):
-                            self.mark(watch, time.monotonic() + self.options["reconnect_min"])
+            # The stacks' tasks never end: this waits until the source is cancelled, then cancels them.
+            await asyncio.wait(stacks)
         finally:
+            for task in self.tasks:
+                task.cancel()
             self.close_streams()
-
-    def dirty_watches(self):
-        return [w for w in self.watches if w.stack["key"] in self.dirty]
 
     def mark(self, watch, now=None):
         now = time.monotonic() if now is None else now
-        first, _last = self.dirty.get(watch.stack["key"], (now, now))
-        self.dirty[watch.stack["key"]] = (first, now)
+        first, _last = watch.dirty or (now, now)
+        watch.dirty = (first, now)
 
     async def on_trigger(self, watch, reason):
         kind, detail = reason
@@ -861,7 +1070,8 @@ class StackEvents(object):
             await self.watch_state(watch, "docker", None, True)
         if kind == "control":
             # A control-server change needs no Docker event to settle: observe at once.
-            self.dirty.setdefault(watch.stack["key"], (time.monotonic() - self.options["max_settle"],) * 2)
+            if watch.dirty is None:
+                watch.dirty = (time.monotonic() - self.options["max_settle"],) * 2
             return
         self.mark(watch)
 
