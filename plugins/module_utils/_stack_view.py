@@ -220,7 +220,7 @@ def observe(plan, params, states, engines, probes, image_id, api=None, egress=No
         "app": None if app is None else {
             "name": app["name"], "state": app["state"], "url": app.get("url"), "vpn_status": app.get("vpn_status"),
             "error": app.get("error"), "engines": len(app["engines"]),
-            "settings_changed": list(app.get("settings_changed") or [])},
+            "settings_changed": list(app.get("settings_changed") or []), "logs": list(app.get("logs") or [])},
     }
     if app is not None:
         view["drift"] = _app_whole(view)

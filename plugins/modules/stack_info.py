@@ -100,6 +100,11 @@ options:
         type: dict
         default: {}
         version_added: 0.2.0
+      log_lines:
+        description: The app's last log lines to return in RV(status.app.logs) (what the app said when it does not answer).
+        type: int
+        default: 0
+        version_added: 0.2.0
 requirements:
   - Docker SDK for Python >= 5.0
 notes:
@@ -302,7 +307,8 @@ def argument_spec():
         mode=dict(type="str", default=""),
         host=dict(type="str", default="localhost"),
         app=dict(type="dict", options=dict(name=dict(type="str", required=True), url=dict(type="str", default=""),
-                                           settings_files=dict(type="dict", default={}))),
+                                           settings_files=dict(type="dict", default={}),
+                                           log_lines=dict(type="int", default=0))),
     )
     spec.update(DOCKER_ARGUMENT_SPEC)
     return spec
@@ -377,7 +383,19 @@ def observe_app(ops, pool, app, timeout):
     if app["url"] and state != RUNNING:
         error = "the app is %s" % (state or "missing")
     return {"name": app["name"], "state": state, "engines": with_started_at(engines, inspects), "url": app["url"] or None,
-            "vpn_status": answer, "error": error, "settings_changed": settings_changed(app.get("settings_files"))}
+            "vpn_status": answer, "error": error, "settings_changed": settings_changed(app.get("settings_files")),
+            "logs": app_logs(ops, app["name"], app.get("log_lines")) if inspect else []}
+
+
+def app_logs(ops, name, lines):
+    """The app container's last ``lines`` log lines (none asked: [])."""
+    if not lines or lines <= 0:
+        return []
+    try:
+        text = ops._api().logs(name, tail=int(lines)).decode("utf-8", "replace")  # pylint: disable=protected-access
+    except Exception as exc:  # pylint: disable=broad-except  # what the logs could not say is said instead
+        return ["(cannot read the logs of %s: %s)" % (name, exc)]
+    return [line for line in text.splitlines() if line.strip()][-int(lines):]
 
 
 def settings_changed(files):
