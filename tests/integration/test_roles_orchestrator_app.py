@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import json
 
+import yaml
+
 from conftest import ENGINE_IMAGE, TEST_LABEL, http_request, wait_for
 from roles_helpers import (
     failure_message,
@@ -313,6 +315,30 @@ def test_refusals_before_anything_changes(run_id, tmp_path, docker_api):
         remove_stack(docker_api, base)
 
 
+def compose_record_matches(docker_api, variables, tmp_path):
+    """The docker-compose.yml record of the app is what runs: every mount, env file entry, port, label, restart
+    policy, stop timeout and network that docker inspect shows for it."""
+    app = variables["acestream_orchestrator_name"]
+    stack_dir = tmp_path / "stack"
+    service = yaml.safe_load((stack_dir / "docker-compose.yml").read_text())["services"][app]
+    inspect = docker_api.inspect_container(app)
+    assert service["image"] == inspect["Config"]["Image"] and service["container_name"] == app
+    assert sorted(service["volumes"]) == sorted("%s:%s" % (m["Source"], m["Destination"]) for m in inspect["Mounts"])
+    env = dict(item.split("=", 1) for item in inspect["Config"]["Env"])
+    written = dict(line.split("=", 1) for line in (stack_dir / service["env_file"][0]).read_text().splitlines()
+                   if line and not line.startswith("#"))
+    own = dict((k, v) for k, v in env.items() if k in written or k in service["environment"])
+    assert own == written, "the env file holds the app's whole environment"
+    assert all(env[k] == str(v) for k, v in service["environment"].items())
+    binding = inspect["HostConfig"]["PortBindings"]["8000/tcp"][0]
+    assert service["ports"] == ["%s:%s:8000" % (binding["HostIp"], binding["HostPort"])]
+    assert service["restart"] == inspect["HostConfig"]["RestartPolicy"]["Name"]
+    assert service["stop_grace_period"] == "%ss" % inspect["Config"]["StopTimeout"]
+    labels = dict((k, v) for k, v in inspect["Config"]["Labels"].items() if k.startswith("acestream."))
+    assert service["labels"] == labels
+    assert service["networks"] == [n for n in inspect["NetworkSettings"]["Networks"]]
+
+
 def drift_and_verify(variables, tmp_path):
     """``(drift names the app, verify failed, verify's failure)`` from one drift and one verify run."""
     drift = run_collection_playbook("drift", variables, tmp_path)
@@ -345,6 +371,7 @@ def test_app_faults_drift_names_exactly_what_verify_fails_and_site_repairs(run_i
         # The role waited for the app's answer with its engines, not for its port.
         assert len(app_engines(docker_api, variables)) == 2
         assert docker_api.inspect_container(app)["Config"]["StopTimeout"] == 30
+        compose_record_matches(docker_api, variables, tmp_path)
         wait_engines_placed(docker_api, variables)
         verify_passes(variables, tmp_path)
         assert drift_and_verify(variables, tmp_path)[:2] == (False, False)
