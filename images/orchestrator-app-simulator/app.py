@@ -105,6 +105,19 @@ def parse_int(environ, name, default):
         raise ConfigError(f"{name}: {value!r} is not an integer") from exc
 
 
+def parse_seconds(environ, name, default):
+    value = environ.get(name, "").strip()
+    if not value:
+        return default
+    try:
+        seconds = float(value)
+    except ValueError as exc:
+        raise ConfigError(f"{name}: {value!r} is not a number of seconds") from exc
+    if seconds < 0:
+        raise ConfigError(f"{name} must be >= 0")
+    return seconds
+
+
 def default_variant():
     machine = platform.machine().lower()
     if "aarch64" in machine or "arm64" in machine:
@@ -211,6 +224,14 @@ class Config:
             raise ConfigError("APP_SIM_INTERVAL must be a number of seconds") from exc
         if self.interval <= 0:
             raise ConfigError("APP_SIM_INTERVAL must be > 0")
+        # The real app's health manager after a fault (an engine removed, a Gluetun restart): its first replacement
+        # came 18-57 s later, then one every 20 s while the pool is short of healthy engines; its shutdown never
+        # finished within Docker's 10 s stop timeout. Seconds, configurable so that tests stay fast.
+        self.replace_delay = parse_seconds(environ, "APP_SIM_REPLACE_DELAY_S", 18.0)
+        self.replace_interval = parse_seconds(environ, "APP_SIM_REPLACE_INTERVAL_S", 20.0)
+        self.shutdown_seconds = parse_seconds(environ, "APP_SIM_SHUTDOWN_S", 12.0)
+        # An engine younger than this counts as healthy (it is starting).
+        self.engine_grace = parse_seconds(environ, "APP_SIM_ENGINE_GRACE_S", 10.0)
         docker_host = environ.get("DOCKER_HOST", "").strip()
         if docker_host and not docker_host.startswith("unix://"):
             raise ConfigError(f"DOCKER_HOST={docker_host}: the simulator reaches Docker through a unix socket only")
@@ -413,6 +434,10 @@ class App:
         self.stopping = threading.Event()
         self.pool = ThreadPoolExecutor(max_workers=8)
         self.engine_health = {}  # engine container id -> "healthy" / "unhealthy" from the last connectivity ask
+        # After its first full provisioning the app has re-indexed its engines: from then on its health manager
+        # replaces unhealthy or missing engines, late and reserving only their HTTP ports (v1.7.3's bug).
+        self.reindexed = False
+        self.next_replacement = None  # monotonic time of the health manager's next replacement
         self.logged = {}
 
     # -- logging helpers
@@ -619,13 +644,16 @@ class App:
 
     # -- provisioning
     @staticmethod
-    def free_pair(vpn, containers):
+    def free_pair(vpn, containers, http_only=False):
         """The two lowest free host ports of the VPN's range (HTTP port, API port), both ports of every engine
-        of that VPN counted as taken."""
+        of that VPN counted as taken; ``http_only``: only their HTTP ports (the real app after re-indexing, so
+        that a replacement may take another engine's API port and crash-loop)."""
         used = set()
         for container in containers:
             if engine_label(container, LABEL_VPN) == vpn.name:
-                used.update(p for p in (engine_port(container, LABEL_HOST_HTTP), engine_port(container, LABEL_HOST_API)) if p)
+                held = (engine_port(container, LABEL_HOST_HTTP),) if http_only else (
+                    engine_port(container, LABEL_HOST_HTTP), engine_port(container, LABEL_HOST_API))
+                used.update(p for p in held if p)
         free = [p for p in range(vpn.port_range[0], vpn.port_range[1] + 1) if p not in used]
         return tuple(free[:2]) if len(free) >= 2 else None
 
@@ -639,7 +667,7 @@ class App:
     def taken_names(self):
         return {name.lstrip("/") for c in self.docker.containers() for name in c.get("Names") or []}
 
-    def provision(self, reason, extra_labels=None, vpn=None):
+    def provision(self, reason, extra_labels=None, vpn=None, http_only=False):
         """Start one engine on the healthy VPN with the fewest engines (or on this VPN); returns the provisioning
         answer."""
         with self.lock:
@@ -651,7 +679,7 @@ class App:
             counts = {v.name: sum(1 for c in running if self.vpn_of(c) == v.name) for v in self.vpns}
             chosen, ports = None, None
             for candidate in sorted(healthy, key=lambda v: (counts[v.name], v.index)):
-                ports = self.free_pair(candidate, containers)
+                ports = self.free_pair(candidate, containers, http_only=http_only)
                 if ports:
                     chosen = candidate
                     break
@@ -664,8 +692,8 @@ class App:
                                 for c in running)
             p2p = chosen.forwarded_port if not has_forwarded else None
             forwarded = bool(p2p)
-            command = ["python", "main.py", "--bind-all", "--http-port", str(http_port), "--https-port", str(https_port),
-                       "--api-port", str(api_port)]
+            # v1.7.3 gives AceServe engines no --https-port: ACE_HTTPS_RANGE lands only in the label.
+            command = ["python", "main.py", "--bind-all", "--http-port", str(http_port), "--api-port", str(api_port)]
             if forwarded:
                 command += ["--port", str(p2p)]
             labels = {**(extra_labels or {}), self.config.label_key: self.config.label_value,
@@ -724,7 +752,8 @@ class App:
         with self.lock:
             containers = self.engines()
             for container in containers:
-                if container.get("State") not in ("running", "paused"):
+                # A crash-looping engine (restart policy unless-stopped) is left to Docker, as the real app does.
+                if container.get("State") not in ("running", "paused", "restarting"):
                     self.remove_engine(container, f"{container.get('State')} ({container.get('Status')})")
             running = self.running(self.engines())
             # A VPN's forwarded port changed: its forwarded engine goes, a new one comes with the new port.
@@ -756,6 +785,9 @@ class App:
                                                        "its engines has it")
             running = self.running(self.engines())
             target = self.config.min_replicas
+            if self.reindexed:
+                self.health_manager(running, target)
+                return
             while len(running) < target and not self.stopping.is_set():
                 try:
                     self.provision(f"{len(running)} of MIN_REPLICAS {target} running")
@@ -764,6 +796,34 @@ class App:
                     break
                 self.logged.pop("provision", None)
                 running = self.running(self.engines())
+            if len(running) >= target:
+                self.reindexed = True
+
+    def health_manager(self, running, target):
+        """After re-indexing: engines short of MIN_REPLICAS healthy ones are replaced late (APP_SIM_REPLACE_DELAY_S
+        after the fault is seen, then one every APP_SIM_REPLACE_INTERVAL_S), each on the lowest free HTTP port with
+        only the HTTP ports reserved: a replacement may take another engine's API port and crash-loop (exit 3), and
+        another follows. Engines left in a dead network namespace stay (they answer nothing: unhealthy)."""
+        young = time.time() - self.config.engine_grace
+        healthy = [c for c in running if self.engine_health.get(c["Id"]) == "healthy" or (c.get("Created") or 0) > young]
+        if len(healthy) >= target:
+            if self.next_replacement is not None:
+                log("INFO", f"health manager: {len(healthy)} healthy engine(s) of MIN_REPLICAS {target}")
+            self.next_replacement = None
+            return
+        now = time.monotonic()
+        if self.next_replacement is None:
+            self.next_replacement = now + self.config.replace_delay
+            log("WARNING", f"health manager: {len(healthy)} healthy engine(s) of MIN_REPLICAS {target}; replacing in "
+                f"{self.config.replace_delay:g}s")
+            return
+        if now < self.next_replacement:
+            return
+        self.next_replacement = now + self.config.replace_interval
+        try:
+            self.provision(f"health manager: {len(healthy)} healthy of MIN_REPLICAS {target}", http_only=True)
+        except (ProvisionError, DockerError) as exc:
+            self.once("provision", str(exc), "ERROR", f"cannot provision an engine: {exc}")
 
     def run(self):
         while not self.stopping.is_set():
@@ -935,8 +995,8 @@ def main():
     threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True).start()
 
     def stop(signum, _frame):
-        log("INFO", f"caught {signal.Signals(signum).name}, exiting; the engines are left running (whoever removes "
-            "the stack removes them)")
+        log("INFO", f"caught {signal.Signals(signum).name}, shutting down (takes {config.shutdown_seconds:g}s, then its "
+            "engines are removed; killed before, it leaves them running)")
         app.stopping.set()
 
     signal.signal(signal.SIGTERM, stop)
@@ -944,8 +1004,18 @@ def main():
     threading.Thread(target=app.run, daemon=True).start()
     log("INFO", f"listening on port {config.app_port}; ready in {time.monotonic() - started:.3f}s")
     app.stopping.wait()
+    # v1.7.3's shutdown outlasts Docker's 10 s stop timeout (killed: exit 137, its engines left behind); given the
+    # time (a longer stop timeout), it removes its engines before it exits.
+    time.sleep(config.shutdown_seconds)
+    try:
+        with app.lock:
+            for container in app.engines():
+                app.remove_engine(container, "the app shuts down")
+    except DockerError as exc:
+        log("ERROR", f"shutdown: {exc}")
     server.server_close()
     app.pool.shutdown(wait=False, cancel_futures=True)
+    log("INFO", "shut down")
     return 0
 
 

@@ -390,6 +390,14 @@ def stranded(engines, vpns):
     return out
 
 
+def reads_forwarded_port(gluetun_version):
+    """Whether the app can read a forwarded port from Gluetun ``gluetun_version`` (as its control server answers it;
+    unknown: yes): only from /v1/portforward, v3.41.0 on. Before it (acestream_orchestrator_old_gluetun: warn) the app
+    runs without the forwarded port: no forwarded engine, ``forwarded_port: null``, and that is no drift."""
+    parts = release_tuple(gluetun_version) if isinstance(gluetun_version, str) else None
+    return parts is None or parts >= FIRST_PORTFORWARD_RELEASE
+
+
 def vpn_status_problems(answer, vpns):
     """What the app's ``/vpn/status`` answer gets wrong against Gluetun: ``[text]``. ``vpns``: the observed VPNs
     in order (``name``, ``healthy``, ``forwarded_port``). v1.7.3 reports ``connected`` when any of its VPNs is (one
@@ -405,7 +413,7 @@ def vpn_status_problems(answer, vpns):
         out.append("the app reports the VPN not connected while %s is healthy" % ", ".join(healthy))
     if vpns and not healthy and answer.get("connected") is True:
         out.append("the app reports the VPN connected while no Gluetun container is healthy")
-    wanted = vpns[0].get("forwarded_port") if vpns else None
+    wanted = vpns[0].get("forwarded_port") if vpns and reads_forwarded_port(vpns[0].get("version")) else None
     seen = answer.get("forwarded_port")
     if wanted and seen != wanted:
         out.append("the app reports forwarded port %s, %s forwards %s" % (json.dumps(seen), vpns[0]["name"], wanted))

@@ -30,6 +30,7 @@ from ansible_collections.acestream.orchestrator.plugins.module_utils._engine_cor
 )
 from ansible_collections.acestream.orchestrator.plugins.module_utils._gluetun_release import contradiction
 from ansible_collections.acestream.orchestrator.plugins.module_utils._orchestrator_app import (
+    reads_forwarded_port,
     stranded,
     vpn_status_problems,
 )
@@ -84,6 +85,7 @@ def _engine_view(engine, states, api):
     keys = ("name", "id", "vpn", "port", "https_port", "forwarded", "p2p_port", "state", "status", "network_mode",
             "vpn_started_at")
     view = dict((key, engine[key]) for key in keys)
+    view["api_port"] = engine.get("api_port")
     view["host"] = engine["vpn"]
     view["in_plan"] = state is not None
     view["vpn_id"] = state["id"] if state else None
@@ -135,10 +137,45 @@ def app_drift(app, states, pool_engines):
         actions.append({"action": "restart", "name": app["name"], "vpn": None, "port": None,
                         "reason": "its start-up re-provisions the engines left behind: %s" % "; ".join(
                             "%s %s" % (item["name"], item["reason"]) for item in left)})
+    changed = app.get("settings_changed") or []
+    if changed and app["state"] == RUNNING and not left:
+        actions.append({"action": "restart", "name": app["name"], "vpn": None, "port": None,
+                        "reason": "its settings files differ from the stack's (the role writes them back, the app reads "
+                                  "them at start): %s" % ", ".join(changed)})
     for engine in pool_engines:
         actions.append({"action": "remove", "name": engine["name"], "vpn": engine["vpn"], "port": engine["port"],
                         "reason": "the orchestrator app provisions the engines"})
     return {"actions": actions, "error": None, "warnings": [], "plan": []}
+
+
+# The checks of the app's engines that a restart of the app repairs (its start-up removes every engine carrying the
+# stack's CONTAINER_LABEL and provisions them again): each engine's own, the engines per VPN, the forwarded engine, the
+# count. After a fault the app's health manager piles up replacements (on another engine's API port: they crash-loop)
+# or leaves engines in a dead namespace; whatever of these checks fails, the app's drift is a restart.
+APP_REPAIRED = (("VPN", "engines"), ("VPN", "forwarded engine"), ("stack", "engines"))
+
+
+def _app_repaired(result):
+    scope = result["scope"]
+    if scope.startswith("engine "):
+        return True
+    return (scope.split(" ", 1)[0], result["check"]) in APP_REPAIRED
+
+
+def _app_whole(view):
+    """The app's drift made whole: a restart when a check of its engines fails that a restart repairs (and none is
+    already decided). ``verify`` fails exactly then; ``drift`` names it; ``site`` restarts the app."""
+    decided = view["drift"]
+    app = view["app"]
+    if app["state"] != RUNNING or any(a["action"] in ("restart", "start") for a in decided["actions"]):
+        return decided
+    failing = [c for c in _view_checks(view) if not c["ok"] and _app_repaired(c)]
+    if not failing:
+        return decided
+    restart = {"action": "restart", "name": app["name"], "vpn": None, "port": None,
+               "reason": "its start-up provisions the engines again: %s" % "; ".join(
+                   "%s %s: %s" % (c["scope"], c["check"], c["detail"]) for c in failing)}
+    return dict(decided, actions=[restart] + list(decided["actions"]))
 
 
 def observe(plan, params, states, engines, probes, image_id, api=None, egress=None, observed_at=None, others=(),
@@ -167,7 +204,7 @@ def observe(plan, params, states, engines, probes, image_id, api=None, egress=No
     engines = sorted(engines, key=lambda e: (order.get(e["vpn"], len(order)), e["vpn"] or "", e["port"] or 0,
                                              e["name"]))
     planned = dict((row["name"], row) for row in decided["plan"])
-    return {
+    view = {
         "pool": params["pool"],
         "host": params.get("host"),
         "mode": params.get("mode"),
@@ -182,8 +219,12 @@ def observe(plan, params, states, engines, probes, image_id, api=None, egress=No
         "egress": egress,
         "app": None if app is None else {
             "name": app["name"], "state": app["state"], "url": app.get("url"), "vpn_status": app.get("vpn_status"),
-            "error": app.get("error"), "engines": len(app["engines"])},
+            "error": app.get("error"), "engines": len(app["engines"]),
+            "settings_changed": list(app.get("settings_changed") or []), "logs": list(app.get("logs") or [])},
     }
+    if app is not None:
+        view["drift"] = _app_whole(view)
+    return view
 
 
 # ------------------------------------------------------------------------------------------ checks
@@ -234,7 +275,13 @@ def _vpn_checks(vpn, engines, api_port, on_unhealthy, app=False):
     ok = len(engines) == vpn["engines_planned"] or (on_unhealthy == "failover" and not vpn["healthy"])
     out.append(_check(scope, "engines", ok, "%d engine(s), plan %d" % (len(engines), vpn["engines_planned"])))
 
-    if vpn["forwarded_port"]:
+    if app and vpn["forwarded_port"] and not reads_forwarded_port(vpn["version"]):
+        fwd = [e["name"] for e in engines if e["forwarded"]]
+        detail = ("Gluetun %s has no /v1/portforward: the orchestrator app runs no forwarded engine "
+                  "(acestream_orchestrator_old_gluetun: warn)%s" % (
+                      vpn["version"], "; forwarded: %s" % ", ".join(fwd) if fwd else ""))
+        out.append(_check(scope, "forwarded engine", not fwd, detail))
+    elif vpn["forwarded_port"]:
         # Each forwarded port on its own engine, as many as the VPN has engines (engine_pool's assignment, of the ports
         # engine_pool takes: each once, none Gluetun itself listens on); the orchestrator app runs one forwarded
         # engine per VPN, with the port Gluetun answers first.
@@ -258,9 +305,29 @@ def _vpn_checks(vpn, engines, api_port, on_unhealthy, app=False):
     return out
 
 
-def _engine_checks(engine, vpn):
+def _port_clashes(engine, engines):
+    """The other engines of the same VPN holding one of ``engine``'s host ports (HTTP or API) as theirs:
+    ``[text]``. In one network namespace a port is one engine's: the app's replacements that take another engine's API
+    port crash-loop (v1.7.3 reserves only HTTP ports after re-indexing)."""
+    mine = dict((p, what) for p, what in ((engine["port"], "HTTP"), (engine.get("api_port"), "API")) if p)
+    out = []
+    for other in engines:
+        if other["name"] == engine["name"] or other["vpn"] != engine["vpn"]:
+            continue
+        for port, what in ((other["port"], "HTTP"), (other.get("api_port"), "API")):
+            if port in mine:
+                out.append("its %s port %s is the %s port of %s" % (mine[port], port, what, other["name"]))
+    return out
+
+
+def _engine_checks(engine, vpn, engines=None, app=False):
     scope = "engine %s:%s" % (engine["vpn"], engine["port"])
     out = [_check(scope, "running", engine["state"] == RUNNING, "%s %s" % (engine["name"], engine["state"]))]
+    if app:
+        clashes = _port_clashes(engine, engines or [])
+        out.append(_check(scope, "own ports", not clashes, "; ".join(clashes) if clashes else
+                          "%s: HTTP port %s, API port %s, held by no other engine" % (
+                              engine["name"], engine["port"], engine.get("api_port"))))
     vpn_id = (vpn or {}).get("id")
     ok = vpn_id is not None and engine["network_mode"] == "container:%s" % vpn_id
     if ok:
@@ -333,6 +400,10 @@ def _app_checks(view):
             detail = "; ".join(problems) if problems else "enabled, connected %s, forwarded port %s" % (
                 json.dumps(answer.get("connected")), json.dumps(answer.get("forwarded_port")))
         out.append(_check("app " + app["name"], "/vpn/status", ok, detail))
+    changed = app.get("settings_changed") or []
+    out.append(_check("app " + app["name"], "settings files", not changed,
+                      "changed behind the role's back (the app's settings API, or a hand): %s" % ", ".join(changed)
+                      if changed else "as the stack's variables write them"))
     return out
 
 
@@ -355,6 +426,12 @@ def _drift_check(view):
 
 def checks(view):
     """The port guide's Verification section, and the drift, as ``[{scope, check, ok, detail}]``."""
+    out = _view_checks(view)
+    out.append(_drift_check(view))
+    return out
+
+
+def _view_checks(view):
     out = []
     by_vpn = {}
     for engine in view["engines"]:
@@ -364,13 +441,12 @@ def checks(view):
                                app=view.get("app") is not None))
     vpns = dict((vpn["name"], vpn) for vpn in view["vpns"])
     for engine in view["engines"]:
-        out.extend(_engine_checks(engine, vpns.get(engine["vpn"])))
+        out.extend(_engine_checks(engine, vpns.get(engine["vpn"]), view["engines"], app=view.get("app") is not None))
     out.extend(_egress_checks(view))
     if view.get("app"):
         out.extend(_app_checks(view))
     out.append(_check("stack", "engines", len(view["engines"]) == view["replicas"], "%d engine(s) in pool %s, replicas %d"
                       % (len(view["engines"]), view["pool"], view["replicas"])))
-    out.append(_drift_check(view))
     return out
 
 

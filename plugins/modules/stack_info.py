@@ -75,9 +75,11 @@ options:
         carrying the stack's C(CONTAINER_LABEL) C(acestream.app-pool=<name>), each placed by its labels
         C(acestream.vpn_container) (host) and C(host.http_port) (port), its P2P port read from its command line;
         each VPN must have one forwarded engine, with the port Gluetun answers first.
-      - The drift is then what the C(orchestrator_app) role would change - start the app, restart it when engines
-        were left in an old network namespace of their Gluetun container (re-created or restarted), remove the
-        collection's own engines.
+      - The drift is then what the C(orchestrator_app) role would change - start the app; restart it when engines
+        were left in an old network namespace of their Gluetun container (re-created or restarted), or whenever a
+        check of its engines fails that its start-up repairs (engines beyond the replicas or missing, two engines on
+        one port, a crash-looping engine, the forwarded engine), or its settings files differ from O(app.settings_files);
+        remove the collection's own engines. So the drift names the app exactly when C(verify) fails on its engines.
     type: dict
     version_added: 0.2.0
     suboptions:
@@ -91,6 +93,18 @@ options:
             against Gluetun (enabled, connected, the forwarded port). Empty - not asked.
         type: str
         default: ""
+      settings_files:
+        description:
+          - The app's settings files on the Docker host and the content the stack's variables give them (path ->
+            content); one that differs (the app's settings API, or a hand, wrote into it) is drift.
+        type: dict
+        default: {}
+        version_added: 0.2.0
+      log_lines:
+        description: The app's last log lines to return in RV(status.app.logs) (what the app said when it does not answer).
+        type: int
+        default: 0
+        version_added: 0.2.0
 requirements:
   - Docker SDK for Python >= 5.0
 notes:
@@ -292,7 +306,9 @@ def argument_spec():
         egress_url=dict(type="str", default=""),
         mode=dict(type="str", default=""),
         host=dict(type="str", default="localhost"),
-        app=dict(type="dict", options=dict(name=dict(type="str", required=True), url=dict(type="str", default=""))),
+        app=dict(type="dict", options=dict(name=dict(type="str", required=True), url=dict(type="str", default=""),
+                                           settings_files=dict(type="dict", default={}),
+                                           log_lines=dict(type="int", default=0))),
     )
     spec.update(DOCKER_ARGUMENT_SPEC)
     return spec
@@ -367,7 +383,33 @@ def observe_app(ops, pool, app, timeout):
     if app["url"] and state != RUNNING:
         error = "the app is %s" % (state or "missing")
     return {"name": app["name"], "state": state, "engines": with_started_at(engines, inspects), "url": app["url"] or None,
-            "vpn_status": answer, "error": error}
+            "vpn_status": answer, "error": error, "settings_changed": settings_changed(app.get("settings_files")),
+            "logs": app_logs(ops, app["name"], app.get("log_lines")) if inspect else []}
+
+
+def app_logs(ops, name, lines):
+    """The app container's last ``lines`` log lines (none asked: [])."""
+    if not lines or lines <= 0:
+        return []
+    try:
+        text = ops._api().logs(name, tail=int(lines)).decode("utf-8", "replace")  # pylint: disable=protected-access
+    except Exception as exc:  # pylint: disable=broad-except  # what the logs could not say is said instead
+        return ["(cannot read the logs of %s: %s)" % (name, exc)]
+    return [line for line in text.splitlines() if line.strip()][-int(lines):]
+
+
+def settings_changed(files):
+    """The app's settings files (path -> the content the stack gives them) whose content on this host differs."""
+    out = []
+    for path, wanted in sorted((files or {}).items()):
+        try:
+            with open(path, "rb") as handle:
+                seen = handle.read(1 << 20)
+        except (IOError, OSError):
+            seen = None
+        if seen != str(wanted).encode("utf-8"):
+            out.append(path)
+    return out
 
 
 def observe(ops, plan, core, params, docker_api):

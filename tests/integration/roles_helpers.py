@@ -62,12 +62,17 @@ def stack_vars(run_id, tmp_path, mode="redundant", replicas=2, range_size=6, rel
 def with_app(variables, **env):
     """The stack with the orchestrator app on, played by the orchestrator-app simulator (it starts the engine
     simulator image for every variant); ``env`` adds to the app's environment."""
-    app_env = {"APP_SIM_ENGINE_IMAGE": ENGINE_IMAGE, "APP_SIM_INTERVAL": "1"}
+    # The simulated delays of the real app, short: the health manager's replacements 1 s after a fault, then every
+    # 2 s, an engine starting for 3 s; a shutdown of 1 s (the image's default, 12 s, outlasts Docker's 10 s as v1.7.3's does).
+    app_env = {"APP_SIM_ENGINE_IMAGE": ENGINE_IMAGE, "APP_SIM_INTERVAL": "1", "APP_SIM_REPLACE_DELAY_S": "1",
+               "APP_SIM_REPLACE_INTERVAL_S": "2", "APP_SIM_SHUTDOWN_S": "1", "APP_SIM_ENGINE_GRACE_S": "3"}
     app_env.update(env)
     variables.update({
         "acestream_orchestrator_enabled": True,
         "acestream_orchestrator_name": f"{variables['acestream_pool_name']}-app",
         "acestream_orchestrator_image": APP_IMAGE,
+        # Like the real image, the simulator carries no version label: the release is given (the tag is a test's).
+        "acestream_orchestrator_release": "v1.7.3",
         "acestream_orchestrator_port": free_port(),
         "acestream_orchestrator_env": app_env,
         "acestream_engine_image": "",  # the app runs its own engine images

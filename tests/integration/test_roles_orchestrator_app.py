@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import json
 
+import yaml
+
 from conftest import ENGINE_IMAGE, TEST_LABEL, http_request, wait_for
 from roles_helpers import (
     failure_message,
@@ -278,7 +280,8 @@ def test_single_app_stack_settings_and_other_stacks_are_kept(run_id, tmp_path, d
 def test_refusals_before_anything_changes(run_id, tmp_path, docker_api):
     base = with_app(stack_vars(run_id, tmp_path, mode="redundant", replicas=2, range_size=8))
     cases = [
-        (dict(base, acestream_orchestrator_image="ghcr.io/krinkuto11/acestream-orchestrator:latest"),
+        (dict(base, acestream_orchestrator_image="ghcr.io/krinkuto11/acestream-orchestrator:latest",
+              acestream_orchestrator_release=""),
          "'latest' is the rewrite"),
         (dict(base, acestream_orchestrator_release="v2.1.0"), "from v2.0.0 on the app ignores VPN_MODE"),
         # Gluetun v3.40.0 with forwarding: the app could never read the forwarded port.
@@ -310,3 +313,91 @@ def test_refusals_before_anything_changes(run_id, tmp_path, docker_api):
     finally:
         remove_app(docker_api, base)
         remove_stack(docker_api, base)
+
+
+def compose_record_matches(docker_api, variables, tmp_path):
+    """The docker-compose.yml record of the app is what runs: every mount, env file entry, port, label, restart
+    policy, stop timeout and network that docker inspect shows for it."""
+    app = variables["acestream_orchestrator_name"]
+    stack_dir = tmp_path / "stack"
+    service = yaml.safe_load((stack_dir / "docker-compose.yml").read_text())["services"][app]
+    inspect = docker_api.inspect_container(app)
+    assert service["image"] == inspect["Config"]["Image"] and service["container_name"] == app
+    assert sorted(service["volumes"]) == sorted("%s:%s" % (m["Source"], m["Destination"]) for m in inspect["Mounts"])
+    env = dict(item.split("=", 1) for item in inspect["Config"]["Env"])
+    written = dict(line.split("=", 1) for line in (stack_dir / service["env_file"][0]).read_text().splitlines()
+                   if line and not line.startswith("#"))
+    own = dict((k, v) for k, v in env.items() if k in written or k in service["environment"])
+    assert own == written, "the env file holds the app's whole environment"
+    assert all(env[k] == str(v) for k, v in service["environment"].items())
+    binding = inspect["HostConfig"]["PortBindings"]["8000/tcp"][0]
+    assert service["ports"] == ["%s:%s:8000" % (binding["HostIp"], binding["HostPort"])]
+    assert service["restart"] == inspect["HostConfig"]["RestartPolicy"]["Name"]
+    assert service["stop_grace_period"] == "%ss" % inspect["Config"]["StopTimeout"]
+    labels = dict((k, v) for k, v in inspect["Config"]["Labels"].items() if k.startswith("acestream."))
+    assert service["labels"] == labels
+    assert service["networks"] == [n for n in inspect["NetworkSettings"]["Networks"]]
+
+
+def drift_and_verify(variables, tmp_path):
+    """``(drift names the app, verify failed, verify's failure)`` from one drift and one verify run."""
+    drift = run_collection_playbook("drift", variables, tmp_path)
+    assert drift.rc == 0, failure_message(drift)
+    named = "orchestrator_app" in task_result(drift, "Report the drift")["msg"]
+    verify = run_collection_playbook("verify", variables, tmp_path)
+    return named, verify.rc != 0, failure_message(verify) if verify.rc != 0 else ""
+
+
+def repaired_by_one_site_run(docker_api, variables, tmp_path):
+    """One site run repairs the stack: verify passes, and the next site run changes nothing."""
+    fixed = run_roles(tmp_path, variables)
+    assert fixed.rc == 0 and fixed.changed > 0, failure_message(fixed)
+    check_placement(docker_api, variables, wait_engines_placed(docker_api, variables, timeout=30))
+    verify_passes(variables, tmp_path)
+    settled = run_roles(tmp_path, variables)
+    assert settled.rc == 0 and settled.changed == 0, failure_message(settled)
+
+
+def test_app_faults_drift_names_exactly_what_verify_fails_and_site_repairs(run_id, tmp_path, docker_api):
+    """The faults seen on the real v1.7.3 after the stack was deployed: an engine removed by hand (the health
+    manager's replacement takes another engine's API port and crash-loops, another follows: engines beyond the
+    replicas), and the app stopped. For each, drift names the app exactly when verify fails; one site run repairs it;
+    the next changes nothing."""
+    variables = with_app(stack_vars(run_id, tmp_path, mode="single", replicas=2, range_size=8))
+    app = variables["acestream_orchestrator_name"]
+    try:
+        first = run_roles(tmp_path, variables)
+        assert first.rc == 0, failure_message(first)
+        # The role waited for the app's answer with its engines, not for its port.
+        assert len(app_engines(docker_api, variables)) == 2
+        assert docker_api.inspect_container(app)["Config"]["StopTimeout"] == 30
+        compose_record_matches(docker_api, variables, tmp_path)
+        wait_engines_placed(docker_api, variables)
+        verify_passes(variables, tmp_path)
+        assert drift_and_verify(variables, tmp_path)[:2] == (False, False)
+
+        # An engine removed by hand: the replacement pile-up.
+        engines = sorted(app_engines(docker_api, variables), key=lambda e: int(e["Labels"]["host.http_port"]))
+        docker_api.remove_container(engines[-1]["Id"], force=True)
+        piled = wait_for(lambda: len(app_engines(docker_api, variables)) >= 3 or None, timeout=30,
+                         what="the health manager's replacements piling up")
+        assert piled
+        named, failed, said = drift_and_verify(variables, tmp_path)
+        assert named and failed, said
+        assert "own ports" in said or "engines" in said, said
+        repaired_by_one_site_run(docker_api, variables, tmp_path)
+
+        # The app stopped (its shutdown, given the stop timeout, removes its engines): site starts it again.
+        docker_api.stop(app)
+        assert docker_api.inspect_container(app)["State"]["ExitCode"] == 0
+        named, failed, said = drift_and_verify(variables, tmp_path)
+        assert named and failed, said
+        repaired_by_one_site_run(docker_api, variables, tmp_path)
+
+        # absent removes every engine.
+        removed = run_roles(tmp_path, dict(variables, acestream_state="absent"))
+        assert removed.rc == 0, failure_message(removed)
+        assert app_engines(docker_api, variables) == []
+    finally:
+        remove_app(docker_api, variables)
+        remove_stack(docker_api, variables)

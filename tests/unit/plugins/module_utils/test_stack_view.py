@@ -541,3 +541,53 @@ def test_app_not_answering_or_wrong():
     view = stack.view()
     assert not check(view, "app app", "running")["ok"]
     assert [a["action"] for a in view["drift"]["actions"]] == ["start"]
+
+
+def app_repairs(view):
+    """The failed checks, the drift's actions, and whether the two agree (drift named exactly when verify fails)."""
+    bad = [c for c in failed(view) if c != ("stack", "drift")]
+    return bad, [a["action"] for a in view["drift"]["actions"]], (bool(bad) == bool(view["drift"]["actions"]))
+
+
+def test_app_faults_are_drift_exactly_when_verify_fails():
+    # engines beyond the replicas (the health manager's replacements piling up)
+    stack = AppStack()
+    stack.app_containers.append(app_listed("acestream-4", "gluetun2", 19007))
+    bad, actions, agree = app_repairs(stack.view())
+    assert ("stack", "engines") in bad and ("VPN gluetun2", "engines") in bad and actions == ["restart"] and agree
+    # two engines on one port: a replacement took another engine's API port, and crash-loops
+    stack = AppStack()
+    crashing = app_listed("acestream-4", "gluetun1", 19001)
+    crashing.update(State="restarting", Status="Restarting (3) 2 seconds ago")
+    stack.app_containers[1] = crashing
+    view = stack.view()
+    bad, actions, agree = app_repairs(view)
+    assert ("engine gluetun1:19001", "own ports") in bad and ("engine gluetun1:19001", "running") in bad
+    assert ("engine gluetun1:19000", "own ports") in bad and actions == ["restart"] and agree
+    assert "its HTTP port 19001 is the API port of acestream-1" in check(view, "engine gluetun1:19001", "own ports")["detail"]
+    assert "engine gluetun1:19001 running: acestream-4 restarting" in view["drift"]["actions"][0]["reason"]
+    # a settings file changed behind the role's back
+    stack = AppStack()
+    stack.app["settings_changed"] = ["/srv/stack/orchestrator/engine_settings.json"]
+    view = stack.view()
+    bad, actions, agree = app_repairs(view)
+    assert bad == [("app app", "settings files")] and actions == ["restart"] and agree
+    assert "engine_settings.json" in view["drift"]["actions"][0]["reason"]
+    # the app not running: started, not restarted
+    stack = AppStack()
+    stack.app.update(state="exited")
+    assert app_repairs(stack.view())[1:] == (["start"], True)
+
+
+def test_app_without_a_forwarded_port_from_an_old_gluetun_is_no_drift():
+    # Gluetun v3.40 (acestream_orchestrator_old_gluetun: warn): the app reads no forwarded port, runs no forwarded
+    # engine and reports forwarded_port null; that is what it does, not something a run of site would change.
+    stack = AppStack()
+    for name in NAMES:
+        stack.probes[name]["version"] = "v3.40.0"
+    stack.app_containers = [app_listed("acestream-1", "gluetun1", 19000), app_listed("acestream-2", "gluetun1", 19002),
+                            app_listed("acestream-3", "gluetun2", 19005)]
+    stack.app["vpn_status"] = {"enabled": True, "connected": True, "forwarded_port": None}
+    view = stack.view()
+    assert failed(view) == [] and view["drift"]["actions"] == []
+    assert "has no /v1/portforward" in check(view, "VPN gluetun1", "forwarded engine")["detail"]
