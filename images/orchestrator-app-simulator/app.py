@@ -149,6 +149,8 @@ class Vpn:
         self.connected = False
         self.last_stable_port = None
         self.last_check = None
+        self.unhealthy_since = None  # monotonic time Docker's health was first seen not healthy
+        self.force_restart_attempted = False
         self.logged = {}
 
     @property
@@ -230,6 +232,8 @@ class Config:
         self.replace_delay = parse_seconds(environ, "APP_SIM_REPLACE_DELAY_S", 18.0)
         self.replace_interval = parse_seconds(environ, "APP_SIM_REPLACE_INTERVAL_S", 20.0)
         self.shutdown_seconds = parse_seconds(environ, "APP_SIM_SHUTDOWN_S", 12.0)
+        # v1.7.3 restarts a Gluetun container unhealthy this long (once per unhealthy spell; int seconds in the app).
+        self.unhealthy_restart = parse_seconds(environ, "VPN_UNHEALTHY_RESTART_TIMEOUT_S", 60.0)
         # An engine younger than this counts as healthy (it is starting).
         self.engine_grace = parse_seconds(environ, "APP_SIM_ENGINE_GRACE_S", 10.0)
         docker_host = environ.get("DOCKER_HOST", "").strip()
@@ -377,6 +381,9 @@ class Docker:
     def start(self, cid):
         self.expect("POST", f"/containers/{cid}/start", (204, 304))
 
+    def restart(self, name, timeout=10):
+        self.expect("POST", f"/containers/{quote(name, safe='')}/restart?t={timeout}", (204,), timeout=timeout + 60)
+
     def remove(self, cid, stop_timeout=None):
         if stop_timeout is not None:
             self.expect("POST", f"/containers/{cid}/stop?t={stop_timeout}", (204, 304, 404),
@@ -513,6 +520,29 @@ class App:
         elif vpn.public_ip_at is None or time.monotonic() - vpn.public_ip_at > PUBLIC_IP_TTL:
             vpn.public_ip = self.read_public_ip(vpn)
             vpn.public_ip_at = time.monotonic() if vpn.public_ip else None
+
+    def force_restart(self, vpn):
+        """v1.7.3's VPN monitor: a Gluetun container that Docker has called unhealthy for
+        VPN_UNHEALTHY_RESTART_TIMEOUT_S is restarted through the Docker socket, once per unhealthy spell. The app
+        then skips its own engine restart (a grace period): its engines stay in the old network namespace."""
+        if vpn.healthy or not vpn.found:
+            if vpn.healthy:
+                vpn.unhealthy_since, vpn.force_restart_attempted = None, False
+            return
+        now = time.monotonic()
+        if vpn.unhealthy_since is None:
+            vpn.unhealthy_since = now
+            log("WARNING", f"VPN '{vpn.name}' became unhealthy")
+        if vpn.force_restart_attempted or now - vpn.unhealthy_since < self.config.unhealthy_restart:
+            return
+        log("WARNING", f"Force restarting VPN container '{vpn.name}' after {self.config.unhealthy_restart:g}s timeout")
+        try:
+            self.docker.restart(vpn.name)
+        except DockerError as exc:
+            log("ERROR", f"Failed to force restart VPN container '{vpn.name}': {exc}")
+            return
+        vpn.force_restart_attempted = True
+        log("INFO", f"VPN container '{vpn.name}' restart initiated")
 
     def control_url(self, vpn, path):
         return f"http://{vpn.name}:{self.config.gluetun_api_port}{path}"
@@ -747,6 +777,7 @@ class App:
     def reconcile(self):
         for vpn in self.vpns:
             self.observe(vpn)
+            self.force_restart(vpn)
         containers = self.engines()
         self.check_connectivity(containers)
         with self.lock:

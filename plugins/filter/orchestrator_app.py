@@ -70,7 +70,8 @@ options:
     default: fail
   app_env:
     description:
-      - C(acestream_orchestrator_env); it may not set C(CONTAINER_LABEL) (the stack's own), nor C(MIN_REPLICAS),
+      - C(acestream_orchestrator_env); it may not set C(CONTAINER_LABEL) (the stack's own),
+        C(VPN_UNHEALTHY_RESTART_TIMEOUT_S) (the app never restarts the stack's Gluetun containers), nor C(MIN_REPLICAS),
         C(MAX_REPLICAS) or C(ENGINE_VARIANT), which the engine settings file overrides in the app.
     type: dict
   containers:

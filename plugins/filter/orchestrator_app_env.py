@@ -13,11 +13,14 @@ description:
     C(APP_PORT) (V(8000)), C(VPN_MODE), C(GLUETUN_CONTAINER_NAME) and C(GLUETUN_CONTAINER_NAME_2),
     C(GLUETUN_API_PORT), C(PORT_RANGE_HOST), C(GLUETUN_PORT_RANGE_1) and C(GLUETUN_PORT_RANGE_2), C(ACE_HTTPS_RANGE),
     C(MIN_REPLICAS) and C(MAX_REPLICAS) (at least 1), C(DOCKER_NETWORK), when given C(ENGINE_VARIANT) and, with
-    O(pool), C(CONTAINER_LABEL) (C(acestream.app-pool=<pool>)).
+    O(pool), C(CONTAINER_LABEL) (C(acestream.app-pool=<pool>)) and C(VPN_UNHEALTHY_RESTART_TIMEOUT_S) V(2147483647) -
+    the app never restarts the stack's Gluetun containers (a restart strands every engine in the old network
+    namespace; Gluetun restarts its own tunnel, and Docker's restart policy a Gluetun that exited).
   - C(PORT_RANGE_HOST) is O(port_range_host), or the span of the plan's ranges when it is empty.
-  - O(env) overrides any of them; with O(pool) it may not set C(CONTAINER_LABEL), C(MIN_REPLICAS), C(MAX_REPLICAS)
-    or C(ENGINE_VARIANT) (the app's engine settings file overrides the last three). Every value
-    is a string, trimmed; booleans are V(true)/V(false), V(null) empty.
+  - O(env) overrides any of them; with O(pool) it may not set C(CONTAINER_LABEL),
+    C(VPN_UNHEALTHY_RESTART_TIMEOUT_S), C(MIN_REPLICAS), C(MAX_REPLICAS) or C(ENGINE_VARIANT) (the app's engine
+    settings file overrides the last three). Every value is a string, trimmed; booleans are V(true)/V(false), V(null)
+    empty.
   - C(API_KEY) is not in it - add it where the secret is known.
 options:
   _input:

@@ -60,6 +60,14 @@ LABEL_APP_POOL = "acestream.app-pool"
 LABEL_VPN_CONTAINER = "acestream.vpn_container"
 LABEL_FORWARDED = "acestream.forwarded"
 LABEL_HTTP_PORT = "host.http_port"
+# Who restarts a Gluetun container: never the app. v1.7.3 restarts a Gluetun container that Docker has called
+# unhealthy for VPN_UNHEALTHY_RESTART_TIMEOUT_S (60 s by default), then skips its own engine restart (a grace
+# period): every engine is left in the dead network namespace. The collection owns the Gluetun containers; Gluetun
+# heals its own tunnel inside the container (HEALTH_RESTART_VPN, the namespace and its engines kept) and Docker's
+# restart policy brings back a Gluetun that exited. The app has no switch to turn its restart off: the collection
+# gives it a timeout it never reaches (int, as the app reads it; 2**31 - 1 s is 68 years).
+GLUETUN_RESTART_ENV = "VPN_UNHEALTHY_RESTART_TIMEOUT_S"
+GLUETUN_RESTART_NEVER = str(2 ** 31 - 1)
 # Each app engine takes two host ports from its VPN's slice: HTTP and API.
 PORTS_PER_ENGINE = 2
 # Gluetun's /v1/portforward, the only route the app reads the forwarded port from, exists from v3.41.0.
@@ -173,8 +181,9 @@ def custom_variant(variant):
 
 
 def env_problems(app_env, label):
-    """What acestream_orchestrator_env may not set: CONTAINER_LABEL (the stack's own), and what the engine settings
-    file overrides in the app (MIN_REPLICAS, MAX_REPLICAS, ENGINE_VARIANT: set through the stack's variables)."""
+    """What acestream_orchestrator_env may not set: CONTAINER_LABEL (the stack's own), VPN_UNHEALTHY_RESTART_TIMEOUT_S
+    (the Gluetun containers are the collection's: the app never restarts one), and what the engine settings file
+    overrides in the app (MIN_REPLICAS, MAX_REPLICAS, ENGINE_VARIANT: set through the stack's variables)."""
     if not isinstance(app_env, dict):
         return []
     out = []
@@ -182,6 +191,12 @@ def env_problems(app_env, label):
         out.append("acestream_orchestrator_env sets CONTAINER_LABEL, which the collection derives from the pool name "
                    "(%s) so that the stack's app engines are its own (the app removes every container carrying its "
                    "label when it starts): leave it out." % label)
+    if GLUETUN_RESTART_ENV in app_env:
+        out.append("acestream_orchestrator_env sets %s, but the app may not restart the stack's Gluetun containers: a "
+                   "Gluetun container restarted strands every engine in its old network namespace, and the app then "
+                   "skips its own engine restart. Gluetun restarts its tunnel itself (HEALTH_RESTART_VPN, the engines "
+                   "kept) and the collection sets %s=%s (never): leave it out."
+                   % (GLUETUN_RESTART_ENV, GLUETUN_RESTART_ENV, GLUETUN_RESTART_NEVER))
     for name in sorted(set(app_env) & set(SETTINGS_ENV)):
         out.append("acestream_orchestrator_env sets %s, which the app's engine settings file overrides: set %s "
                    "instead." % (name, SETTINGS_ENV[name]))

@@ -43,6 +43,8 @@ from ansible_collections.acestream.orchestrator.plugins.module_utils._gluetun_ap
 from ansible_collections.acestream.orchestrator.plugins.module_utils._orchestrator_app import (
     AppError,
     container_label,
+    GLUETUN_RESTART_ENV,
+    GLUETUN_RESTART_NEVER,
     env_problems as app_env_problems,
 )
 from ansible_collections.acestream.orchestrator.plugins.module_utils._pool_options import (
@@ -505,7 +507,8 @@ def orchestrator_app_env(plan, vpn_mode, api_port, port_range_host="", https_por
     """The orchestrator app's environment (every value a string; booleans true/false), derived from the port plan:
     APP_PORT, VPN_MODE, GLUETUN_CONTAINER_NAME(_2), GLUETUN_API_PORT, PORT_RANGE_HOST (the plan's span when
     ``port_range_host`` is empty), GLUETUN_PORT_RANGE_1(_2), ACE_HTTPS_RANGE, MIN/MAX_REPLICAS, DOCKER_NETWORK,
-    ENGINE_VARIANT when given and, with ``pool``, CONTAINER_LABEL (the stack's own label for the app's engines);
+    ENGINE_VARIANT when given and, with ``pool``, CONTAINER_LABEL (the stack's own label for the app's engines) and
+    VPN_UNHEALTHY_RESTART_TIMEOUT_S out of reach (the app never restarts the stack's Gluetun containers);
     ``env`` overrides any of them but, with ``pool``, what the collection sets (``_orchestrator_app.env_problems``)."""
     vpns = _plan_vpns(plan)
     replicas = _app_value(replicas)
@@ -529,6 +532,8 @@ def orchestrator_app_env(plan, vpn_mode, api_port, port_range_host="", https_por
         out.update({"GLUETUN_CONTAINER_NAME_2": vpns[1]["name"], "GLUETUN_PORT_RANGE_2": vpns[1]["range"]})
     if engine_variant is not None:
         out["ENGINE_VARIANT"] = _app_value(engine_variant)
+    if pool is not None:  # the collection's stack: the app never restarts its Gluetun containers
+        out[GLUETUN_RESTART_ENV] = GLUETUN_RESTART_NEVER
     env = _mapping(env, "env")
     problems = env_problems(env, "env", one_line=True)
     if pool is not None:

@@ -26,6 +26,7 @@ from conftest import (  # pylint: disable=import-error
     TEST_LABEL,
     GluetunSim,
     container_logs,
+    docker_exec,
     free_port,
     free_port_range,
     health_of,
@@ -377,3 +378,30 @@ def test_container_label_without_equals_stops_the_start(stack, docker_api):
     name, _url = stack.app({"GLUETUN_CONTAINER_NAME": "none", "CONTAINER_LABEL": "no-equals-sign"}, network=False)
     assert wait_exited(docker_api, name) == 1
     assert 'CONTAINER_LABEL must contain "=" (key=value format)' in container_logs(docker_api, name)
+
+
+def test_gluetun_unhealthy_for_the_timeout_is_restarted_by_the_app_once(stack, docker_api):
+    """v1.7.3's VPN monitor restarts a Gluetun container Docker has called unhealthy for
+    VPN_UNHEALTHY_RESTART_TIMEOUT_S, once per unhealthy spell; with the value the orchestrator_app role sets
+    (2147483647) it never does."""
+    sims, apps = {}, {}
+    for timeout in ("2", "2147483647"):
+        sim = sims[timeout] = stack.gluetun("v3.41.1", 2)
+        wait_for(lambda sim=sim: health_of(docker_api, sim.name) == "healthy", timeout=60, what=f"{sim.name} healthy")
+        apps[timeout], _url = stack.app({
+            "VPN_MODE": "single", "GLUETUN_CONTAINER_NAME": sim.name, "GLUETUN_API_PORT": "8001",
+            "GLUETUN_PORT_RANGE_1": sim.engine_range_text, "MIN_REPLICAS": "0", "MAX_REPLICAS": "1",
+            "CONTAINER_LABEL": stack.app_label(f"restart-{timeout}"), "APP_SIM_INTERVAL": "0.5",
+            "VPN_UNHEALTHY_RESTART_TIMEOUT_S": timeout})
+    started = {t: docker_api.inspect_container(sim.name)["State"]["StartedAt"] for t, sim in sims.items()}
+    for sim in sims.values():
+        docker_exec(docker_api, sim.name, ["gluetun-sim", "set-health", "unhealthy"])
+    watched, spared = sims["2"], sims["2147483647"]
+    wait_for(lambda: docker_api.inspect_container(watched.name)["State"]["StartedAt"] != started["2"] or None,
+             timeout=40, what=f"{watched.name} restarted by the app")
+    time.sleep(3)  # longer than the timeout: no second restart in the same unhealthy spell
+    said = container_logs(docker_api, apps["2"])
+    assert said.count(f"Force restarting VPN container '{watched.name}' after 2s timeout") == 1, said
+    assert health_of(docker_api, spared.name) == "unhealthy"
+    assert docker_api.inspect_container(spared.name)["State"]["StartedAt"] == started["2147483647"]
+    assert "Force restarting" not in container_logs(docker_api, apps["2147483647"])

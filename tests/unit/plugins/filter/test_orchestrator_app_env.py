@@ -37,8 +37,12 @@ def test_container_label_from_the_pool():
     env = orchestrator_app_env(plan, vpn_mode="single", api_port=8001, replicas=1, pool="stack-a",
                                engine_variant="AceServe-amd64")
     assert env["CONTAINER_LABEL"] == "acestream.app-pool=stack-a" and env["ENGINE_VARIANT"] == "AceServe-amd64"
-    assert "CONTAINER_LABEL" not in orchestrator_app_env(plan, vpn_mode="single", api_port=8001, replicas=1)
-    for env in ({"CONTAINER_LABEL": "ondemand.app=myservice"}, {"MAX_REPLICAS": 6}):
+    # The app never restarts the stack's Gluetun containers: a timeout it never reaches (an int, as the app reads it).
+    assert env["VPN_UNHEALTHY_RESTART_TIMEOUT_S"] == "2147483647"
+    alone = orchestrator_app_env(plan, vpn_mode="single", api_port=8001, replicas=1)
+    assert "CONTAINER_LABEL" not in alone and "VPN_UNHEALTHY_RESTART_TIMEOUT_S" not in alone
+    for env in ({"CONTAINER_LABEL": "ondemand.app=myservice"}, {"MAX_REPLICAS": 6},
+                {"VPN_UNHEALTHY_RESTART_TIMEOUT_S": 60}):
         with pytest.raises(AnsibleFilterError) as info:
             orchestrator_app_env(plan, vpn_mode="single", api_port=8001, replicas=1, pool="stack-a", env=env)
         assert "acestream_orchestrator_env sets" in str(info.value)

@@ -192,6 +192,10 @@ def test_what_the_apps_env_may_not_set():
     assert len(said) == 3 and "acestream.app-pool=acestream" in said[0]
     assert "set acestream_orchestrator_engine_variant instead" in said[1] and "acestream_engine_replicas" in said[2]
     assert app.env_problems(None, label) == [] and app.env_problems(["MIN_REPLICAS"], label) == []
+    # One controller per container: the stack's Gluetun containers are never restarted by the app.
+    said = app.env_problems({"VPN_UNHEALTHY_RESTART_TIMEOUT_S": "60"}, label)
+    assert len(said) == 1 and "may not restart the stack's Gluetun containers" in said[0]
+    assert "HEALTH_RESTART_VPN" in said[0] and said[0].endswith("=2147483647 (never): leave it out.")
 
 
 def test_the_stacks_app_engines_on_the_host():
