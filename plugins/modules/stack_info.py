@@ -253,6 +253,16 @@ status:
   description: The status as one JSON-ready document (VPNs, engines, drift, check counts, time of the observation).
   returned: always
   type: dict
+  contains:
+    app:
+      description: With O(app), the app as observed (its name, state, URL, C(/vpn/status) answer ...).
+      returned: when O(app) is given
+      type: dict
+      contains:
+        logs:
+          description: The app's last O(app.log_lines) log lines; empty when none were asked for.
+          type: list
+          elements: str
 metrics:
   description: The Prometheus text exposition of the status, for node_exporter's textfile collector.
   returned: always

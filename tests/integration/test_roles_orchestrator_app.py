@@ -4,10 +4,12 @@
 orchestrator-app simulator image: it reads its env and engine settings file, finds Gluetun by name, provisions
 engines through the Docker socket with its labels and two host ports each, and removes its labelled containers when
 it starts). Redundant and single, each check -> apply -> apply (unchanged): the environment and engine settings
-file that take effect, the stack's own CONTAINER_LABEL, verify / status / drift counting the app's engines, a
-Gluetun container restarted or re-created while the app runs, and the stack removed with nothing of the app left.
-The refusals (app release, Gluetun before v3.41 with forwarding, two host ports per engine) come before anything
-changes."""
+file that take effect, the stack's own CONTAINER_LABEL, verify / status / drift counting the app's engines, the
+compose record against what runs, the wait for the app's answer. The faults seen on the real v1.7.3 - a Gluetun
+container restarted or re-created, an engine removed (the replacement pile-up), its settings file changed, the app
+stopped - are drift exactly when verify fails, and one site run repairs each. The stack is removed with nothing of
+the app left. The refusals (app release, Gluetun before v3.41 with forwarding, two host ports per engine, what the
+app's env may not set) come before anything changes."""
 
 from __future__ import annotations
 
@@ -132,6 +134,7 @@ def test_redundant_app_stack(run_id, tmp_path, docker_api):
         env = dict(item.split("=", 1) for item in docker_api.inspect_container(app)["Config"]["Env"])
         assert env["CONTAINER_LABEL"] == app_label(variables) and env["VPN_MODE"] == "redundant"
         assert env["ENGINE_VARIANT"] == "AceServe-amd64" and env["MIN_REPLICAS"] == "3"
+        assert env["VPN_UNHEALTHY_RESTART_TIMEOUT_S"] == "2147483647", "the app never restarts a Gluetun container"
         settings = stack_dir / "orchestrator" / "engine_settings.json"
         assert json.loads(settings.read_text()) == {
             "min_replicas": 3, "max_replicas": 3, "auto_delete": False, "engine_variant": "AceServe-amd64",
@@ -177,26 +180,17 @@ def test_redundant_app_stack(run_id, tmp_path, docker_api):
         docker_api.restart(first_vpn, timeout=1)
         wait_for(lambda: docker_api.inspect_container(first_vpn)["State"].get("Health", {}).get("Status") == "healthy",
                  timeout=60, what=f"{first_vpn} healthy again")
-        drift = run_collection_playbook("drift", variables, tmp_path)
-        assert drift.rc == 0, failure_message(drift)
-        assert "orchestrator_app" in task_result(drift, "Report the drift")["msg"]
-        assert run_collection_playbook("verify", variables, tmp_path).rc != 0
-        fixed = run_roles(tmp_path, variables)
-        assert fixed.rc == 0 and fixed.changed > 0, failure_message(fixed)
-        check_placement(docker_api, variables, wait_engines_placed(docker_api, variables))
-        verify_passes(variables, tmp_path)
-        settled = run_roles(tmp_path, variables)
-        assert settled.rc == 0 and settled.changed == 0, failure_message(settled)
+        named, failed, said = drift_and_verify(variables, tmp_path)
+        assert named and failed, said
+        repaired_by_one_site_run(docker_api, variables, tmp_path)
 
-        # A Gluetun container re-created (removed by hand; site creates it again with a new ID).
+        # A Gluetun container removed by hand: drift names it and the app (its engines' namespace is gone) exactly
+        # when verify fails; site creates it again with a new ID and restarts the app.
         second_vpn = variables["acestream_gluetun_containers"][1]["name"]
         docker_api.remove_container(second_vpn, force=True)
-        recreated = run_roles(tmp_path, variables)
-        assert recreated.rc == 0, failure_message(recreated)
-        check_placement(docker_api, variables, wait_engines_placed(docker_api, variables))
-        verify_passes(variables, tmp_path)
-        settled = run_roles(tmp_path, variables)
-        assert settled.rc == 0 and settled.changed == 0, failure_message(settled)
+        named, failed, said = drift_and_verify(variables, tmp_path, also="gluetun")
+        assert named and failed and second_vpn in said, said
+        repaired_by_one_site_run(docker_api, variables, tmp_path)
 
         # absent: check changes nothing; then the app, every container with its label, the VPNs; nothing left.
         gone = dict(variables, acestream_state="absent")
@@ -215,68 +209,6 @@ def test_redundant_app_stack(run_id, tmp_path, docker_api):
         remove_stack(docker_api, variables)
 
 
-def test_single_app_stack_settings_and_other_stacks_are_kept(run_id, tmp_path, docker_api):
-    variables = with_app(stack_vars(run_id, tmp_path, mode="single", replicas=1, range_size=4))
-    app = variables["acestream_orchestrator_name"]
-    # Another stack's app engine on the same host: this stack's app must not remove it when it starts.
-    other = docker_api.create_container(
-        ENGINE_IMAGE, name=f"{variables['acestream_pool_name']}-other-engine",
-        labels={"acestream.app-pool": f"{variables['acestream_pool_name']}-other", TEST_LABEL: run_id})
-    docker_api.start(other)
-    try:
-        check = run_roles(tmp_path, variables, check=True)
-        assert check.rc == 0, failure_message(check)
-        first = run_roles(tmp_path, variables)
-        assert first.rc == 0, failure_message(first)
-        env = dict(item.split("=", 1) for item in docker_api.inspect_container(app)["Config"]["Env"])
-        assert env["MIN_REPLICAS"] == "1" and env["VPN_MODE"] == "single"
-        engines = wait_engines_placed(docker_api, variables)
-        check_placement(docker_api, variables, engines)
-        again = run_roles(tmp_path, variables)
-        assert again.rc == 0 and again.changed == 0, failure_message(again)
-        verify_passes(variables, tmp_path)
-        url = f"http://127.0.0.1:{variables['acestream_orchestrator_port']}"
-        assert json.loads(http_request("GET", url + "/settings/engine").body)["min_replicas"] == 1
-
-        # The app's own settings API writes the file in place (min_replicas 2): the role writes it back and restarts
-        # the app, which reads it only at start; then nothing more to do.
-        settings = tmp_path / "stack" / "orchestrator" / "engine_settings.json"
-        started = docker_api.inspect_container(app)["State"]["StartedAt"]
-        with open(settings, "r+", encoding="utf-8") as handle:  # the same file, as a bind mount sees it
-            text = handle.read().replace('"min_replicas": 1', '"min_replicas": 2')
-            handle.seek(0)
-            handle.write(text)
-            handle.truncate()
-        rewritten = run_roles(tmp_path, variables)
-        assert rewritten.rc == 0 and rewritten.changed > 0, failure_message(rewritten)
-        assert "engine settings files were rewritten" in json.dumps(task_result(rewritten, "Say why the app was restarted"))
-        assert docker_api.inspect_container(app)["State"]["StartedAt"] != started
-        wait_for(lambda: json.loads(http_request("GET", url + "/settings/engine").body)["min_replicas"] == 1,
-                 timeout=30, what="the app reading the settings file again")
-        wait_engines_placed(docker_api, variables)
-        again = run_roles(tmp_path, variables)
-        assert again.rc == 0 and again.changed == 0, failure_message(again)
-        assert len(app_engines(docker_api, variables)) == 1
-        assert docker_api.containers(all=True, filters={"id": [other["Id"]]})  # not removed
-
-        # The app turned off: it and its engines go before the collection's engines take the slice.
-        off = dict(variables, acestream_orchestrator_enabled=False, acestream_engine_image=ENGINE_IMAGE)
-        switched = run_roles(tmp_path, off)
-        assert switched.rc == 0, failure_message(switched)
-        assert docker_api.containers(all=True, filters={"name": [f"^/{app}$"]}) == []
-        assert app_engines(docker_api, variables) == []
-        pool = docker_api.containers(filters={"label": [
-            "acestream.managed-by=acestream.orchestrator.engine_pool", f"acestream.pool={variables['acestream_pool_name']}"]})
-        assert len(pool) == 1
-        assert docker_api.containers(all=True, filters={"id": [other["Id"]]})  # not removed
-        again = run_roles(tmp_path, off)
-        assert again.rc == 0 and again.changed == 0, failure_message(again)
-    finally:
-        docker_api.remove_container(other["Id"], force=True)
-        remove_app(docker_api, variables)
-        remove_stack(docker_api, variables)
-
-
 def test_refusals_before_anything_changes(run_id, tmp_path, docker_api):
     base = with_app(stack_vars(run_id, tmp_path, mode="redundant", replicas=2, range_size=8))
     cases = [
@@ -291,8 +223,9 @@ def test_refusals_before_anything_changes(run_id, tmp_path, docker_api):
         # 8 ports for 2 VPNs hold 4 app engines (two host ports each), not 5.
         (dict(base, acestream_engine_replicas=5), "engines at 2 host ports each - HTTP and API"),
         (dict(base, acestream_engine_image="my/engine:1"), "acestream_engine_image is set"),
-        (dict(base, acestream_orchestrator_env=dict(base["acestream_orchestrator_env"], CONTAINER_LABEL="a=b")),
-         "acestream_orchestrator_env sets CONTAINER_LABEL"),
+        (dict(base, acestream_orchestrator_env=dict(
+            base["acestream_orchestrator_env"], CONTAINER_LABEL="a=b", VPN_UNHEALTHY_RESTART_TIMEOUT_S=60)),
+         ("acestream_orchestrator_env sets CONTAINER_LABEL", "the app may not restart the stack's Gluetun containers")),
         (dict(base, acestream_orchestrator_env=dict(base["acestream_orchestrator_env"], MIN_REPLICAS="3")),
          "acestream_orchestrator_env sets MIN_REPLICAS, which the app's engine settings file overrides"),
         (dict(base, acestream_orchestrator_release="1.7"), "is not a release: give it as vX.Y.Z"),
@@ -300,7 +233,8 @@ def test_refusals_before_anything_changes(run_id, tmp_path, docker_api):
     try:
         for variables, said in cases:
             run = run_roles(tmp_path, variables)
-            assert run.rc != 0 and said in failure_message(run), (said, failure_message(run))
+            assert run.rc != 0 and all(text in failure_message(run) for text in (
+                said if isinstance(said, tuple) else (said,))), (said, failure_message(run))
             assert stack_containers(docker_api, variables) == {}, said
             assert docker_api.containers(all=True, filters={"name": [f"^/{base['acestream_orchestrator_name']}$"]}) == []
             assert not (tmp_path / "stack").exists(), said
@@ -336,14 +270,16 @@ def compose_record_matches(docker_api, variables, tmp_path):
     assert service["stop_grace_period"] == "%ss" % inspect["Config"]["StopTimeout"]
     labels = dict((k, v) for k, v in inspect["Config"]["Labels"].items() if k.startswith("acestream."))
     assert service["labels"] == labels
-    assert service["networks"] == [n for n in inspect["NetworkSettings"]["Networks"]]
+    assert service["networks"] == list(inspect["NetworkSettings"]["Networks"])
 
 
-def drift_and_verify(variables, tmp_path):
-    """``(drift names the app, verify failed, verify's failure)`` from one drift and one verify run."""
+def drift_and_verify(variables, tmp_path, also=None):
+    """``(drift names the app (and the component ``also``), verify failed, verify's failure)`` from one drift and one
+    verify run."""
     drift = run_collection_playbook("drift", variables, tmp_path)
     assert drift.rc == 0, failure_message(drift)
-    named = "orchestrator_app" in task_result(drift, "Report the drift")["msg"]
+    report = task_result(drift, "Report the drift")["msg"]
+    named = "orchestrator_app" in report and (also is None or also in report)
     verify = run_collection_playbook("verify", variables, tmp_path)
     return named, verify.rc != 0, failure_message(verify) if verify.rc != 0 else ""
 
@@ -358,34 +294,77 @@ def repaired_by_one_site_run(docker_api, variables, tmp_path):
     assert settled.rc == 0 and settled.changed == 0, failure_message(settled)
 
 
-def test_app_faults_drift_names_exactly_what_verify_fails_and_site_repairs(run_id, tmp_path, docker_api):
-    """The faults seen on the real v1.7.3 after the stack was deployed: an engine removed by hand (the health
-    manager's replacement takes another engine's API port and crash-loops, another follows: engines beyond the
-    replicas), and the app stopped. For each, drift names the app exactly when verify fails; one site run repairs it;
-    the next changes nothing."""
+def test_single_app_stack_faults_settings_and_other_stacks_are_kept(run_id, tmp_path, docker_api):
+    """A single app stack: the wait for the app's answer (and its failure), the compose record, then the faults seen
+    on the real v1.7.3 - an engine removed by hand (the health manager's replacement takes another engine's API port
+    and crash-loops, another follows: engines beyond the replicas), its settings file changed by its own API, the app
+    stopped. For each, drift names the app exactly when verify fails; one site run repairs it; the next changes
+    nothing. Another stack's app engine on the host is never touched; the app turned off hands the slice over."""
     variables = with_app(stack_vars(run_id, tmp_path, mode="single", replicas=2, range_size=8))
     app = variables["acestream_orchestrator_name"]
+    # Another stack's app engine on the same host: this stack's app must not remove it when it starts.
+    other = docker_api.create_container(
+        ENGINE_IMAGE, name=f"{variables['acestream_pool_name']}-other-engine",
+        labels={"acestream.app-pool": f"{variables['acestream_pool_name']}-other", TEST_LABEL: run_id})
+    docker_api.start(other)
     try:
+        check = run_roles(tmp_path, variables, check=True)
+        assert check.rc == 0, failure_message(check)
+        # An app that cannot start its engines (their image is missing): site waits, bounded, for its answer listing
+        # them, and fails with the app's last log lines.
+        stuck = dict(variables, acestream_orchestrator_wait_timeout=4, acestream_orchestrator_env=dict(
+            variables["acestream_orchestrator_env"], APP_SIM_ENGINE_IMAGE="acestream-sim/no-such-engine:missing"))
+        failed = run_roles(tmp_path, stuck)
+        said = failure_message(failed)
+        assert failed.rc != 0 and "did not answer GET http://127.0.0.1:" in said and "within 4 s" in said, said
+        assert "Its last log lines:" in said and "cannot provision an engine" in said, said
+
         first = run_roles(tmp_path, variables)
         assert first.rc == 0, failure_message(first)
         # The role waited for the app's answer with its engines, not for its port.
         assert len(app_engines(docker_api, variables)) == 2
-        assert docker_api.inspect_container(app)["Config"]["StopTimeout"] == 30
+        inspect = docker_api.inspect_container(app)
+        env = dict(item.split("=", 1) for item in inspect["Config"]["Env"])
+        assert env["MIN_REPLICAS"] == "2" and env["VPN_MODE"] == "single" and inspect["Config"]["StopTimeout"] == 30
         compose_record_matches(docker_api, variables, tmp_path)
-        wait_engines_placed(docker_api, variables)
+        check_placement(docker_api, variables, wait_engines_placed(docker_api, variables))
+        again = run_roles(tmp_path, variables)
+        assert again.rc == 0 and again.changed == 0, failure_message(again)
         verify_passes(variables, tmp_path)
         assert drift_and_verify(variables, tmp_path)[:2] == (False, False)
+        url = f"http://127.0.0.1:{variables['acestream_orchestrator_port']}"
+        assert json.loads(http_request("GET", url + "/settings/engine").body)["min_replicas"] == 2
 
         # An engine removed by hand: the replacement pile-up.
         engines = sorted(app_engines(docker_api, variables), key=lambda e: int(e["Labels"]["host.http_port"]))
         docker_api.remove_container(engines[-1]["Id"], force=True)
-        piled = wait_for(lambda: len(app_engines(docker_api, variables)) >= 3 or None, timeout=30,
-                         what="the health manager's replacements piling up")
-        assert piled
+        wait_for(lambda: len(app_engines(docker_api, variables)) >= 3 or None, timeout=30,
+                 what="the health manager's replacements piling up")
         named, failed, said = drift_and_verify(variables, tmp_path)
         assert named and failed, said
         assert "own ports" in said or "engines" in said, said
         repaired_by_one_site_run(docker_api, variables, tmp_path)
+
+        # The app's own settings API writes the file in place (min_replicas 3): drift names the app exactly when
+        # verify fails; the role writes the file back and restarts the app, which reads it only at start.
+        settings = tmp_path / "stack" / "orchestrator" / "engine_settings.json"
+        started = docker_api.inspect_container(app)["State"]["StartedAt"]
+        with open(settings, "r+", encoding="utf-8") as handle:  # the same file, as a bind mount sees it
+            text = handle.read().replace('"min_replicas": 2', '"min_replicas": 3')
+            handle.seek(0)
+            handle.write(text)
+            handle.truncate()
+        named, failed, said = drift_and_verify(variables, tmp_path)
+        assert named and failed and "settings files" in said, said
+        rewritten = run_roles(tmp_path, variables)
+        assert rewritten.rc == 0 and rewritten.changed > 0, failure_message(rewritten)
+        assert "engine settings files were rewritten" in json.dumps(task_result(rewritten, "Say why the app was restarted"))
+        assert docker_api.inspect_container(app)["State"]["StartedAt"] != started
+        assert json.loads(http_request("GET", url + "/settings/engine").body)["min_replicas"] == 2
+        wait_engines_placed(docker_api, variables)
+        again = run_roles(tmp_path, variables)
+        assert again.rc == 0 and again.changed == 0, failure_message(again)
+        assert docker_api.containers(all=True, filters={"id": [other["Id"]]})  # not removed
 
         # The app stopped (its shutdown, given the stop timeout, removes its engines): site starts it again.
         docker_api.stop(app)
@@ -394,10 +373,19 @@ def test_app_faults_drift_names_exactly_what_verify_fails_and_site_repairs(run_i
         assert named and failed, said
         repaired_by_one_site_run(docker_api, variables, tmp_path)
 
-        # absent removes every engine.
-        removed = run_roles(tmp_path, dict(variables, acestream_state="absent"))
-        assert removed.rc == 0, failure_message(removed)
+        # The app turned off: it and its engines go before the collection's engines take the slice.
+        off = dict(variables, acestream_orchestrator_enabled=False, acestream_engine_image=ENGINE_IMAGE)
+        switched = run_roles(tmp_path, off)
+        assert switched.rc == 0, failure_message(switched)
+        assert docker_api.containers(all=True, filters={"name": [f"^/{app}$"]}) == []
         assert app_engines(docker_api, variables) == []
+        pool = docker_api.containers(filters={"label": [
+            "acestream.managed-by=acestream.orchestrator.engine_pool", f"acestream.pool={variables['acestream_pool_name']}"]})
+        assert len(pool) == 2
+        assert docker_api.containers(all=True, filters={"id": [other["Id"]]})  # not removed
+        again = run_roles(tmp_path, off)
+        assert again.rc == 0 and again.changed == 0, failure_message(again)
     finally:
+        docker_api.remove_container(other["Id"], force=True)
         remove_app(docker_api, variables)
         remove_stack(docker_api, variables)
