@@ -4,9 +4,10 @@
 # build/matrix/<name>/, reused while its pins do not change; in it, the unit tests, ansible-test sanity and the
 # artifact tests (tests/artifact/test_artifact.py: the built collection installed alone, ansible-doc, a site,
 # site again with nothing changed, verify cycle by FQCN on the simulators, no warning or deprecation printed).
-# Then, in the default virtualenv, the execution environment and docs lint checks of tests/artifact.
+# Then, in the default virtualenv, the execution environment and docs lint checks of tests/artifact, and
+# galaxy-importer (tests/matrix/tooling/galaxy-importer.txt, its own virtualenv) on the built artifact.
 #   scripts/matrix.sh [REPORTS_DIR]      junit xml per entry into REPORTS_DIR (matrix-<name>*.xml)
-# ACESTREAM_MATRIX="core217 core221" runs only those entries. Needs scripts/bootstrap.sh done (the default
+# ACESTREAM_MATRIX="core220 core221" runs only those entries. Needs scripts/bootstrap.sh done (the default
 # virtualenv, the collection path, the simulator images, a Docker Engine).
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
@@ -29,13 +30,13 @@ find_python() {  # find_python 3.12: an interpreter of that version (on PATH, el
 
 pin() { sed -n "s/^$2==//p" "$1"; }  # pin FILE PACKAGE: its pinned version
 
-ensure_matrix_venv() {  # ensure_matrix_venv NAME: build/matrix/NAME/venv with exactly tests/matrix/NAME.txt
-  local name=$1 pins=$ROOT/tests/matrix/$1.txt venv=$MATRIX_DIR/$1/venv version python want
+ensure_matrix_venv() {  # ensure_matrix_venv NAME [PINS]: build/matrix/NAME/venv with exactly PINS (tests/matrix/NAME.txt)
+  local name=$1 pins=${2:-$ROOT/tests/matrix/$1.txt} venv=$MATRIX_DIR/$1/venv version python want
   version=$(sed -n 's/^# python: *//p' "$pins")
   python=$(find_python "$version") || { echo "no Python $version for $name (pyenv install $version)" >&2; return 1; }
   want=$( (cat "$pins"; "$python" --version) | sha256sum | cut -d' ' -f1)
   if [ -x "$venv/bin/python" ] && [ "$(cat "$venv/.acestream-pins" 2>/dev/null)" = "$want" ]; then return 0; fi
-  log "matrix $name: installing tests/matrix/$name.txt with $python into $venv"
+  log "matrix $name: installing ${pins#"$ROOT"/} with $python into $venv"
   rm -rf "$venv"
   "$python" -m venv "$venv" || return 1
   "$venv/bin/pip" install -q --disable-pip-version-check --no-deps -r "$pins" || return 1
@@ -98,11 +99,17 @@ for name in "${ENTRIES[@]}"; do
   log "matrix $name: $result"
 done
 # The execution environment and the docs lint need ansible-builder and antsibull-docs: the default virtualenv.
-t0=$(date +%s) tooling_xml=()
+# galaxy-importer brings its own ansible-core and ansible-lint: a virtualenv of its own, named to its test.
+t0=$(date +%s) tooling_xml=() result=ok
 [ -z "$REPORTS" ] || tooling_xml=(--junitxml="$REPORTS/matrix-tooling.xml")
-if python -m pytest -q -p no:cacheprovider tests/artifact/test_execution_environment.py \
-  tests/artifact/test_docs_lint.py "${tooling_xml[@]}"; then result=ok; else result=FAILED; FAILED=1; fi
-ROWS+=("$(printf '%-8s %-52s %5ss  %s' tooling "execution environment, docs lint (default pins)" \
+if ensure_matrix_venv galaxy-importer "$ROOT/tests/matrix/tooling/galaxy-importer.txt"; then
+  export ACESTREAM_GALAXY_IMPORTER=$MATRIX_DIR/galaxy-importer/venv/bin/python
+else result=FAILED FAILED=1; fi
+if ! python -m pytest -q -p no:cacheprovider tests/artifact/test_execution_environment.py \
+  tests/artifact/test_docs_lint.py tests/artifact/test_galaxy_importer.py "${tooling_xml[@]}"; then
+  result=FAILED FAILED=1
+fi
+ROWS+=("$(printf '%-8s %-52s %5ss  %s' tooling "execution environment, docs lint, galaxy-importer" \
   "$(( $(date +%s) - t0 ))" "$result")")
 log "matrix summary"
 printf '  %s\n' "${ROWS[@]}"

@@ -95,8 +95,8 @@ stage_molecule() {
 }
 
 stage_matrix() {
-  # The support matrix (README, Requirements): ansible-core 2.17, 2.19 and 2.21, each in its own pinned virtualenv
-  # (tests/matrix/*.txt, under build/matrix/): unit, sanity, shellcheck, the artifact and its smoke cycle; then the
+  # The support matrix (README, Requirements): ansible-core 2.20 and 2.21 (2.19 is the whole suite's), each in its
+  # own pinned virtualenv (tests/matrix/*.txt, under build/matrix/): unit, sanity, shellcheck, the artifact and its smoke cycle; then the
   # execution environment and docs lint checks in the default virtualenv.
   "$ROOT/scripts/matrix.sh" "$REPORTS"
 }

@@ -62,6 +62,6 @@ def test_ansible_builder_create_makes_the_build_context(installed, tmp_path):
     assert "ansible-galaxy collection install" in containerfile and "install-from-bindep" in containerfile
     requirements = yaml.safe_load((context / "_build" / "requirements.yml").read_text())
     assert {c["name"] for c in requirements["collections"]} == galaxy
-    assert "ansible-core>=2.17,<2.22" in containerfile
+    assert "ansible-core>=2.19,<2.22" in containerfile
     assert (context / "_build" / "scripts" / "assemble").is_file()
     assert (context / "_build" / "scripts" / "introspect.py").is_file()

@@ -2,7 +2,7 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Runs a module's main() in-process, as Ansible would on the target, for the module unit tests.
 
-Works the same on every ansible-core release meta/runtime.yml promises (2.17 and newer): the module arguments
+Works the same on every ansible-core release meta/runtime.yml promises (2.19 and newer): the module arguments
 are handed over the way AnsibleModule reads them on every release (``basic._ANSIBLE_ARGS``), and the result
 always carries ``invocation`` (2.21 adds it only when the controller asks, with ``_ansible_inject_invocation``).
 """
