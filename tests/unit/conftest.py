@@ -1,7 +1,9 @@
 # Copyright (c) acestream.orchestrator contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""What the unit tests share: the checkout importable as ``ansible_collections.acestream.orchestrator``
-(the link build/collections/ansible_collections/acestream/orchestrator made by scripts/bootstrap.sh),
+"""What the unit tests share: the checkout importable as ``ansible_collections.acestream.orchestrator`` (a checkout
+at ``<root>/ansible_collections/acestream/orchestrator``, the layout ``ansible-test units`` uses, is importable from
+``<root>``; any other through the link build/collections/ansible_collections/acestream/orchestrator that
+scripts/bootstrap.sh makes),
 the helper modules of this folder importable by name, the ``fake`` Gluetun control servers, a fake
 ``clock`` for the probe's waits and a record of the ``socket_timeouts`` clients set.
 
@@ -19,7 +21,10 @@ import threading
 import pytest
 
 _HERE = pathlib.Path(__file__).resolve().parent
-for _path in (str(_HERE.parents[1] / "build" / "collections"), str(_HERE)):
+_CHECKOUT = _HERE.parents[1]
+_IN_PLACE = (_CHECKOUT.name, _CHECKOUT.parent.name, _CHECKOUT.parents[1].name) == (
+    "orchestrator", "acestream", "ansible_collections")
+for _path in (str(_CHECKOUT.parents[2] if _IN_PLACE else _CHECKOUT / "build" / "collections"), str(_HERE)):
     if _path not in sys.path:
         sys.path.insert(0, _path)
 

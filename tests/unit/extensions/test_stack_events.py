@@ -13,8 +13,7 @@ import threading
 
 import pytest
 
-PLUGIN = pathlib.Path(__file__).resolve().parents[3] / "build" / "collections" / "ansible_collections" / "acestream" \
-    / "orchestrator" / "extensions" / "eda" / "plugins" / "event_source" / "stack_events.py"
+PLUGIN = pathlib.Path(__file__).resolve().parents[3] / "extensions" / "eda" / "plugins" / "event_source" / "stack_events.py"
 SE = runpy.run_path(str(PLUGIN))  # as ansible-rulebook loads a source
 KEY = "UnitTestApiKey" + "k" * 10
 POOL = "pool"
