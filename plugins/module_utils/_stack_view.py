@@ -123,13 +123,22 @@ def app_engines_joined(engines, states):
     return out
 
 
+# States of the app's container that starting it leaves as they are (a crash loop under its restart policy, a pause):
+# the role restarts it.
+APP_STUCK = ("restarting", "paused")
+
+
 def app_drift(app, states, pool_engines):
     """What the orchestrator_app role would change for the app's engines: restart the app when engines were left in
-    an old network namespace (its start-up re-provisions them), start it when it is not running, remove the
-    collection's own engines (the app provisions them). Shaped as engine_pool's drift."""
+    an old network namespace (its start-up re-provisions them) or when it is crash-looping or paused, start it when
+    it is not running otherwise, remove the collection's own engines (the app provisions them). Shaped as
+    engine_pool's drift."""
     vpns = dict((name, {"id": state["id"], "started_at": state["started_at"]}) for name, state in states.items())
     actions = []
-    if app["state"] != RUNNING:
+    if app["state"] in APP_STUCK:
+        actions.append({"action": "restart", "name": app["name"], "vpn": None, "port": None,
+                        "reason": "the orchestrator app is %s (a start leaves it so)" % app["state"]})
+    elif app["state"] != RUNNING:
         actions.append({"action": "start", "name": app["name"], "vpn": None, "port": None,
                         "reason": "the orchestrator app is %s" % (app["state"] or "missing")})
     left = stranded(app["engines"], vpns)
@@ -151,15 +160,22 @@ def app_drift(app, states, pool_engines):
 # The checks of the app's engines that a restart of the app repairs (its start-up removes every engine carrying the
 # stack's CONTAINER_LABEL and provisions them again): each engine's own, the engines per VPN, the forwarded engine, the
 # count. After a fault the app's health manager piles up replacements (on another engine's API port: they crash-loop)
-# or leaves engines in a dead namespace; whatever of these checks fails, the app's drift is a restart.
+# or leaves engines in a dead namespace; whatever of these checks fails, the app's drift is a restart. Not while their
+# Gluetun container is missing or unhealthy: the app places no engine on such a VPN, so a restart repairs nothing
+# there (the VPN's own checks fail; Gluetun heals its tunnel, site re-creates a missing container).
 APP_REPAIRED = (("VPN", "engines"), ("VPN", "forwarded engine"), ("stack", "engines"))
 
 
-def _app_repaired(result):
-    scope = result["scope"]
-    if scope.startswith("engine "):
-        return True
-    return (scope.split(" ", 1)[0], result["check"]) in APP_REPAIRED
+def _app_repaired(result, unhealthy):
+    """Whether a restart of the app repairs this failed check; ``unhealthy``: the names of the VPNs not healthy."""
+    kind, _sep, rest = result["scope"].partition(" ")
+    if kind == "engine":
+        return rest.rpartition(":")[0] not in unhealthy
+    if kind == "VPN" and rest in unhealthy:
+        return False
+    if kind == "stack" and unhealthy:
+        return False
+    return (kind, result["check"]) in APP_REPAIRED
 
 
 def _app_whole(view):
@@ -169,7 +185,8 @@ def _app_whole(view):
     app = view["app"]
     if app["state"] != RUNNING or any(a["action"] in ("restart", "start") for a in decided["actions"]):
         return decided
-    failing = [c for c in _view_checks(view) if not c["ok"] and _app_repaired(c)]
+    unhealthy = set(vpn["name"] for vpn in view["vpns"] if not vpn["healthy"])
+    failing = [c for c in _view_checks(view) if not c["ok"] and _app_repaired(c, unhealthy)]
     if not failing:
         return decided
     restart = {"action": "restart", "name": app["name"], "vpn": None, "port": None,

@@ -591,3 +591,29 @@ def test_app_without_a_forwarded_port_from_an_old_gluetun_is_no_drift():
     view = stack.view()
     assert failed(view) == [] and view["drift"]["actions"] == []
     assert "has no /v1/portforward" in check(view, "VPN gluetun1", "forwarded engine")["detail"]
+
+
+def test_app_crash_looping_or_paused_is_restarted_not_started():
+    # Starting a container that is restarting (its restart policy) or paused leaves it so: the role restarts it.
+    for state in ("restarting", "paused"):
+        stack = AppStack()
+        stack.app.update(state=state)
+        view = stack.view()
+        assert not check(view, "app app", "running")["ok"]
+        assert [a["action"] for a in view["drift"]["actions"]] == ["restart"], state
+        assert view["drift"]["actions"][0]["reason"] == "the orchestrator app is %s (a start leaves it so)" % state
+
+
+def test_an_unhealthy_gluetun_is_not_the_apps_drift():
+    # gluetun2 unhealthy (its tunnel down): its engine answers nothing and the app places none there; a restart of the
+    # app repairs none of it. verify fails on the VPN; the drift does not restart the app for it.
+    stack = AppStack()
+    stack.probes["gluetun2"] = probe("gluetun2", 32000, health="unhealthy")
+    stack.api["acestream-3"] = {"ok": False, "url": "u", "detail": "no answer"}
+    view = stack.view()
+    bad = failed(view)
+    assert ("VPN gluetun2", "connected") in bad and ("engine gluetun2:19005", "API") in bad
+    assert view["drift"]["actions"] == []
+    # the same engine failing behind a healthy Gluetun is the app's drift
+    stack.probes["gluetun2"] = probe("gluetun2", 32000)
+    assert [a["action"] for a in stack.view()["drift"]["actions"]] == ["restart"]
