@@ -15,7 +15,7 @@ Port passing (what each variant of the orchestrator does):
                     env HTTP_PORT, HTTPS_PORT, P2P_PORT, BIND_ALL=true
   jopsis-amd64      env ACESTREAM_ARGS="--http-port P --https-port Q [--port R]"
   jopsis-arm32/64   command: python main.py --bind-all --http-port P --https-port Q [--port R]
-  AceServe (app)    command: python main.py --bind-all --http-port P --https-port Q --api-port A [--port R]
+  AceServe (app)    command: python main.py --bind-all --http-port P --api-port A [--port R] (v1.7.3 passes no --https-port)
 
 Several mechanisms may be used at once when they agree; when they disagree on a port the simulator exits
 with an error (a real engine would silently use one of them). Standard library only.

@@ -75,11 +75,13 @@ options:
         carrying the stack's C(CONTAINER_LABEL) C(acestream.app-pool=<name>), each placed by its labels
         C(acestream.vpn_container) (host) and C(host.http_port) (port), its P2P port read from its command line;
         each VPN must have one forwarded engine, with the port Gluetun answers first.
-      - The drift is then what the C(orchestrator_app) role would change - start the app; restart it when engines
-        were left in an old network namespace of their Gluetun container (re-created or restarted), or whenever a
-        check of its engines fails that its start-up repairs (engines beyond the replicas or missing, two engines on
-        one port, a crash-looping engine, the forwarded engine), or its settings files differ from O(app.settings_files);
-        remove the collection's own engines. So the drift names the app exactly when C(verify) fails on its engines.
+      - The drift is then what the C(orchestrator_app) role would change - start the app; restart it when it is
+        crash-looping or paused, when engines were left in an old network namespace of their Gluetun container
+        (re-created or restarted), or whenever a check of its engines behind a healthy Gluetun container fails that
+        its start-up repairs (engines beyond the replicas or missing, two engines on one port, a crash-looping engine,
+        an engine's host, port or API, the forwarded engine), or its settings files differ from
+        O(app.settings_files); remove the collection's own engines. So the drift names the app exactly when
+        C(verify) fails on its engines.
     type: dict
     version_added: 0.2.0
     suboptions:
