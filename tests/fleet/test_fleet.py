@@ -102,9 +102,16 @@ class Fleet:
         return self.clients[host]
 
     def containers(self, host):
-        """name -> inspect data of every container on the host's engine."""
+        """name -> inspect data of every container on the host's engine (one removed between the list and its
+        inspect, as a converge run replaces an engine, is gone: left out)."""
         api = self.clients[host]
-        return {c["Names"][0].lstrip("/"): api.inspect_container(c["Id"]) for c in api.containers(all=True)}
+        out = {}
+        for listed in api.containers(all=True):
+            try:
+                out[listed["Names"][0].lstrip("/")] = api.inspect_container(listed["Id"])
+            except docker.errors.NotFound:
+                continue
+        return out
 
 
 @dataclass

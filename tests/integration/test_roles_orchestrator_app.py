@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 
+import docker
 import yaml
 
 from conftest import ENGINE_IMAGE, TEST_LABEL, http_request, wait_for
@@ -65,7 +66,10 @@ def wait_engines_placed(docker_api, variables, timeout=90):
             started = docker_api.inspect_container(vpn)["State"]["StartedAt"] if vpn in ids else None
             if engine["State"] != "running" or engine["HostConfig"]["NetworkMode"] != f"container:{ids.get(vpn)}":
                 return None
-            created = docker_api.inspect_container(engine["Id"])["Created"]
+            try:
+                created = docker_api.inspect_container(engine["Id"])["Created"]
+            except docker.errors.NotFound:  # the app removed it meanwhile: look again
+                return None
             if started is None or seconds(created) < seconds(started):
                 return None
         try:  # and the forwarded engines in place (the app replaces one when a port comes late or moves)
