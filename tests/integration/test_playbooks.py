@@ -293,3 +293,57 @@ def test_egress_ip_check(stack, docker_api, tmp_path):
     assert not failed["ok"]
     assert "is not the VPN public IP 203.0.113.99" in failed["detail"]
     assert verify.rc != 0
+
+
+def test_every_entry_point_with_only_the_variables_the_stack_needs(stack, docker_api, tmp_path):
+    """An inventory as the gluetun role's README writes one: each Gluetun container's settings in its own env, every
+    optional variable at its default (acestream_gluetun_env among them), only the names, ports and stand-in images
+    a test on a shared engine needs. Every entry point runs on it: site, site again, verify, status in its three
+    outputs, drift, converge_engines (the keep_converged rulebook's action), absent."""
+    full = stack(mode="redundant", replicas=2, range_size=6)
+    shared_env = full["acestream_gluetun_env"]
+    needed = ("acestream_vpn_mode", "acestream_pool_name", "acestream_stack_dir", "acestream_docker_network",
+              "acestream_port_range_host", "acestream_engine_replicas", "acestream_gluetun_image",
+              "acestream_gluetun_release", "acestream_gluetun_pull", "acestream_gluetun_capabilities",
+              "acestream_gluetun_devices", "acestream_engine_image")
+    variables = {name: full[name] for name in needed}
+    variables["acestream_gluetun_containers"] = [{**c, "env": {**shared_env, **c["env"]}}
+                                                 for c in full["acestream_gluetun_containers"]]
+
+    site = run_collection_playbook("site", variables, tmp_path)
+    assert site.rc == 0, failure_message(site)
+    assert site.changed > 0
+    assert len(engines_of(docker_api, variables)) == 2
+    again = run_collection_playbook("site", variables, tmp_path)
+    assert again.rc == 0 and again.changed == 0, failure_message(again)
+
+    verify = run_collection_playbook("verify", variables, tmp_path)
+    assert verify.rc == 0, failure_message(verify)
+    assert all(c["ok"] for c in checks_of(verify))
+
+    textfile = tmp_path / "acestream.prom"
+    for output in ({"acestream_status_file": str(tmp_path / "status.txt")},
+                   {"acestream_status_format": "json", "acestream_status_file": str(tmp_path / "status.json"),
+                    "acestream_status_textfile": str(textfile)}):
+        status = run_collection_playbook("status", {**variables, **output}, tmp_path)
+        assert status.rc == 0, failure_message(status)
+    assert (tmp_path / "status.txt").read_text().rstrip().endswith("drift: none")
+    assert json.loads((tmp_path / "status.json").read_text())[0]["checks"]["failed"] == 0
+    assert "acestream_vpn_healthy" in textfile.read_text()
+
+    drift = run_collection_playbook("drift", {**variables, "acestream_drift_fail": True}, tmp_path)
+    assert drift.rc == 0, failure_message(drift)
+    assert "No drift" in task_result(drift, "Report the drift")["msg"]
+
+    victim = engines_of(docker_api, variables)[0]
+    docker_api.remove_container(victim["Id"], force=True)
+    converge = run_collection_playbook("converge_engines", variables, tmp_path)
+    assert converge.rc == 0 and converge.changed > 0, failure_message(converge)
+    assert len(engines_of(docker_api, variables)) == 2
+    converge = run_collection_playbook("converge_engines", variables, tmp_path)
+    assert converge.rc == 0 and converge.changed == 0, failure_message(converge)
+
+    absent = run_collection_playbook("site", {**variables, "acestream_state": "absent"}, tmp_path)
+    assert absent.rc == 0, failure_message(absent)
+    assert engines_of(docker_api, variables) == []
+    assert docker_api.containers(all=True, filters={"name": variables["acestream_gluetun_containers"][0]["name"]}) == []
