@@ -11,11 +11,11 @@
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 
-ALL_STAGES=(unit sanity lint integration eda fleet molecule matrix)
+ALL_STAGES=(unit sanity lint integration eda fleet engines molecule matrix)
 # The two lanes of a full run. The main lane keeps the local Docker Engine busy (integration, molecule); the side
 # lane spends its time on downloads and pylint (sanity, lint) and on SSH round trips to the fleet hosts, which
 # have Docker Engines of their own: little of it competes with the main lane for the CPU.
-MAIN_LANE=(unit integration eda molecule)
+MAIN_LANE=(unit integration eda engines molecule)
 SIDE_LANE=(sanity lint fleet matrix)
 STAGES=("$@")
 LANES=1
@@ -70,6 +70,30 @@ stage_fleet() {
   pytest -q -p no:cacheprovider tests/fleet --junitxml="$REPORTS/fleet.xml"
 }
 
+stage_engines() {
+  # The Docker Engine matrix (README, Requirements): Debian's docker.io 26.x (trixie) and the newest (sid), each on
+  # a Docker host of its own built from Debian's packages (tests/engines/engines.sh), reached over SSH. Their root
+  # filesystems were built in the background since the start of the run (prebuild_engines), when not cached.
+  if [ -n "$ENGINES_BUILD_PID" ]; then
+    wait "$ENGINES_BUILD_PID" || { cat "$REPORTS/engines-build.log"; return 1; }
+    cat "$REPORTS/engines-build.log"
+  fi
+  pytest -q -p no:cacheprovider tests/engines --junitxml="$REPORTS/engines.xml"
+}
+
+ENGINES_BUILD_PID=
+prebuild_engines() {  # the Docker hosts' images (downloads, mostly) while the stages before theirs run
+  local stage
+  for stage in "${STAGES[@]}"; do
+    [ "$stage" = engines ] || continue
+    [ "${STAGES[0]}" != engines ] || return 0
+    command -v mmdebstrap >/dev/null || { log "installing mmdebstrap"; apt_install mmdebstrap; }
+    log "building the Docker hosts' images in the background ($REPORTS/engines-build.log)"
+    "$ROOT/tests/engines/engines.sh" build >"$REPORTS/engines-build.log" 2>&1 &
+    ENGINES_BUILD_PID=$!
+  done
+}
+
 stage_molecule() {
   # Each scenario has its own names, ports and network: with ACESTREAM_TEST_WORKERS above 1 (the default) they
   # run side by side, each one's output shown whole when it ends.
@@ -121,6 +145,7 @@ echo "bootstrap $(( $(date +%s) - start ))s ok" >"$REPORTS/summary"
 for stage in "${STAGES[@]}"; do
   declare -F "stage_$stage" >/dev/null || die "unknown stage '$stage' (stages: ${ALL_STAGES[*]})"
 done
+prebuild_engines
 
 if [ "$LANES" = 2 ]; then
   side_log=$REPORTS/side-lane.log
