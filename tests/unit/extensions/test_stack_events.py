@@ -8,13 +8,25 @@ from __future__ import annotations
 import asyncio
 import json
 import pathlib
-import runpy
+import importlib.util
 import threading
 
 import pytest
 
 PLUGIN = pathlib.Path(__file__).resolve().parents[3] / "extensions" / "eda" / "plugins" / "event_source" / "stack_events.py"
-SE = runpy.run_path(str(PLUGIN))  # as ansible-rulebook loads a source
+
+
+def _load_source(path):
+    """The source file as a module of its own, from its path (ansible-test's collection loader claims every path
+    as an import location, so runpy.run_path, which looks for a __main__ there, cannot load it under
+    ``ansible-test units``)."""
+    spec = importlib.util.spec_from_file_location("acestream_stack_events_under_test", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return vars(module)
+
+
+SE = _load_source(PLUGIN)
 KEY = "UnitTestApiKey" + "k" * 10
 POOL = "pool"
 STARTED = "2026-01-01T00:00:00.000000001Z"

@@ -2,7 +2,7 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """_orchestrator_app: the app release that runs the port guide's setup, its engine settings file and variant names,
 its CONTAINER_LABEL, the Gluetun releases it reads a forwarded port from, and its engines as observed (which VPN,
-which ports, left in an old network namespace or not); with the filter plugin and the stack view's app mode."""
+which ports, left in an old network namespace or not); with the stack view's app mode (the filter: tests/unit/plugins/filter/test_orchestrator_app_filter.py)."""
 
 from __future__ import annotations
 
@@ -10,9 +10,8 @@ import json
 import math
 
 import pytest
-from ansible.errors import AnsibleFilterError
+from app_listing import listed_engine as _listed
 
-from ansible_collections.acestream.orchestrator.plugins.filter.orchestrator_app import FilterModule, orchestrator_app
 from ansible_collections.acestream.orchestrator.plugins.module_utils import _orchestrator_app as app
 from ansible_collections.acestream.orchestrator.plugins.module_utils._stack_view import app_drift, app_engines_joined
 
@@ -164,27 +163,6 @@ def test_forwarding_from_the_containers_env():
 
 
 # --------------------------------------------------------------------------------------- the filter
-def test_filter_registered_and_roles_call():
-    assert FilterModule().filters() == {"orchestrator_app": orchestrator_app}
-    decided = orchestrator_app(app.DEFAULT_IMAGE, pool="acestream", replicas=2, engine_variant="krinkuto11-amd64")
-    assert decided["release"] == "v1.7.3" and decided["release_problem"] is None and decided["problems"] == []
-    assert decided["variant"] == "AceServe-amd64" and decided["label"] == "acestream.app-pool=acestream"
-    assert json.loads(decided["settings_json"])["min_replicas"] == 2
-
-
-def test_filter_lists_every_problem():
-    decided = orchestrator_app("ghcr.io/krinkuto11/acestream-orchestrator:latest", pool="acestream", replicas=2,
-                               engine_variant="custom", engine_image="my/engine:1", gluetun_release="v3.40.0",
-                               gluetun_containers=[{"name": "g", "env": {"VPN_PORT_FORWARDING": "on"}}],
-                               app_env={"CONTAINER_LABEL": "ondemand.app=myservice"})
-    assert "'latest' is the rewrite" in decided["release_problem"]
-    assert len(decided["problems"]) == 4 and "sets CONTAINER_LABEL" in decided["problems"][2] and decided["variant"] is None and decided["settings"] is None
-    warned = orchestrator_app(app.DEFAULT_IMAGE, pool="acestream", replicas=2, gluetun_release="v3.40.0",
-                              gluetun_containers=[{"name": "g"}], gluetun_env={"VPN_PORT_FORWARDING": "on"},
-                              old_gluetun="warn")
-    assert warned["problems"] == [] and "deploying anyway" in warned["warnings"][0]
-
-
 def test_what_the_apps_env_may_not_set():
     label = app.container_label("acestream")
     assert app.env_problems({"TZ": "UTC", "DEBUG_MODE": True}, label) == []
@@ -198,35 +176,7 @@ def test_what_the_apps_env_may_not_set():
     assert "HEALTH_RESTART_VPN" in said[0] and said[0].endswith("=2147483647 (never): leave it out.")
 
 
-def test_the_stacks_app_engines_on_the_host():
-    listed = [_listed("acestream-1", "g1", 19000), _listed("acestream-9", "g1", 19002, pool="other")]
-    decided = orchestrator_app(app.DEFAULT_IMAGE, pool="acestream", replicas=1, containers=listed)
-    assert decided["engines"] == ["acestream-1"]
-    assert orchestrator_app(app.DEFAULT_IMAGE, pool="acestream", replicas=1)["engines"] is None
-    assert json.loads(decided["custom_variant_json"]) == {"enabled": False, "platform": "amd64"}
-
-
-@pytest.mark.parametrize("kwargs", [
-    {"pool": "a=b", "replicas": 1}, {"pool": "acestream", "replicas": -1}, {"pool": "acestream", "replicas": None},
-    {"pool": "acestream", "replicas": 1, "old_gluetun": "never", "gluetun_release": "v3.41.0"},
-])
-def test_filter_bad_input(kwargs):
-    with pytest.raises(AnsibleFilterError) as caught:
-        orchestrator_app(app.DEFAULT_IMAGE, **kwargs)
-    assert str(caught.value).startswith("acestream.orchestrator.orchestrator_app: ")
-
-
 # --------------------------------------------------------------------------------------- its engines
-def _listed(name, vpn, port, forwarded=False, network="container:aaa", created=2_000_000_000, pool="acestream",
-            command=None, state="running"):
-    labels = {"acestream.app-pool": pool, "acestream.vpn_container": vpn, "acestream.forwarded": str(forwarded).lower(),
-              "host.http_port": str(port)}
-    return {"Id": name + "-id", "Names": ["/" + name], "Labels": labels, "State": state, "Status": "Up",
-            "Created": created, "HostConfig": {"NetworkMode": network},
-            "Command": command or "python main.py --http-port %d --https-port 45000 --api-port %d%s" % (
-                port, port + 1, " --port 40001" if forwarded else "")}
-
-
 def test_app_engines_of_one_stack():
     listed = [_listed("acestream-2", "g2", 19010), _listed("acestream-1", "g1", 19000, forwarded=True),
               _listed("other-1", "g1", 19002, pool="other"), {"Id": "x", "Labels": None}]
@@ -323,20 +273,3 @@ G2 = {"name": "g2", "healthy": True, "forwarded_port": 40002}
 def test_vpn_status_against_gluetun(answer, vpns, said):
     problems = app.vpn_status_problems(answer, vpns)
     assert len(problems) == len(said) and all(part in text for part, text in zip(said, problems))
-
-
-def test_an_empty_image_is_a_release_problem_not_an_error():
-    # A stack with the app off may leave the image empty: its label and engines are still found.
-    decided = orchestrator_app("", pool="acestream", replicas=0, containers=[_listed("acestream-1", "g1", 19000)])
-    assert "acestream_orchestrator_image is empty" in decided["release_problem"]
-    assert decided["label"] == "acestream.app-pool=acestream" and decided["engines"] == ["acestream-1"]
-
-
-def test_settings_hash_follows_both_files():
-    one = orchestrator_app(app.DEFAULT_IMAGE, pool="acestream", replicas=2)["settings_hash"]
-    assert one == orchestrator_app(app.DEFAULT_IMAGE, pool="acestream", replicas="2")["settings_hash"]
-    assert one != orchestrator_app(app.DEFAULT_IMAGE, pool="acestream", replicas=3)["settings_hash"]
-    assert one != orchestrator_app(app.DEFAULT_IMAGE, pool="acestream", replicas=2,
-                                   app_variant="AceServe-arm64")["settings_hash"]
-    assert len(one) == 16 and orchestrator_app(app.DEFAULT_IMAGE, pool="acestream", replicas=2,
-                                               engine_variant="custom")["settings_hash"] is None
