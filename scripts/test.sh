@@ -23,22 +23,35 @@ if [ ${#STAGES[@]} -eq 0 ] && [ "${ACESTREAM_TEST_LANES:-1}" = 2 ]; then LANES=2
 [ ${#STAGES[@]} -gt 0 ] || STAGES=("${ALL_STAGES[@]}")
 REPORTS=$BUILD/test-reports
 
+PLAIN=$BUILD/sanity/ansible_collections/acestream/orchestrator
+plain_copy() {  # the tracked and new files in a plain ansible_collections/acestream/orchestrator checkout: $PLAIN
+  rm -rf "$PLAIN" && mkdir -p "$PLAIN"
+  (cd "$ROOT" && git ls-files -co --exclude-standard -z | xargs -0 cp --parents -t "$PLAIN")
+  # The copy sits inside this checkout's ignored build/ folder: make it a repository of its own so that
+  # ansible-test lists its files instead of the (ignored) ones of the outer checkout.
+  git -C "$PLAIN" init -q
+  # What sits next to the checkout (the port guide in ../shared) sits next to the copy too.
+  if [ -d "$ROOT/../shared" ]; then ln -sfn "$(cd "$ROOT/../shared" && pwd)" "$(dirname "$PLAIN")/shared"; fi
+}
+
+suite_python() { python -c 'import sys; print("%d.%d" % sys.version_info[:2])'; }
+
 stage_unit() {
-  pytest -q -p no:cacheprovider tests/unit --junitxml="$REPORTS/unit.xml"
+  # As a contributor runs them: ansible-test units in a plain checkout at ansible_collections/acestream/orchestrator,
+  # with none of the bootstrap's links (its own collection loader; the matrix runs pytest tests/unit from here).
+  local rc=0 xml
+  plain_copy
+  (cd "$PLAIN" && env -u ANSIBLE_COLLECTIONS_PATH ansible-test units --python "$(suite_python)" --color no) || rc=1
+  for xml in "$PLAIN"/tests/output/junit/*-units.xml; do
+    [ -e "$xml" ] && cp "$xml" "$REPORTS/unit-$(basename "$xml")"
+  done
+  return "$rc"
 }
 
 stage_sanity() {
   # ansible-test needs the collection at ansible_collections/<namespace>/<name>/: test a copy of the tree.
-  local dest=$BUILD/sanity/ansible_collections/acestream/orchestrator
-  rm -rf "$dest" && mkdir -p "$dest"
-  (cd "$ROOT" && git ls-files -co --exclude-standard -z | xargs -0 cp --parents -t "$dest")
-  # The copy sits inside this checkout's ignored build/ folder: make it a repository of its own so that
-  # ansible-test lists its files instead of the (ignored) ones of the outer checkout.
-  git -C "$dest" init -q
-  (cd "$dest" && ansible-test sanity --python 3.11 --requirements --color no) || return 1
-  # The unit tests as a contributor runs them from a plain checkout at ansible_collections/acestream/orchestrator,
-  # with none of the bootstrap's links: ansible-test units (its own collection loader), junit under the copy.
-  (cd "$dest" && env -u ANSIBLE_COLLECTIONS_PATH ansible-test units --python 3.11 --color no)
+  plain_copy
+  (cd "$PLAIN" && ansible-test sanity --python "$(suite_python)" --requirements --color no)
 }
 
 stage_lint() {

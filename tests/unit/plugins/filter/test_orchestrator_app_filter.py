@@ -22,6 +22,7 @@ def test_filter_registered_and_roles_call():
     assert decided["variant"] == "AceServe-amd64" and decided["label"] == "acestream.app-pool=acestream"
     assert json.loads(decided["settings_json"])["min_replicas"] == 2
 
+
 def test_filter_lists_every_problem():
     decided = orchestrator_app("ghcr.io/krinkuto11/acestream-orchestrator:latest", pool="acestream", replicas=2,
                                engine_variant="custom", engine_image="my/engine:1", gluetun_release="v3.40.0",
@@ -34,12 +35,14 @@ def test_filter_lists_every_problem():
                               old_gluetun="warn")
     assert warned["problems"] == [] and "deploying anyway" in warned["warnings"][0]
 
+
 def test_the_stacks_app_engines_on_the_host():
     listed = [_listed("acestream-1", "g1", 19000), _listed("acestream-9", "g1", 19002, pool="other")]
     decided = orchestrator_app(app.DEFAULT_IMAGE, pool="acestream", replicas=1, containers=listed)
     assert decided["engines"] == ["acestream-1"]
     assert orchestrator_app(app.DEFAULT_IMAGE, pool="acestream", replicas=1)["engines"] is None
     assert json.loads(decided["custom_variant_json"]) == {"enabled": False, "platform": "amd64"}
+
 
 @pytest.mark.parametrize("kwargs", [
     {"pool": "a=b", "replicas": 1}, {"pool": "acestream", "replicas": -1}, {"pool": "acestream", "replicas": None},
@@ -50,11 +53,13 @@ def test_filter_bad_input(kwargs):
         orchestrator_app(app.DEFAULT_IMAGE, **kwargs)
     assert str(caught.value).startswith("acestream.orchestrator.orchestrator_app: ")
 
+
 def test_an_empty_image_is_a_release_problem_not_an_error():
     # A stack with the app off may leave the image empty: its label and engines are still found.
     decided = orchestrator_app("", pool="acestream", replicas=0, containers=[_listed("acestream-1", "g1", 19000)])
     assert "acestream_orchestrator_image is empty" in decided["release_problem"]
     assert decided["label"] == "acestream.app-pool=acestream" and decided["engines"] == ["acestream-1"]
+
 
 def test_settings_hash_follows_both_files():
     one = orchestrator_app(app.DEFAULT_IMAGE, pool="acestream", replicas=2)["settings_hash"]

@@ -2,7 +2,8 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """_orchestrator_app: the app release that runs the port guide's setup, its engine settings file and variant names,
 its CONTAINER_LABEL, the Gluetun releases it reads a forwarded port from, and its engines as observed (which VPN,
-which ports, left in an old network namespace or not); with the stack view's app mode (the filter: tests/unit/plugins/filter/test_orchestrator_app_filter.py)."""
+which ports, left in an old network namespace or not); with the stack view's app mode (the filter:
+tests/unit/plugins/filter/test_orchestrator_app_filter.py)."""
 
 from __future__ import annotations
 
