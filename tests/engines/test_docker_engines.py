@@ -26,7 +26,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests" / "integration"))
-from conftest import playbook_environment  # noqa: E402  pylint: disable=wrong-import-position
+from conftest import playbook_environment, report_line, run_script  # noqa: E402  pylint: disable=wrong-import-position
 
 ENGINES_SH = ROOT / "tests" / "engines" / "engines.sh"
 ENGINES_DIR = Path(os.environ.get("ACESTREAM_ENGINES_DIR") or ROOT / "build" / "engines")
@@ -66,22 +66,11 @@ STACK = {
 
 # ------------------------------------------------------------------------------------------- helpers
 def report(config, line):
-    """A line in pytest's own output, even with -q and output captured."""
-    reporter = config.pluginmanager.get_plugin("terminalreporter")
-    capture = config.pluginmanager.get_plugin("capturemanager")
-    if reporter is None or capture is None:  # pragma: no cover - pytest without its terminal
-        print(f"[engines] {line}")
-        return
-    with capture.global_and_fixture_disabled():
-        reporter.ensure_newline()
-        reporter.write_line(f"[engines] {line}")
+    report_line(config, f"[engines] {line}")
 
 
 def engines_sh(*args, timeout=900):
-    proc = subprocess.run([str(ENGINES_SH), *args], capture_output=True, text=True, timeout=timeout, check=False)
-    if proc.returncode != 0:
-        raise AssertionError(f"engines.sh {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
-    return proc.stdout
+    return run_script(ENGINES_SH, *args, timeout=timeout).stdout
 
 
 def on_host(host, *cmd, check=True, timeout=120):

@@ -28,7 +28,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[2]
 # The integration suite's environment for ansible-playbook (this checkout's collection, ansible.cfg, JSON callback).
 sys.path.insert(0, str(ROOT / "tests" / "integration"))
-from conftest import playbook_environment, wait_for  # noqa: E402  pylint: disable=wrong-import-position
+from conftest import playbook_environment, report_line, run_script, wait_for  # noqa: E402  pylint: disable=wrong-import-position
 
 FLEET_SH = ROOT / "tests" / "fleet" / "fleet.sh"
 INVENTORY = ROOT / "inventories" / "fleet-sim"
@@ -42,22 +42,11 @@ MAIN_BRIDGE_SUBNET = "172.17.0.0/16"
 
 # ------------------------------------------------------------------------------------------- helpers
 def report(config, line):
-    """A line in pytest's own output, even with -q and output captured."""
-    reporter = config.pluginmanager.get_plugin("terminalreporter")
-    capture = config.pluginmanager.get_plugin("capturemanager")
-    if reporter is None or capture is None:  # pragma: no cover - pytest without its terminal
-        print(f"[fleet] {line}")
-        return
-    with capture.global_and_fixture_disabled():
-        reporter.ensure_newline()
-        reporter.write_line(f"[fleet] {line}")
+    report_line(config, f"[fleet] {line}")
 
 
 def fleet_sh(*args, timeout=300):
-    proc = subprocess.run([str(FLEET_SH), *args], capture_output=True, text=True, timeout=timeout, check=False)
-    if proc.returncode != 0:
-        raise AssertionError(f"fleet.sh {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
-    return proc
+    return run_script(FLEET_SH, *args, timeout=timeout)
 
 
 def load_yaml(path):

@@ -468,6 +468,27 @@ class PlaybookRun:
         return self.results[task_name][host]
 
 
+def run_script(script, *args, timeout=300):
+    """Run one of the suite's scripts (tests/fleet/fleet.sh, tests/engines/engines.sh); its output is in the error."""
+    proc = subprocess.run([str(script), *args], capture_output=True, text=True, timeout=timeout, check=False)
+    if proc.returncode != 0:
+        raise AssertionError(f"{Path(script).name} {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}\n"
+                             f"{proc.stderr}")
+    return proc
+
+
+def report_line(config, line):
+    """A line in pytest's own output, even with -q and output captured (progress of the long multi-host tests)."""
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    capture = config.pluginmanager.get_plugin("capturemanager")
+    if reporter is None or capture is None:  # pragma: no cover - pytest without its terminal
+        print(line)
+        return
+    with capture.global_and_fixture_disabled():
+        reporter.ensure_newline()
+        reporter.write_line(line)
+
+
 def playbook_environment(json_output=True):
     """The environment of the tests' ansible-playbook runs: this checkout's collection and ansible.cfg, and the
     ansible.posix.json callback unless the text output is wanted."""
