@@ -59,7 +59,6 @@ ROUTE_PUBLIC_IP = "/v1/publicip/ip"
 ROUTE_PORTFORWARD = "/v1/portforward"
 ROUTE_OPENVPN_PORTFORWARDED = "/v1/openvpn/portforwarded"
 
-VPN_STATUSES = ("starting", "running", "stopping", "stopped", "crashed", "completed")
 PUBLIC_IP_FIELDS = ("country", "region", "city", "hostname", "organization", "location", "postal_code",
                     "timezone")
 AUTH_FILE = "/gluetun/auth/config.toml"

@@ -182,8 +182,6 @@ GluetunError = _api.GluetunError
 DOCKER_EVENTS = ("create", "start", "restart", "die", "destroy", "kill", "stop", "pause", "unpause",
                  "health_status", "rename", "oom")
 ENGINE_GONE_STATES = ("exited", "dead")
-STACK_TYPES = ("vpn_restarted", "vpn_recreated", "vpn_missing")
-ENGINE_TYPES = ("forwarded_port_changed", "engine_died", "engine_missing")
 MAX_CALLS = 32    # blocking calls (control-server reads, Docker observations) running at once, each in its own thread
 MAX_ERROR = 2000  # characters of an error carried by a watch_lost event
 LOG = logging.getLogger("acestream.orchestrator.stack_events")
