@@ -35,7 +35,7 @@ stage_sanity() {
   # The copy sits inside this checkout's ignored build/ folder: make it a repository of its own so that
   # ansible-test lists its files instead of the (ignored) ones of the outer checkout.
   git -C "$dest" init -q
-  (cd "$dest" && ansible-test sanity --python 3.11 --requirements --color no)
+  (cd "$dest" && ansible-test sanity --python "$PYTHON_VERSION" --requirements --color no)
 }
 
 stage_lint() {
