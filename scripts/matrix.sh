@@ -7,7 +7,7 @@
 # Then, in the default virtualenv, the execution environment and docs lint checks of tests/artifact, and
 # galaxy-importer (tests/matrix/tooling/galaxy-importer.txt, its own virtualenv) on the built artifact.
 #   scripts/matrix.sh [REPORTS_DIR]      junit xml per entry into REPORTS_DIR (matrix-<name>*.xml)
-# ACESTREAM_MATRIX="core220 core221" runs only those entries. Needs scripts/bootstrap.sh done (the default
+# ACESTREAM_MATRIX="core219 core221" runs only those entries. Needs scripts/bootstrap.sh done (the default
 # virtualenv, the collection path, the simulator images, a Docker Engine).
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"

@@ -95,9 +95,10 @@ stage_molecule() {
 }
 
 stage_matrix() {
-  # The support matrix (README, Requirements): ansible-core 2.20 and 2.21 (2.19 is the whole suite's), each in its
-  # own pinned virtualenv (tests/matrix/*.txt, under build/matrix/): unit, sanity, shellcheck, the artifact and its smoke cycle; then the
-  # execution environment and docs lint checks in the default virtualenv.
+  # The support matrix (README, Requirements): ansible-core 2.19 (Python 3.11) and 2.21 (Python 3.13; 2.20 is the
+  # whole suite's), each in its own pinned virtualenv (tests/matrix/*.txt, under build/matrix/): unit, sanity, the
+  # scripts' shellcheck, the artifact and its smoke cycle; then the execution environment and docs lint checks in
+  # the default virtualenv.
   "$ROOT/scripts/matrix.sh" "$REPORTS"
 }
 
