@@ -5,7 +5,9 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 VENV=${ACESTREAM_VENV:-$ROOT/.venv}
 BUILD=$ROOT/build
 COLLECTIONS_DIR=$BUILD/collections
-PYTHON=${ACESTREAM_PYTHON:-python3}
+# The Python of the project's virtualenv: constraints.txt is pinned for it. ACESTREAM_PYTHON names the interpreter
+# (of this version); without it, find_python looks for one.
+PYTHON_VERSION=3.12
 
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 die() { printf 'ERROR: %s\n' "$*" >&2; exit 1; }
@@ -21,17 +23,51 @@ apt_install() {
   DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq "$@" >/dev/null
 }
 
-# A virtualenv with the pinned tooling; reinstalled only when the pins change.
+# find_python 3.12: an interpreter of that version (on PATH, else pyenv's); not the project virtualenv's, which
+# env.sh puts first on the PATH (a virtualenv is made anew with the interpreter this finds).
+find_python() {
+  local version=$1 candidate
+  for candidate in "$(PATH=${PATH//"$VENV/bin:"/} command -v "python$version" 2>/dev/null)" \
+    "${PYENV_ROOT:-$HOME/.pyenv}"/versions/"$version".*/bin/"python$version"; do
+    if [ -n "$candidate" ] && "$candidate" -c '' 2>/dev/null; then echo "$candidate"; return 0; fi
+  done
+  return 1
+}
+
+python_version() { "$1" -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null; }  # python_version PYTHON: 3.12
+
+# The interpreter the virtualenv is made with: ACESTREAM_PYTHON, else a Python $PYTHON_VERSION found by find_python.
+venv_python() {
+  local python
+  if [ -n "${ACESTREAM_PYTHON:-}" ]; then python=$ACESTREAM_PYTHON
+  else
+    python=$(find_python "$PYTHON_VERSION") || die "no Python $PYTHON_VERSION found (python$PYTHON_VERSION on PATH," \
+      "or ${PYENV_ROOT:-$HOME/.pyenv}/versions/$PYTHON_VERSION.*): install one (pyenv install $PYTHON_VERSION;" \
+      "Ubuntu 24.04: apt-get install python$PYTHON_VERSION-venv) or set ACESTREAM_PYTHON to one"
+  fi
+  [ "$(python_version "$python")" = "$PYTHON_VERSION" ] || die "ACESTREAM_PYTHON=$python is not a Python" \
+    "$PYTHON_VERSION (the version constraints.txt is pinned for): set it to one, or unset it to have one found"
+  echo "$python"
+}
+
+# A virtualenv with the pinned tooling; reinstalled only when the pins change, made anew when its Python is not
+# $PYTHON_VERSION. ansible (the package) brings community.docker: only its collections are used, and it requires
+# a newer ansible-core than the pinned one, so it is installed without its dependencies.
 ensure_venv() {
-  local stamp="$VENV/.acestream-pins" want
+  local stamp="$VENV/.acestream-pins" want python
   want=$(cat "$ROOT/requirements-dev.txt" "$ROOT/constraints.txt" | sha256sum | cut -d' ' -f1)
-  if [ -x "$VENV/bin/python" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then return; fi
-  "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
-    || die "Python 3.11 or newer is needed (found $("$PYTHON" --version)); set ACESTREAM_PYTHON"
-  log "installing the pinned Python tooling into $VENV"
-  [ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV" || die "cannot create a virtualenv (Debian: apt-get install python3-venv)"
+  if [ -x "$VENV/bin/python" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$want" ] \
+    && [ "$(python_version "$VENV/bin/python")" = "$PYTHON_VERSION" ]; then return; fi
+  python=$(venv_python) || exit 1
+  log "installing the pinned Python tooling into $VENV ($("$python" --version))"
+  if [ "$(python_version "$VENV/bin/python")" != "$PYTHON_VERSION" ]; then
+    "$python" -m venv --clear "$VENV" \
+      || die "cannot create a virtualenv with $python (Debian/Ubuntu: apt-get install python$PYTHON_VERSION-venv)"
+  fi
   "$VENV/bin/pip" install -q --disable-pip-version-check --upgrade pip
   "$VENV/bin/pip" install -q --disable-pip-version-check -r "$ROOT/requirements-dev.txt" -c "$ROOT/constraints.txt"
+  "$VENV/bin/pip" install -q --disable-pip-version-check --no-deps \
+    "ansible==$(sed -n 's/^ansible==//p' "$ROOT/constraints.txt")"
   echo "$want" >"$stamp"
 }
 
@@ -42,11 +78,12 @@ ensure_collection_path() {
 }
 
 # ansible-test fetches a pip bootstrap script from a host that may be unreachable; give it a stand-in.
-ensure_ansible_test_cache() {
-  local version target
-  version=$("$VENV/bin/python" -c '
+ensure_ansible_test_cache() {  # ensure_ansible_test_cache [VENV]: for that virtualenv's ansible-test and Python
+  local venv=${1:-$VENV} version target
+  version=$("$venv/bin/python" -c '
+import sys
 from ansible_test._internal.python_requirements import get_venv_packages
-class Python: version = "3.11"
+class Python: version = "%d.%d" % sys.version_info[:2]
 print(get_venv_packages(Python())["pip"])' 2>/dev/null) || version=24.2
   target="$HOME/.ansible/test/cache/get_pip_${version//./_}.py"
   mkdir -p "$(dirname "$target")"

@@ -7,7 +7,7 @@
 # Then, in the default virtualenv, the execution environment and docs lint checks of tests/artifact, and
 # galaxy-importer (tests/matrix/tooling/galaxy-importer.txt, its own virtualenv) on the built artifact.
 #   scripts/matrix.sh [REPORTS_DIR]      junit xml per entry into REPORTS_DIR (matrix-<name>*.xml)
-# ACESTREAM_MATRIX="core220 core221" runs only those entries. Needs scripts/bootstrap.sh done (the default
+# ACESTREAM_MATRIX="core219 core221" runs only those entries. Needs scripts/bootstrap.sh done (the default
 # virtualenv, the collection path, the simulator images, a Docker Engine).
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
@@ -18,15 +18,6 @@ BASE_PATH=$PATH
 if [ -n "${ACESTREAM_MATRIX:-}" ]; then read -r -a ENTRIES <<<"$ACESTREAM_MATRIX"; else
   mapfile -t ENTRIES < <(find "$ROOT/tests/matrix" -maxdepth 1 -name '*.txt' -printf '%f\n' | sed 's/\.txt$//' | sort)
 fi
-
-find_python() {  # find_python 3.12: an interpreter of that version (on PATH, else pyenv's)
-  local version=$1 candidate
-  for candidate in "$(command -v "python$version" 2>/dev/null)" \
-    "${PYENV_ROOT:-$HOME/.pyenv}"/versions/"$version".*/bin/"python$version"; do
-    if [ -n "$candidate" ] && "$candidate" -c '' 2>/dev/null; then echo "$candidate"; return 0; fi
-  done
-  return 1
-}
 
 pin() { sed -n "s/^$2==//p" "$1"; }  # pin FILE PACKAGE: its pinned version
 
@@ -41,18 +32,6 @@ ensure_matrix_venv() {  # ensure_matrix_venv NAME [PINS]: build/matrix/NAME/venv
   "$python" -m venv "$venv" || return 1
   "$venv/bin/pip" install -q --disable-pip-version-check --no-deps -r "$pins" || return 1
   echo "$want" >"$venv/.acestream-pins"
-}
-
-ensure_get_pip() {  # ansible-test's pip bootstrap for this release and Python: the offline stand-in
-  local venv=$1 version target
-  version=$("$venv/bin/python" -c '
-import sys
-from ansible_test._internal.python_requirements import get_venv_packages
-class Python: version = "%d.%d" % sys.version_info[:2]
-print(get_venv_packages(Python())["pip"])' 2>/dev/null) || version=24.2
-  target="$HOME/.ansible/test/cache/get_pip_${version//./_}.py"
-  mkdir -p "$(dirname "$target")"
-  [ -e "$target" ] || cp "$ROOT/scripts/get_pip_standin.py" "$target"
 }
 
 sanity() {  # sanity NAME PYTHON_VERSION: ansible-test sanity of a copy of the tree (as stage_sanity does)
@@ -70,7 +49,7 @@ run_entry() {  # run_entry NAME: the unit tests, sanity, shellcheck and the arti
   fi
   version=$(sed -n 's/^# python: *//p' "$ROOT/tests/matrix/$name.txt")
   ensure_matrix_venv "$name" || return 1
-  ensure_get_pip "$venv"
+  ensure_ansible_test_cache "$venv"
   export PATH="$venv/bin:$BASE_PATH"
   log "matrix $name: $(ansible --version | sed -n 1p), $("$venv/bin/python" --version)," \
     "shellcheck $(shellcheck --version | sed -n 's/^version: //p')"

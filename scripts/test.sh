@@ -34,14 +34,12 @@ plain_copy() {  # the tracked and new files in a plain ansible_collections/acest
   if [ -d "$ROOT/../shared" ]; then ln -sfn "$(cd "$ROOT/../shared" && pwd)" "$(dirname "$PLAIN")/shared"; fi
 }
 
-suite_python() { python -c 'import sys; print("%d.%d" % sys.version_info[:2])'; }
-
 stage_unit() {
   # As a contributor runs them: ansible-test units in a plain checkout at ansible_collections/acestream/orchestrator,
   # with none of the bootstrap's links (its own collection loader; the matrix runs pytest tests/unit from here).
   local rc=0 xml
   plain_copy
-  (cd "$PLAIN" && env -u ANSIBLE_COLLECTIONS_PATH ansible-test units --python "$(suite_python)" --color no) || rc=1
+  (cd "$PLAIN" && env -u ANSIBLE_COLLECTIONS_PATH ansible-test units --python "$PYTHON_VERSION" --color no) || rc=1
   for xml in "$PLAIN"/tests/output/junit/*-units.xml; do
     [ -e "$xml" ] && cp "$xml" "$REPORTS/unit-$(basename "$xml")"
   done
@@ -51,7 +49,7 @@ stage_unit() {
 stage_sanity() {
   # ansible-test needs the collection at ansible_collections/<namespace>/<name>/: test a copy of the tree.
   plain_copy
-  (cd "$PLAIN" && ansible-test sanity --python "$(suite_python)" --requirements --color no)
+  (cd "$PLAIN" && ansible-test sanity --python "$PYTHON_VERSION" --requirements --color no)
 }
 
 stage_lint() {
@@ -135,9 +133,10 @@ stage_molecule() {
 }
 
 stage_matrix() {
-  # The support matrix (README, Requirements): ansible-core 2.20 and 2.21 (2.19 is the whole suite's), each in its
-  # own pinned virtualenv (tests/matrix/*.txt, under build/matrix/): unit, sanity, shellcheck, the artifact and its smoke cycle; then the
-  # execution environment and docs lint checks in the default virtualenv.
+  # The support matrix (README, Requirements): ansible-core 2.19 (Python 3.11) and 2.21 (Python 3.13; 2.20 is the
+  # whole suite's), each in its own pinned virtualenv (tests/matrix/*.txt, under build/matrix/): unit, sanity, the
+  # scripts' shellcheck, the artifact and its smoke cycle; then the execution environment and docs lint checks in
+  # the default virtualenv.
   "$ROOT/scripts/matrix.sh" "$REPORTS"
 }
 
