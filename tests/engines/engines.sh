@@ -92,12 +92,16 @@ host_ready() {  # the host's engine answers and its SSH server accepts the key
 }
 
 start() {  # start HOST: a running container of the current image, its engine and SSH server answering
-  local host=$1 name image running
+  local host=$1 name image key running
   name=$(container_of "$host") image=$(docker image inspect -f '{{.Id}}' "$(image_of "$host")")
-  running=$(docker inspect -f '{{.State.Running}} {{.Image}}' "$name" 2>/dev/null || true)
-  if [ "$running" != "true $image" ]; then
+  # A host kept running is reused only with the current image and this checkout's key (another checkout's tests
+  # left it up with theirs).
+  key=$(sha256sum <"$ENGINES_DIR/ssh/id_ed25519.pub" | cut -c1-16)
+  running=$(docker inspect -f "{{.State.Running}} {{.Image}} {{index .Config.Labels \"$LABEL.key\"}}" "$name" \
+    2>/dev/null || true)
+  if [ "$running" != "true $image $key" ]; then
     docker rm -f "$name" >/dev/null 2>&1 || true
-    docker run -d --name "$name" --hostname "$name" --label "$LABEL=$host" \
+    docker run -d --name "$name" --hostname "$name" --label "$LABEL=$host" --label "$LABEL.key=$key" \
       --cap-add ALL --cap-drop SYS_RESOURCE \
       --security-opt seccomp=unconfined --security-opt apparmor=unconfined --security-opt systempaths=unconfined \
       -v "$name:/var/lib/docker" \
