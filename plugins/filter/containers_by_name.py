@@ -21,6 +21,9 @@ options:
     type: list
     elements: dict
     required: true
+  pool:
+    description: The stack's pool name (C(acestream_pool_name)); each container's C(owner) then says what it is to that stack.
+    type: str
 """
 
 EXAMPLES = r"""
@@ -45,6 +48,9 @@ _value:
     id: {description: The container ID., type: str}
     state: {description: "The container state (V(running), V(exited), ...), V(unknown) when not given.", type: str}
     labels: {description: The container labels., type: dict}
+    owner:
+      description: What the container is to stack O(pool) by its labels (V(gluetun), V(app), V(engine), V(app_engine)); null when it is not that stack's.
+      type: str
 """
 
 from ansible.errors import AnsibleFilterError
@@ -55,10 +61,10 @@ from ansible_collections.acestream.orchestrator.plugins.module_utils._stack_chec
 )
 
 
-def containers_by_name(containers):
-    """Container name -> {id, state, labels} (see RETURN)."""
+def containers_by_name(containers, pool=None):
+    """Container name -> {id, state, labels, owner} (see RETURN)."""
     try:
-        return _containers_by_name(containers)
+        return _containers_by_name(containers, pool=pool)
     except StackCheckError as exc:
         raise AnsibleFilterError("acestream.orchestrator.containers_by_name: %s" % exc)
 

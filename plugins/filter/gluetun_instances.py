@@ -62,6 +62,11 @@ options:
     description: Where the auth directory is mounted inside the Gluetun containers.
     type: str
     default: /gluetun/auth
+  secret_pattern:
+    description:
+      - C(acestream_secret_env_pattern); each entry then says which variables the compose record may show
+        (RV(_value.env_shown)) and which it may not (RV(_value.env_secrets)).
+    type: str
 """
 
 EXAMPLES = r"""
@@ -99,6 +104,8 @@ _value:
       description: "Its state directory on the host (C(DIR/state)), mounted at C(/gluetun): never shared between VPNs."
       type: str
     env: {description: Its environment (secrets included)., type: dict}
+    env_shown: {description: "With O(secret_pattern): the variables the compose record shows (no secret).", type: dict}
+    env_secrets: {description: "With O(secret_pattern): the names of the variables it hides.", type: list, elements: str}
     published:
       description: Its published ports - the control server's mapping, then the engine range.
       type: list
@@ -128,11 +135,12 @@ from ansible_collections.acestream.orchestrator.plugins.module_utils._stack_chec
 
 
 def gluetun_instances(containers, plan=None, stack_dir=None, stack_name=None, env=None, api_bind="",
-                      port_range_bind="", auth_toml=None, auth_dir=DEFAULT_AUTH_DIR):
+                      port_range_bind="", auth_toml=None, auth_dir=DEFAULT_AUTH_DIR, secret_pattern=None):
     """The container descriptions (see RETURN)."""
     try:
         return _gluetun_instances(containers, plan, stack_dir, stack_name, env=env, api_bind=api_bind,
-                                  port_range_bind=port_range_bind, auth_toml=auth_toml, auth_dir=auth_dir)
+                                  port_range_bind=port_range_bind, auth_toml=auth_toml, auth_dir=auth_dir,
+                                  secret_pattern=secret_pattern)
     except StackCheckError as exc:
         raise AnsibleFilterError("acestream.orchestrator.gluetun_instances: %s" % exc)
 

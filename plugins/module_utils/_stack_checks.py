@@ -153,8 +153,10 @@ def _container_name(container):
     return str(names[0]).lstrip("/")
 
 
-def containers_by_name(containers):
-    """docker_host_info's ``containers`` (verbose) as ``{name: {id, state, labels}}``; null gives ``{}``."""
+def containers_by_name(containers, pool=None):
+    """docker_host_info's ``containers`` (verbose) as ``{name: {id, state, labels, owner}}``; null gives ``{}``.
+    ``owner``: what the container is to stack ``pool`` by its labels (``_stack_reshape.owner``: ``gluetun``, ``app``,
+    ``engine``, ``app_engine``), null when it is not the stack's (or no pool is given)."""
     out = {}
     for container in _sequence(containers, "the containers"):
         if not isinstance(container, dict):
@@ -164,6 +166,7 @@ def containers_by_name(containers):
             "id": container.get("Id"),
             "state": container.get("State") or "unknown",
             "labels": container.get("Labels") or {},
+            "owner": owner(container.get("Labels"), pool) if pool is not None else None,
         }
     return out
 
@@ -411,8 +414,25 @@ def gluetun_env_problems(containers, env=None, api_port=None):
     return out
 
 
+# What the gluetun role writes into each container's environment itself: never secret, whatever their names.
+GLUETUN_PUBLIC_ENV = ("HTTP_CONTROL_SERVER_ADDRESS", "HTTP_CONTROL_SERVER_AUTH_CONFIG_FILEPATH")
+
+
+def split_secrets(env, secret_pattern, public=(), secret=()):
+    """``(shown, hidden)``: the variables of ``env`` a record (the compose file) may show, and the sorted names of
+    those it may not - those matching ``secret_pattern`` (acestream_secret_env_pattern) or listed in ``secret``,
+    unless listed in ``public``."""
+    env = _mapping(env, "env")
+    try:
+        pattern = re.compile(_text(secret_pattern, "secret_pattern"))
+    except re.error as error:
+        raise StackCheckError("secret_pattern is not a regular expression: %s" % error)
+    hidden = sorted(key for key in env if key not in public and (key in secret or pattern.search(key)))
+    return {key: env[key] for key in sorted(env) if key not in hidden}, hidden
+
+
 def gluetun_instances(containers, plan, stack_dir, stack_name, env=None, api_bind="", port_range_bind="",
-                      auth_toml=None, auth_dir=DEFAULT_AUTH_DIR):
+                      auth_toml=None, auth_dir=DEFAULT_AUTH_DIR, secret_pattern=None):
     """Each Gluetun container to converge, in the order of ``containers``.
 
     ``containers``: the stack's Gluetun containers (``name``, ``env``); ``plan``: their port plan with the control
@@ -421,7 +441,8 @@ def gluetun_instances(containers, plan, stack_dir, stack_name, env=None, api_bin
     for a Gluetun release without authentication.
 
     Each entry: ``name``, ``index``, ``api_host_port``, ``range``, ``dir``, ``env_file``, ``auth_dir``,
-    ``state_dir`` (its own, mounted at /gluetun: PIA's port-forwarding data, the servers list), ``env``
+    ``state_dir`` (its own, mounted at /gluetun: PIA's port-forwarding data, the servers list), ``env_shown`` and
+    ``env_secrets`` (with ``secret_pattern``: what the compose record may show, the names it may not), ``env``
     (every value a string, booleans on/off, ``HTTP_CONTROL_SERVER_ADDRESS`` from the plan, the auth file's path
     when there is one), ``published`` (the control server's mapping from the plan, the engine range) and the
     container's stack_files entries: ``directories``, ``files`` (secrets as ``secret_content``) and ``absent``.
@@ -472,6 +493,8 @@ def gluetun_instances(containers, plan, stack_dir, stack_name, env=None, api_bin
             "env": values,
             "published": [api_prefix + vpn["api_port_mapping"], "%s%s:%s" % (range_prefix, vpn["range"], vpn["range"])],
         }
+        if secret_pattern is not None:
+            entry["env_shown"], entry["env_secrets"] = split_secrets(values, secret_pattern, public=GLUETUN_PUBLIC_ENV)
         entry["directories"] = [{"path": paths["dir"], "mode": "0700"}, {"path": paths["state_dir"], "mode": "0700"}]
         entry["files"] = [{"path": entry["env_file"], "mode": "0600",
                            "secret_content": gluetun_env_text(name, stack_name, values)}]
@@ -703,15 +726,27 @@ def _option_problems(field, value, spec, secret):
     if problem:
         return ["%s %s" % (field, problem)]
     out = []
+    choices = spec.get("choices")
+    if choices and kind not in ("list", "dict") and value not in choices:
+        return ["%s must be one of %s, not %s" % (field, ", ".join(str(choice) for choice in choices),
+                                                  "this value" if secret else repr(value))]
     if kind == "list":
         element = dict(spec, type=spec.get("elements", "raw"))
         element.pop("elements", None)
+        element.pop("default", None)
         for index, item in enumerate(value):
             out.extend(_option_problems("%s[%d]" % (field, index), item, element, secret))
     elif kind == "dict" and isinstance(spec.get("options"), dict):
-        for key, option in spec["options"].items():
+        options = spec["options"]
+        unknown = sorted(str(key) for key in value if key not in options)
+        if unknown:
+            out.append("%s has %s, which the roles do not read: remove %s (an item takes %s)"
+                       % (field, ", ".join(unknown), "it" if len(unknown) == 1 else "them", ", ".join(options)))
+        for key, option in options.items():
             if key in value:
                 out.extend(_option_problems("%s.%s" % (field, key), value[key], option, secret))
+            elif option.get("required"):
+                out.append("%s has no %s: give it (%s)" % (field, key, str(option.get("description", "")).rstrip(".")))
     return out
 
 

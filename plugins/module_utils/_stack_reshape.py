@@ -123,8 +123,9 @@ def gluetun_reshape(containers, pool, instances, stack_dir, vpn_dirs=(), state_k
     Returns ``leftovers`` (the stack's Gluetun containers, by their labels, that ``instances`` no longer names),
     ``engines`` (the stack's engines on them, which go first), ``remove_first`` (kept Gluetun containers that hold,
     now, host ports another one will publish: removed before any is started again, so that a range that moves
-    between VPNs converges in one run) and the stack_files lists ``absent`` / ``absent_if_empty`` of the files
-    of the VPNs no longer named.
+    between VPNs converges in one run), the stack_files lists ``absent`` / ``absent_if_empty`` of the files
+    of the VPNs no longer named, and ``foreign``: the containers holding a name of ``instances`` or ``vpn_dirs``
+    that are not the stack's (left in place).
     """
     if not isinstance(pool, str) or not pool:
         raise ReshapeError("pool must be the stack's pool name (acestream_pool_name), not %s" % kind_of(pool))
@@ -138,7 +139,7 @@ def gluetun_reshape(containers, pool, instances, stack_dir, vpn_dirs=(), state_k
         for spec in _sequence(instance.get("published"), "the published ports of %s" % instance["name"]):
             ip, start, end = _bindings(spec)
             wanted[instance["name"]].update((ip, port) for port in range(start, end + 1))
-    ours, engines = {}, []
+    ours, engines, foreign = {}, [], set()
     for container in _sequence(containers, "containers"):
         if not isinstance(container, dict):
             raise ReshapeError("each container must be a mapping as docker_host_info lists it, not %s"
@@ -149,6 +150,8 @@ def gluetun_reshape(containers, pool, instances, stack_dir, vpn_dirs=(), state_k
             ours[_name(container)] = container
         elif kind in ("engine", "app_engine"):
             engines.append((_name(container), labels.get(LABEL_VPN) or labels.get(LABEL_VPN_CONTAINER)))
+        else:
+            foreign.add(_name(container))
     leftovers = sorted(name for name in ours if name not in wanted)
     remove_first = []
     for name in sorted(set(ours) & set(wanted)):
@@ -171,6 +174,7 @@ def gluetun_reshape(containers, pool, instances, stack_dir, vpn_dirs=(), state_k
         "remove_first": remove_first,
         "absent": absent,
         "absent_if_empty": if_empty,
+        "foreign": sorted((set(wanted) | dirs) & foreign),
     }
 
 

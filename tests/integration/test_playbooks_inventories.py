@@ -17,7 +17,7 @@ from conftest import ROOT, run_playbook
 def preflight(tmp_path, inventory):
     play = [{"name": "preflight of an inventory", "hosts": "all", "gather_facts": False,
              "roles": [{"role": "acestream.orchestrator.common"}],
-             "tasks": [{"name": "Show the plan", "ansible.builtin.debug": {"var": "_acestream_plan"}}]}]
+             "tasks": [{"name": "Show the plan", "ansible.builtin.debug": {"var": "_acestream_model.plan"}}]}]
     path = tmp_path / f"preflight-{uuid.uuid4().hex[:6]}.yml"
     path.write_text(yaml.safe_dump(play, sort_keys=False))
     # Every host is this machine, over a local connection, without the checks of the target's Docker.
@@ -27,7 +27,7 @@ def preflight(tmp_path, inventory):
 
 
 def plans(run):
-    return {host: result["_acestream_plan"] for host, result in run.results["Show the plan"].items()}
+    return {host: result["_acestream_model.plan"] for host, result in run.results["Show the plan"].items()}
 
 
 def test_single_inventory_is_the_guides_single_example(tmp_path):

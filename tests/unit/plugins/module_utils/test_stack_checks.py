@@ -28,12 +28,26 @@ def test_containers_by_name():
     containers = [docker("g1"), {"Id": "x", "Names": ["/other", "/alias"]}, {"Id": "y", "Labels": None},
                   {"Id": "z", "Names": "/single"}]
     assert sc.containers_by_name(containers) == {
-        "g1": {"id": "id-g1", "state": "running", "labels": {"a": "b"}},
-        "other": {"id": "x", "state": "unknown", "labels": {}},
-        "?": {"id": "y", "state": "unknown", "labels": {}},
-        "single": {"id": "z", "state": "unknown", "labels": {}},
+        "g1": {"id": "id-g1", "state": "running", "labels": {"a": "b"}, "owner": None},
+        "other": {"id": "x", "state": "unknown", "labels": {}, "owner": None},
+        "?": {"id": "y", "state": "unknown", "labels": {}, "owner": None},
+        "single": {"id": "z", "state": "unknown", "labels": {}, "owner": None},
     }
     assert sc.containers_by_name(None) == {} and sc.containers_by_name([]) == {}
+
+
+def test_containers_by_name_tells_the_owner_by_the_labels():
+    def labelled(name, labels):
+        return {"Id": name, "Names": ["/" + name], "Labels": labels}
+
+    gluetun = {"acestream.managed-by": "acestream.orchestrator.gluetun", "acestream.pool": "p"}
+    app = {"acestream.managed-by": "acestream.orchestrator.orchestrator_app", "acestream.pool": "p"}
+    engine = {"acestream.managed-by": "acestream.orchestrator.engine_pool", "acestream.pool": "p"}
+    found = sc.containers_by_name([labelled("g", gluetun), labelled("a", app), labelled("e", engine),
+                                   labelled("x", dict(app, **{"acestream.pool": "other"})),
+                                   labelled("ae", {"acestream.app-pool": "p"}), labelled("n", {})], pool="p")
+    assert {name: entry["owner"] for name, entry in found.items()} == {
+        "g": "gluetun", "a": "app", "e": "engine", "x": None, "ae": "app_engine", "n": None}
 
 
 @pytest.mark.parametrize("value, message", [

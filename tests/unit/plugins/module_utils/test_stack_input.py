@@ -195,12 +195,15 @@ def test_an_unusable_gluetun_container_name_is_refused_naming_its_variable(name,
 
 
 def test_gluetun_container_names_docker_and_the_file_system_take_pass():
-    containers = [{"name": "gluetun1"}, {"name": "g" * 255}, {"name": "VPN_2.nl-ams"}, {"name": "g2"}]
+    containers = [{"name": name, "api_host_port": 8001 + index}
+                  for index, name in enumerate(["gluetun1", "g" * 255, "VPN_2.nl-ams", "g2"])]
     assert sc.variable_problems(["acestream_gluetun_containers"], [containers], role_specs()) == []
     # A name of another type is the type check's (named once); the check can be turned off or aimed elsewhere.
-    found = sc.variable_problems(["acestream_gluetun_containers"], [[{"name": ["g"]}]], role_specs())
+    found = sc.variable_problems(["acestream_gluetun_containers"], [[{"name": ["g"], "api_host_port": 8001}]],
+                                 role_specs())
     assert found == ["acestream_gluetun_containers[0].name must be a string ('' for none), not a list (['g'])"]
-    assert sc.variable_problems(["acestream_gluetun_containers"], [[{"name": "g"}]], role_specs(), containers={}) == []
+    assert sc.variable_problems(["acestream_gluetun_containers"], [[{"name": "g", "api_host_port": 8001}]],
+                                role_specs(), containers={}) == []
     assert sc.variable_problems(["items"], [[{"name": "g"}]], SPECS, containers={"items": "name"}) == [
         "items[0].name is 'g', " + DOCKER_RULE]
 
