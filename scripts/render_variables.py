@@ -18,7 +18,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 # What a declaration holds beyond an argument spec's keys: read by the stack model, not rendered.
-MODEL_KEYS = ("role", "environment", "pattern", "credential", "container_name")
+MODEL_KEYS = ("role", "environment", "pattern", "credential", "container_name", "example", "example_with")
 
 
 def declaration():

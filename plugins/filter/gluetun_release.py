@@ -61,6 +61,14 @@ _value:
     routes:
       description: The auth file's route set, C(v3.41) or C(v3.39).
       type: str
+    auth_routes:
+      description: The routes the auth file gives the collection's API key (those the release knows).
+      type: list
+      elements: str
+    app_routes:
+      description: The routes the auth file opens without a key for the orchestrator app (those the release knows).
+      type: list
+      elements: str
     label:
       description: The image's C(org.opencontainers.image.version) label, when it has one.
       type: str

@@ -33,8 +33,24 @@ import hashlib
 import json
 import re
 
+from ansible_collections.acestream.orchestrator.plugins.module_utils._errors import AcestreamError
 from ansible_collections.acestream.orchestrator.plugins.module_utils._env import variable_problems
-from ansible_collections.acestream.orchestrator.plugins.module_utils._gluetun_release import RELEASE_LABEL
+from ansible_collections.acestream.orchestrator.plugins.module_utils._names import (
+    ENGINE_MANAGER,
+    GLUETUN_HEALTH_PORT,
+    LABEL_FORWARDED,
+    LABEL_GLUETUN_RELEASE as RELEASE_LABEL,
+    LABEL_HTTP_PORT,
+    LABEL_HTTPS_PORT,
+    LABEL_MANAGED_BY,
+    LABEL_P2P_PORT,
+    LABEL_POOL,
+    LABEL_SPEC_HASH,
+    LABEL_VARIANT,
+    LABEL_VPN,
+    LABEL_VPN_ID,
+    LABEL_VPN_STARTED_AT,
+)
 from ansible_collections.acestream.orchestrator.plugins.module_utils._portplan import (
     GLUETUN_DEFAULT_API_PORT,
     PortPlanError,
@@ -43,18 +59,7 @@ from ansible_collections.acestream.orchestrator.plugins.module_utils._portplan i
     share_replicas,
 )
 
-MANAGER = "acestream.orchestrator.engine_pool"
-LABEL_MANAGED_BY = "acestream.managed-by"
-LABEL_POOL = "acestream.pool"
-LABEL_VPN = "acestream.vpn"
-LABEL_HTTP_PORT = "acestream.http-port"
-LABEL_HTTPS_PORT = "acestream.https-port"
-LABEL_FORWARDED = "acestream.forwarded"
-LABEL_P2P_PORT = "acestream.p2p-port"
-LABEL_VARIANT = "acestream.variant"
-LABEL_SPEC_HASH = "acestream.spec-hash"
-LABEL_VPN_ID = "acestream.vpn-id"
-LABEL_VPN_STARTED_AT = "acestream.vpn-started-at"
+MANAGER = ENGINE_MANAGER
 OWN_LABELS = (LABEL_MANAGED_BY, LABEL_POOL, LABEL_VPN, LABEL_HTTP_PORT, LABEL_HTTPS_PORT, LABEL_FORWARDED,
               LABEL_P2P_PORT, LABEL_VARIANT, LABEL_SPEC_HASH, LABEL_VPN_ID, LABEL_VPN_STARTED_AT)
 
@@ -69,12 +74,10 @@ DEFAULT_VARIANT = "krinkuto11-amd64"
 PORT_ENV = ("CONF", "HTTP_PORT", "HTTPS_PORT", "BIND_ALL", "P2P_PORT", "ACESTREAM_ARGS")
 # The Gluetun variables that turn port forwarding on (the current name and the older ones).
 FORWARDING_ENV = ("VPN_PORT_FORWARDING", "PORT_FORWARDING", "PRIVATE_INTERNET_ACCESS_VPN_PORT_FORWARDING")
-# Ports Gluetun itself listens on inside its network namespace (besides the control server's api_port).
-GLUETUN_HEALTH_PORT = 9999
 RUNNING = "running"
 
 
-class PreflightError(Exception):
+class PreflightError(AcestreamError):
     """A VPN container is not in a state engines can be placed on; nothing has been touched."""
 
 

@@ -23,6 +23,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import urlsplit
 
+from ansible_collections.acestream.orchestrator.plugins.module_utils._errors import AcestreamError
 from ansible_collections.acestream.orchestrator.plugins.module_utils._docker_common import (
     APIError,
     DockerException,
@@ -49,7 +50,7 @@ NAME_RESERVED_WAIT = 10.0
 CRASH_CHECK_INTERVAL = 1.0
 
 
-class EngineActionError(Exception):
+class EngineActionError(AcestreamError):
     """One or more Docker actions failed; ``done`` lists the actions that were carried out."""
 
     def __init__(self, message, done):

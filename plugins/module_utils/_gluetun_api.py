@@ -38,6 +38,7 @@ import ssl
 import time
 from urllib.parse import urljoin, urlsplit
 
+from ansible_collections.acestream.orchestrator.plugins.module_utils._errors import AcestreamError
 from ansible_collections.acestream.orchestrator.plugins.module_utils._text import (
     CONTROL_CHARACTER_RE,
     kind_of,
@@ -71,7 +72,7 @@ FIRST_PORTFORWARD_RELEASE = (3, 41, 0)
 FIRST_DEFAULT_ROLE_RELEASE = (3, 41, 0)
 
 
-class GluetunError(Exception):
+class GluetunError(AcestreamError):
     """A failure talking to one control server, with a message a user can act on.
 
     ``kind`` is one of ``unreachable``, ``timeout``, ``unauthorized``, ``http``, ``invalid``, ``config``.

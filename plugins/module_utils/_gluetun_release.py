@@ -15,9 +15,23 @@ from __future__ import annotations
 
 import re
 
-VERSION_LABEL = "org.opencontainers.image.version"
+from ansible_collections.acestream.orchestrator.plugins.module_utils._errors import AcestreamError
+from ansible_collections.acestream.orchestrator.plugins.module_utils._names import IMAGE_VERSION_LABEL, LABEL_GLUETUN_RELEASE
+
+VERSION_LABEL = IMAGE_VERSION_LABEL
 # The gluetun role labels each Gluetun container with the release its auth file was written for.
-RELEASE_LABEL = "acestream.gluetun.release"
+RELEASE_LABEL = LABEL_GLUETUN_RELEASE
+# Control-server routes the collection calls (modules gluetun_status and engine_pool, the forwarded_port lookup),
+# by route set. Each release refuses to start on a route it does not know, so the auth file lists only these.
+AUTH_ROUTES = {
+    "v3.39": ["GET /v1/version", "GET /v1/vpn/status", "PUT /v1/vpn/status", "GET /v1/openvpn/status",
+              "GET /v1/publicip/ip", "GET /v1/openvpn/portforwarded"],
+}
+AUTH_ROUTES["v3.41"] = AUTH_ROUTES["v3.39"] + ["GET /v1/portforward"]
+# What the orchestrator app calls: it sends no credentials, so these get a role without authentication when the
+# app is on (only the ones the release knows).
+APP_ROUTES = {"v3.39": ["GET /v1/publicip/ip"]}
+APP_ROUTES["v3.41"] = APP_ROUTES["v3.39"] + ["GET /v1/portforward"]
 FIRST_RELEASE = (3, 39, 0)
 FIRST_AUTH_RELEASE = (3, 39, 1)
 FIRST_V3_41_RELEASE = (3, 41, 0)
@@ -26,7 +40,7 @@ SUPPORTED = "v3.39.0 ... v3.41.x or latest"
 _RELEASE_RE = re.compile(r"^v?([0-9]+)\.([0-9]+)\.([0-9]+)$")
 
 
-class ReleaseError(ValueError):
+class ReleaseError(AcestreamError, ValueError):
     """The input of the release rule is not of a kind it can read (names the option)."""
 
 
@@ -129,8 +143,9 @@ def decide(image, override=None, labels=None, images=None):
 
     ``override``: acestream_gluetun_release ('' or None: not given). ``labels``: the image's labels on the target
     (None: the image is not there to look at); or ``images``, the target's images to find it in (image_labels).
-    Returns ``{release, source, known, has_auth, routes, label, on_target, problem}``: ``source`` says where the
-    release was read, ``routes`` is ``"v3.41"`` or ``"v3.39"`` (the route set of the auth file), ``problem`` is
+    Returns ``{release, source, known, has_auth, routes, auth_routes, app_routes, label, on_target, problem}``:
+    ``source`` says where the release was read, ``routes`` is ``"v3.41"`` or ``"v3.39"`` (the route set of the auth
+    file: ``auth_routes`` with the API key, ``app_routes`` without, for the orchestrator app), ``problem`` is
     None or the refusal, naming the ways out.
     """
     if not isinstance(image, str):
@@ -145,6 +160,8 @@ def decide(image, override=None, labels=None, images=None):
     parts = release_tuple(release)
     result["has_auth"] = release == "latest" or (parts is not None and parts >= FIRST_AUTH_RELEASE)
     result["routes"] = "v3.41" if release == "latest" or (parts and parts >= FIRST_V3_41_RELEASE) else "v3.39"
+    result["auth_routes"] = list(AUTH_ROUTES[result["routes"]])
+    result["app_routes"] = list(APP_ROUTES[result["routes"]])
     result["problem"] = None
     if not release:
         what = "a digest" if tag is None else "tag '%s'" % tag

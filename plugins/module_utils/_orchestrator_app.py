@@ -23,7 +23,14 @@ import re
 import shlex
 import time
 
+from ansible_collections.acestream.orchestrator.plugins.module_utils._errors import AcestreamError
 from ansible_collections.acestream.orchestrator.plugins.module_utils._engine_core import forwarding_on
+from ansible_collections.acestream.orchestrator.plugins.module_utils._names import (
+    APP_LABEL_FORWARDED,
+    APP_LABEL_HTTP_PORT,
+    APP_LABEL_POOL,
+    APP_LABEL_VPN_CONTAINER,
+)
 from ansible_collections.acestream.orchestrator.plugins.module_utils._portplan import PortPlanError, replicas_count
 from ansible_collections.acestream.orchestrator.plugins.module_utils._gluetun_release import (
     VERSION_LABEL,
@@ -41,11 +48,6 @@ DEFAULT_IMAGE = "ghcr.io/krinkuto11/acestream-orchestrator:v1.7.3"
 FIRST_STATIC_RELEASE = (1, 7, 0)
 END_STATIC_RELEASE = (2, 0, 0)
 SUPPORTED = "v1.7.0 ... v1.7.3"
-# Where v1.7.3 keeps its engine settings inside its image; the file wins over MIN/MAX_REPLICAS and ENGINE_VARIANT.
-SETTINGS_PATH = "/app/app/config/engine_settings.json"
-# Its image ships a custom variant, enabled, which the app prefers to any variant the engine settings name (and
-# engine_settings.json's use_custom_variant does not turn it off): the collection mounts one that is off.
-CUSTOM_VARIANT_PATH = "/app/app/config/custom_engine_variant.json"
 # Set in the environment, these are overridden by the engine settings file: the stack's variables set them.
 SETTINGS_ENV = {"MIN_REPLICAS": "acestream_engine_replicas", "MAX_REPLICAS": "acestream_engine_replicas",
                 "ENGINE_VARIANT": "acestream_orchestrator_engine_variant"}
@@ -53,13 +55,6 @@ SETTINGS_ENV = {"MIN_REPLICAS": "acestream_engine_replicas", "MAX_REPLICAS": "ac
 APP_VARIANTS = {"AceServe-amd64": "amd64", "AceServe-arm32": "arm32", "AceServe-arm64": "arm64"}
 ENGINE_VARIANT_PLATFORMS = {"krinkuto11-amd64": "amd64", "jopsis-amd64": "amd64", "jopsis-arm32": "arm32",
                             "jopsis-arm64": "arm64"}
-# The label key of the app's CONTAINER_LABEL (key=value): the stack's own, so that two app stacks on one host
-# never remove each other's engines (the app removes every container carrying it when it starts).
-LABEL_APP_POOL = "acestream.app-pool"
-# The labels the app puts on each engine.
-LABEL_VPN_CONTAINER = "acestream.vpn_container"
-LABEL_FORWARDED = "acestream.forwarded"
-LABEL_HTTP_PORT = "host.http_port"
 # Who restarts a Gluetun container: never the app. v1.7.3 restarts a Gluetun container that Docker has called
 # unhealthy for VPN_UNHEALTHY_RESTART_TIMEOUT_S (60 s by default), then skips its own engine restart (a grace
 # period): every engine is left in the dead network namespace. The collection owns the Gluetun containers; Gluetun
@@ -68,15 +63,13 @@ LABEL_HTTP_PORT = "host.http_port"
 # gives it a timeout it never reaches (int, as the app reads it; 2**31 - 1 s is 68 years).
 GLUETUN_RESTART_ENV = "VPN_UNHEALTHY_RESTART_TIMEOUT_S"
 GLUETUN_RESTART_NEVER = str(2 ** 31 - 1)
-# Each app engine takes two host ports from its VPN's slice: HTTP and API.
-PORTS_PER_ENGINE = 2
 # Gluetun's /v1/portforward, the only route the app reads the forwarded port from, exists from v3.41.0.
 FIRST_PORTFORWARD_RELEASE = (3, 41, 0)
 OLD_GLUETUN_POLICIES = ("fail", "warn")
 _FLAG_RE = re.compile(r"^--(http-port|https-port|api-port|port)(?:=(.*))?$")
 
 
-class AppError(ValueError):
+class AppError(AcestreamError, ValueError):
     """Input these rules cannot read; the message names the option."""
 
 
@@ -159,7 +152,7 @@ def container_label(pool):
     if not pool or "=" in pool or any(ch.isspace() for ch in pool):
         raise AppError("acestream_pool_name %r cannot be part of the app's CONTAINER_LABEL: use letters, digits, '.', "
                        "'_' or '-'" % pool)
-    return "%s=%s" % (LABEL_APP_POOL, pool)
+    return "%s=%s" % (APP_LABEL_POOL, pool)
 
 
 def engine_settings(replicas, variant):
@@ -331,11 +324,11 @@ def app_engines(containers, pool):
         out.append({
             "id": container.get("Id"),
             "name": names[0].lstrip("/") if names else (container.get("Id") or "")[:12],
-            "vpn": labels.get(LABEL_VPN_CONTAINER),
-            "port": _port(labels.get(LABEL_HTTP_PORT)) or flags.get("http-port"),
+            "vpn": labels.get(APP_LABEL_VPN_CONTAINER),
+            "port": _port(labels.get(APP_LABEL_HTTP_PORT)) or flags.get("http-port"),
             "api_port": flags.get("api-port"),
             "https_port": flags.get("https-port"),
-            "forwarded": str(labels.get(LABEL_FORWARDED, "")).lower() == "true",
+            "forwarded": str(labels.get(APP_LABEL_FORWARDED, "")).lower() == "true",
             "p2p_port": flags.get("port"),
             "state": str(container.get("State") or "unknown").lower(),
             "status": container.get("Status"),

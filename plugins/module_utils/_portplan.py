@@ -30,6 +30,8 @@ from __future__ import annotations
 import math
 import re
 
+from ansible_collections.acestream.orchestrator.plugins.module_utils._errors import AcestreamError
+
 MIN_PORT = 1
 MAX_PORT = 65535
 DEFAULT_HTTPS_PORT_RANGE = "45000-49999"
@@ -37,7 +39,7 @@ DEFAULT_HTTPS_PORT_RANGE = "45000-49999"
 DEFAULT_API_PORT = 8001
 # Host ports an engine takes from its VPN's range: 1 for the collection's engines, 2 for the orchestrator app's
 # (HTTP and API).
-PORTS_PER_ENGINE = (1, 2)
+PORTS_PER_ENGINE_CHOICES = (1, 2)
 # Gluetun's own control-server port when HTTP_CONTROL_SERVER_ADDRESS is unset (the modules' api_port default).
 GLUETUN_DEFAULT_API_PORT = 8000
 
@@ -63,7 +65,7 @@ ERROR_KINDS = ("syntax", "names", "unknown", "required", "outside", "overlap", "
                "allocated", "duplicate")
 
 
-class PortPlanError(ValueError):
+class PortPlanError(AcestreamError, ValueError):
     """Bad input for the port plan. ``field`` names the option to fix; the message says how; ``kind`` (one of
     ERROR_KINDS, or None when raised outside this module) says what is wrong."""
 
@@ -72,6 +74,9 @@ class PortPlanError(ValueError):
         self.message = message
         self.kind = kind
         super().__init__("%s: %s" % (field, message))
+
+    def fail_fields(self):
+        return {"field": self.field}
 
 
 class PortRange:
@@ -313,7 +318,7 @@ class PortPlan:
 def _ports_per_engine(value):
     if isinstance(value, str) and ascii_digits(value.strip()):  # a templated value (ansible-core 2.17 keeps "2")
         value = int(value)
-    if isinstance(value, bool) or not isinstance(value, int) or value not in PORTS_PER_ENGINE:
+    if isinstance(value, bool) or not isinstance(value, int) or value not in PORTS_PER_ENGINE_CHOICES:
         raise PortPlanError("ports_per_engine", "%r is not a number of host ports per engine; use 1 (the collection's "
                                                 "engines) or 2 (the orchestrator app's: HTTP and API)" % (value,),
                             kind="syntax")

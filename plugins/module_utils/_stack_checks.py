@@ -27,12 +27,8 @@ import json
 import math
 import re
 
-from ansible_collections.acestream.orchestrator.plugins.module_utils._engine_core import (
-    LABEL_MANAGED_BY,
-    LABEL_POOL,
-    MANAGER as ENGINE_MANAGER,
-    engine_name,
-)
+from ansible_collections.acestream.orchestrator.plugins.module_utils._errors import AcestreamError
+from ansible_collections.acestream.orchestrator.plugins.module_utils._engine_core import engine_name
 from ansible_collections.acestream.orchestrator.plugins.module_utils._env import (
     env_name_problem,
     env_problems,
@@ -57,9 +53,15 @@ from ansible_collections.acestream.orchestrator.plugins.module_utils._portplan i
     build_plan,
     ranges_text,
 )
-from ansible_collections.acestream.orchestrator.plugins.module_utils._stack_reshape import (
+from ansible_collections.acestream.orchestrator.plugins.module_utils._names import (
     APP_MANAGER,
+    ENGINE_MANAGER,
+    GLUETUN_AUTH_DIR,
     GLUETUN_MANAGER,
+    LABEL_MANAGED_BY,
+    LABEL_POOL,
+)
+from ansible_collections.acestream.orchestrator.plugins.module_utils._stack_reshape import (
     binds_meet,
     listening_ports,
     owner,
@@ -70,10 +72,10 @@ from ansible_collections.acestream.orchestrator.plugins.module_utils._text impor
 
 # How many conflicts a message lists before it says "...".
 MAX_LISTED = 10
-DEFAULT_AUTH_DIR = "/gluetun/auth"
+DEFAULT_AUTH_DIR = GLUETUN_AUTH_DIR
 
 
-class StackCheckError(ValueError):
+class StackCheckError(AcestreamError, ValueError):
     """Input these functions cannot use; the message says what to give instead."""
 
 

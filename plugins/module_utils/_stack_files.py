@@ -26,6 +26,8 @@ import shutil
 import stat
 import tempfile
 
+from ansible_collections.acestream.orchestrator.plugins.module_utils._errors import AcestreamError
+
 MODE_RE = re.compile(r"0?[0-7]{3}\Z")
 PARENT_MODE = 0o755
 PERMISSION_BITS = 0o777
@@ -41,7 +43,7 @@ KINDS = {"directory": "a directory", "file": "a regular file", "link": "a symbol
 RUN_AS = "run the task as a user who may (become: true) or choose another path"
 
 
-class StackFilesError(Exception):
+class StackFilesError(AcestreamError):
     """A bad option, or a path the plan cannot take (an existing directory where a file must be)."""
 
 

@@ -15,27 +15,25 @@ host-port check expose it).
 
 from __future__ import annotations
 
-from ansible_collections.acestream.orchestrator.plugins.module_utils._engine_core import (
+from ansible_collections.acestream.orchestrator.plugins.module_utils._errors import AcestreamError
+from ansible_collections.acestream.orchestrator.plugins.module_utils._names import (
+    APP_LABEL_POOL,
+    APP_LABEL_VPN_CONTAINER,
+    APP_MANAGER,
+    ENGINE_MANAGER,
+    GLUETUN_MANAGER,
     LABEL_MANAGED_BY,
     LABEL_POOL,
     LABEL_VPN,
-    MANAGER as ENGINE_MANAGER,
-)
-from ansible_collections.acestream.orchestrator.plugins.module_utils._orchestrator_app import (
-    LABEL_APP_POOL,
-    LABEL_VPN_CONTAINER,
 )
 from ansible_collections.acestream.orchestrator.plugins.module_utils._text import kind_of
 
-# The managed-by label of the containers each role creates (the engines' is ENGINE_MANAGER).
-GLUETUN_MANAGER = "acestream.orchestrator.gluetun"
-APP_MANAGER = "acestream.orchestrator.orchestrator_app"
 # Host addresses that stand for every interface: a port published on one of them takes that port on all.
 WILDCARDS = ("", "0.0.0.0", "::")
 LISTEN = "0A"  # the TCP state LISTEN in /proc/net/tcp
 
 
-class ReshapeError(ValueError):
+class ReshapeError(AcestreamError, ValueError):
     """Input these functions cannot use; the message says what to give instead."""
 
 
@@ -61,7 +59,7 @@ def owner(labels, pool):
     manager = labels.get(LABEL_MANAGED_BY)
     if labels.get(LABEL_POOL) == pool and manager in (GLUETUN_MANAGER, APP_MANAGER, ENGINE_MANAGER):
         return {GLUETUN_MANAGER: "gluetun", APP_MANAGER: "app", ENGINE_MANAGER: "engine"}[manager]
-    if labels.get(LABEL_APP_POOL) == pool:
+    if labels.get(APP_LABEL_POOL) == pool:
         return "app_engine"
     return None
 
@@ -149,7 +147,7 @@ def gluetun_reshape(containers, pool, instances, stack_dir, vpn_dirs=(), state_k
         if kind == "gluetun":
             ours[_name(container)] = container
         elif kind in ("engine", "app_engine"):
-            engines.append((_name(container), labels.get(LABEL_VPN) or labels.get(LABEL_VPN_CONTAINER)))
+            engines.append((_name(container), labels.get(LABEL_VPN) or labels.get(APP_LABEL_VPN_CONTAINER)))
         else:
             foreign.add(_name(container))
     leftovers = sorted(name for name in ours if name not in wanted)

@@ -283,6 +283,7 @@ import traceback
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.acestream.orchestrator.plugins.module_utils._errors import fail
 from ansible_collections.acestream.orchestrator.plugins.module_utils._docker_common import (
     DOCKER_ARGUMENT_SPEC,
     DockerException,
@@ -408,10 +409,8 @@ def main():
             result = remove_pool(module, ops, params["name"])
         else:
             result = converge_pool(module, ops, plan, core, params)
-    except PortPlanError as exc:
-        module.fail_json(msg=str(exc), field=exc.field, changed=False, actions=[])
-    except PreflightError as exc:
-        module.fail_json(msg=str(exc), changed=False, actions=[])
+    except (PortPlanError, PreflightError) as exc:
+        fail(module, exc, changed=False, actions=[])
     except EngineActionError as exc:
         if params["state"] == "absent":
             msg = "Removing the pool's engines failed: %s" % exc

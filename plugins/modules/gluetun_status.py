@@ -311,6 +311,7 @@ from urllib.parse import urlsplit
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.acestream.orchestrator.plugins.module_utils._errors import fail
 from ansible_collections.acestream.orchestrator.plugins.module_utils._docker_common import (
     DockerException,
     HAS_DOCKER,
@@ -397,7 +398,7 @@ def main():
         check_timeouts(params["timeout"], params["wait_timeout"])
         check_seconds(params["docker_timeout"], "docker_timeout", example=60)
     except GluetunConfigError as exc:
-        module.fail_json(msg=str(exc))
+        fail(module, exc)
 
     docker_api = _docker_api(module, instances)
     try:
@@ -407,7 +408,7 @@ def main():
             vpn_status=params["vpn_status"], check_mode=module.check_mode,
             docker_where=" (%s)" % docker_host_from(params["docker_host"]))
     except GluetunConfigError as exc:
-        module.fail_json(msg=str(exc))
+        fail(module, exc)
 
     for vpn in vpns:
         for warning in vpn["warnings"]:

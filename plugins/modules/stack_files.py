@@ -195,6 +195,7 @@ kept:
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.acestream.orchestrator.plugins.module_utils._errors import fail
 from ansible_collections.acestream.orchestrator.plugins.module_utils._stack_files import (
     StackFilesError,
     apply,
@@ -232,7 +233,7 @@ def main():
                                               params["absent_if_empty"])
         changes, kept = plan(directories, files, absent)
     except StackFilesError as exc:
-        module.fail_json(msg=str(exc))
+        fail(module, exc)
     if changes and not module.check_mode:
         try:
             apply(changes)

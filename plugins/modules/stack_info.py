@@ -278,6 +278,7 @@ import traceback
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.urls import open_url
 
+from ansible_collections.acestream.orchestrator.plugins.module_utils._errors import fail
 from ansible_collections.acestream.orchestrator.plugins.module_utils._docker_common import (
     DOCKER_ARGUMENT_SPEC,
     DockerException,
@@ -457,14 +458,14 @@ def main():
         plan, core = validate_pool(params)
         check_seconds(params, "wait_timeout", zero_ok=True)
     except PortPlanError as exc:
-        module.fail_json(msg=str(exc), field=exc.field)
+        fail(module, exc)
     docker_host = docker_host_from(params["docker_host"])
     try:
         client = docker_client(docker_host, params["docker_timeout"])
         ops = DockerEngines(client, params["parallelism"], docker_host)
         view = observe(ops, plan, core, params, client)
     except GluetunConfigError as exc:
-        module.fail_json(msg=str(exc))
+        fail(module, exc)
     except DockerException as exc:
         module.fail_json(msg="Docker error: %s" % exc, exception=traceback.format_exc())
     results = view_of.checks(view)

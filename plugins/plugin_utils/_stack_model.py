@@ -19,16 +19,23 @@ from __future__ import annotations
 import copy
 import re
 
+from ansible_collections.acestream.orchestrator.plugins.module_utils._errors import AcestreamError
 from ansible_collections.acestream.orchestrator.plugins.module_utils._gluetun_release import (
     ReleaseError,
     decide as gluetun_release,
 )
 from ansible_collections.acestream.orchestrator.plugins.module_utils._orchestrator_app import (
     AppError,
-    CUSTOM_VARIANT_PATH,
-    PORTS_PER_ENGINE as APP_PORTS_PER_ENGINE,
-    SETTINGS_PATH,
     deployment,
+)
+from ansible_collections.acestream.orchestrator.plugins.module_utils._names import (
+    APP_CUSTOM_VARIANT_PATH,
+    APP_ENGINE_HOST_PORTS,
+    APP_SETTINGS_PATH,
+    ENGINE_HOST_PORTS,
+    GLUETUN_AUTH_DIR,
+    GLUETUN_STATE_PATH,
+    ROLE_LABELS,
 )
 from ansible_collections.acestream.orchestrator.plugins.module_utils._portplan import PortPlanError, build_plan
 from ansible_collections.acestream.orchestrator.plugins.module_utils._stack_checks import (
@@ -49,11 +56,9 @@ from ansible_collections.acestream.orchestrator.plugins.plugin_utils._stack_vari
 _REFERENCE_RE = re.compile(r"\{\{\s*(acestream_[a-z0-9_]+)\s*\}\}")
 # The app's API key variable, which the role adds to its environment.
 APP_API_KEY_ENV = "API_KEY"
-# Each engine's host ports in its VPN's range: its HTTP port, and its API port too for the orchestrator app's.
-ENGINE_PORTS = 1
 
 
-class StackModelError(ValueError):
+class StackModelError(AcestreamError, ValueError):
     """Input the model cannot read at all (not a mapping of variables)."""
 
 
@@ -144,6 +149,9 @@ def _paths(values, names):
         "config_hash_key": stack_dir + "/gluetun/config-hash-key",
         "compose": stack_dir + "/docker-compose.yml",
         "vpns": {name: vpn_paths(stack_dir, name) for name in names},
+        # Inside each Gluetun container: its state directory and the auth file's directory, mounted read-only.
+        "gluetun_state_mount": GLUETUN_STATE_PATH,
+        "gluetun_auth_mount": GLUETUN_AUTH_DIR,
         "app_dir": app_dir,
         "app_env_file": stack_dir + "/orchestrator.env",
         "app_api_key": stack_dir + "/orchestrator-api-key",
@@ -172,7 +180,7 @@ def resolve(given):
     given = {name: value for name, value in given.items() if name in VARIABLES}
     values = with_defaults(given)
     problems = _variable_problems(given, values)
-    model = {"vars": values, "problems": problems, "state": values["acestream_state"], "vpn_names": [],
+    model = {"vars": values, "problems": problems, "labels": dict(ROLE_LABELS), "state": values["acestream_state"], "vpn_names": [],
              "gluetun_instances": [], "containers": [], "plan": None, "pool": None, "app": None, "app_env": None,
              "owned": None, "paths": None, "app_env_shown": None, "app_env_secrets": None, "app_paths": None, "app_url": None, "release_images": [],
              "orchestrator_host_port": {}}
@@ -197,7 +205,7 @@ def resolve(given):
                                    "port": values["acestream_orchestrator_port"],
                                    "bind": values["acestream_orchestrator_bind"]} if app_on else {},
         # The app's settings files inside its container, where the host's are mounted.
-        "app_paths": {"settings": SETTINGS_PATH, "custom_variant": CUSTOM_VARIANT_PATH},
+        "app_paths": {"settings": APP_SETTINGS_PATH, "custom_variant": APP_CUSTOM_VARIANT_PATH},
         "app_url": "http://%s:%s" % (_app_host(values["acestream_orchestrator_bind"]),
                                      values["acestream_orchestrator_port"]),
     })
@@ -252,7 +260,7 @@ def _plan(values, names, app_on, problems):
                           api_port=values["acestream_gluetun_api_port"],
                           api_host_ports=[container["api_host_port"] for container in values[
                               "acestream_gluetun_containers"]],
-                          ports_per_engine=APP_PORTS_PER_ENGINE if app_on else ENGINE_PORTS).to_dict()
+                          ports_per_engine=APP_ENGINE_HOST_PORTS if app_on else ENGINE_HOST_PORTS).to_dict()
     except PortPlanError as error:
         problems.append(port_plan_message(error))
         return None

@@ -121,3 +121,34 @@ def test_readme_names_every_variable(role):
     readme = (ROOT / "roles" / role / "README.md").read_text(encoding="utf-8")
     missing = [name for name in defaults(role) if f"`{name}`" not in readme]
     assert missing == [], f"roles/{role}/README.md does not document {missing}"
+
+
+def _render_module():
+    import importlib.util  # pylint: disable=import-outside-toplevel
+
+    spec = importlib.util.spec_from_file_location("render_variables", ROOT / "scripts" / "render_variables.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_argument_specs_and_defaults_are_rendered_from_the_one_declaration():
+    assert _render_module().stale() == [], "run scripts/render_variables.py"
+
+
+# A role's tasks and templates read its own variables and common's; any other role's only through the stack model
+# (_acestream_model.vars), which every entry point resolves with the declared defaults.
+BARE_VAR_RE = re.compile(r"(?<![.\w])acestream_[a-z0-9_]+\b")
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_roles_read_only_their_own_and_commons_variables(role):
+    own = set(defaults(role)) | set(defaults("common"))
+    declared = set().union(*(defaults(other) for other in ROLES))
+    for path in sorted((ROOT / "roles" / role).glob("**/*")):
+        if path.suffix not in (".yml", ".j2") or {"meta", "defaults"} & set(path.parts):
+            continue
+        others = {name for name in BARE_VAR_RE.findall(path.read_text(encoding="utf-8"))
+                  if name in declared and name not in own}
+        assert others == set(), (
+            f"{path.relative_to(ROOT)} reads {sorted(others)} of another role: read _acestream_model.vars instead")

@@ -439,7 +439,7 @@ def test_ssh_settings_are_validated_and_give_the_command_line():
 def test_inventory_hosts_that_are_not_local_are_reached_over_ssh(tmp_path):
     inventory = tmp_path / "hosts.yml"
     inventory.write_text(json.dumps({"all": {
-        "vars": {"acestream_gluetun_containers": [{"name": "g1"}], "ansible_user": "root",
+        "vars": {"acestream_gluetun_containers": [{"name": "g1", "api_host_port": 8001}], "ansible_user": "root",
                  "ansible_ssh_common_args": "-o StrictHostKeyChecking=no", "ansible_ssh_private_key_file": "/k/id"},
         "hosts": {
             "localhost": {"ansible_connection": "local"},
@@ -455,6 +455,20 @@ def test_inventory_hosts_that_are_not_local_are_reached_over_ssh(tmp_path):
     assert stacks["rootless"]["ssh"]["docker_socket"] == "/run/user/1000/docker.sock"
     assert stacks["tcp"]["ssh"] is None and stacks["tcp"]["docker_host"] == "tcp://10.0.0.9:2375"
     assert SE["normalize_stack"](far)["docker_host"] == "ssh://root@10.0.0.7:2222"
+    # Defaults as every playbook resolves them (the stack model): the pool, the replicas, the kept key's path.
+    assert (stacks["localhost"]["pool"], stacks["localhost"]["replicas"]) == ("acestream", 2)
+    assert stacks["localhost"]["api_key_file"] == "/opt/acestream/acestream/gluetun-api-key"
+
+
+def test_an_inventory_whose_stack_has_problems_is_refused_with_the_models_words(tmp_path):
+    inventory = tmp_path / "hosts.yml"
+    inventory.write_text(json.dumps({"all": {"hosts": {"localhost": {
+        "ansible_connection": "local", "acestream_vpn_mode": "redundant", "acestream_gluetun_api_key": " s3cr3t"}}}}))
+    with pytest.raises(ValueError) as info:
+        SE["read_inventory"]([str(inventory)])
+    message = str(info.value)
+    assert "the stack of inventory host localhost cannot be watched" in message
+    assert "acestream_gluetun_api_key" in message and "s3cr3t" not in message and "Traceback" not in message
 
 
 class FakeTunnel(object):

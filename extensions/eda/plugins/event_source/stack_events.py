@@ -19,11 +19,8 @@ import json
 import logging
 import os
 import shlex
-import shutil
-import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from urllib.parse import urlsplit, urlunsplit
@@ -171,10 +168,13 @@ def _import_module_utils():
     from ansible_collections.acestream.orchestrator.plugins.module_utils import _engine_core as core
     from ansible_collections.acestream.orchestrator.plugins.module_utils import _gluetun_api as api
     from ansible_collections.acestream.orchestrator.plugins.module_utils import _gluetun_probe as probe
-    return core, api, probe
+    from ansible_collections.acestream.orchestrator.plugins.plugin_utils import _ssh_tunnel as tunnel
+    return core, api, probe, tunnel
 
 
-_core, _api, _probe = _import_module_utils()
+_core, _api, _probe, _tunnel = _import_module_utils()
+SshTunnel = _tunnel.SshTunnel
+read_key_file = _tunnel.read_key_file
 GluetunClient = _api.GluetunClient
 GluetunError = _api.GluetunError
 
@@ -445,152 +445,6 @@ def docker_client(docker_host, timeout):
     return docker.APIClient(**kwargs)
 
 
-def _read_key_file(path):
-    try:
-        with open(path, encoding="utf-8") as handle:
-            return handle.read().strip() or None
-    except OSError:
-        return None
-
-
-class SshTunnel(object):
-    """One OpenSSH master connection to a remote host, made with the settings the inventory gives Ansible (user,
-    port, private key, ssh arguments): the host's Docker socket is forwarded to a local socket, each control server
-    to a local port once its address on the host is known (control servers listen on the host's loopback by
-    default), and the kept API key is read through it. A dead connection is made again by the next use."""
-
-    def __init__(self, settings, timeout):
-        self.settings = settings
-        self.timeout = timeout
-        self.dir = None
-        self.proc = None
-        self.forwards = {}
-        self.lock = threading.RLock()
-        self.closed = False
-
-    @property
-    def socket(self):
-        return os.path.join(self.dir, "docker.sock")
-
-    @property
-    def control_path(self):
-        return os.path.join(self.dir, "ctl")
-
-    def command(self, *options, remote=None, master=False):
-        """The ssh command line for this host: ``options`` before the destination, the ``remote`` command after;
-        ``master``: the connection the others go through (ControlMaster=yes; never -M as well: twice is "ask")."""
-        settings = self.settings
-        # ssh keeps the first value of an option: the user's ssh arguments cannot move this master into the
-        # background (ControlPersist) nor make another command a master of its own.
-        cmd = ["ssh", "-T", "-o", "BatchMode=yes", "-o", "ServerAliveInterval=5", "-o", "ServerAliveCountMax=3",
-               "-o", "ConnectTimeout=%d" % max(1, int(self.timeout)), "-o", "ControlPersist=no",
-               "-o", "ControlMaster=%s" % ("yes" if master else "no"), "-S", self.control_path]
-        if settings.get("user"):
-            cmd += ["-l", settings["user"]]
-        if settings.get("port"):
-            cmd += ["-p", str(settings["port"])]
-        if settings.get("private_key_file"):
-            cmd += ["-i", settings["private_key_file"]]
-        cmd += list(settings.get("args") or []) + list(options) + [settings["destination"]]
-        return cmd + [remote] if remote else cmd
-
-    def alive(self):
-        proc, directory = self.proc, self.dir  # read once: another thread may stop the connection meanwhile
-        return proc is not None and directory is not None and proc.poll() is None \
-            and os.path.exists(os.path.join(directory, "docker.sock"))
-
-    def ensure(self):
-        """Connect (again) unless connected; raises OSError with ssh's own words when it cannot."""
-        with self.lock:
-            if self.closed:
-                raise OSError("the source is closing")
-            if self.alive():
-                return
-            self._stop()
-            if self.dir is None:
-                self.dir = tempfile.mkdtemp(prefix="acestream-eda-")  # 0700: the sockets are the host's Docker
-            for path in (self.socket, self.control_path):
-                if os.path.lexists(path):
-                    os.unlink(path)
-            self.forwards = {}
-            log = os.path.join(self.dir, "ssh.log")
-            # The master's own session reads this process's pipe: when the source ends, even killed, the pipe
-            # closes, the remote `cat` ends and so does the connection (no ssh left behind).
-            with open(log, "wb") as errors:
-                self.proc = subprocess.Popen(  # pylint: disable=consider-using-with
-                    self.command("-o", "ExitOnForwardFailure=yes",
-                                 "-L", "%s:%s" % (self.socket, self.settings["docker_socket"]), remote="cat",
-                                 master=True),
-                    stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=errors)
-            deadline = time.monotonic() + self.timeout + 5
-            while not os.path.exists(self.socket):
-                if self.proc.poll() is not None or time.monotonic() > deadline:
-                    self._stop()
-                    with open(log, "rb") as handle:
-                        said = handle.read().decode(errors="replace").strip().splitlines()
-                    raise OSError("ssh to %s: %s" % (self.settings["destination"],
-                                                     said[-1] if said else "no connection"))
-                time.sleep(0.05)
-
-    def docker_host(self):
-        self.ensure()
-        return "unix://" + self.socket
-
-    def forward(self, host, port):
-        """A local port forwarded to ``host:port`` as the remote host reaches it."""
-        with self.lock:
-            self.ensure()
-            key = (host, int(port))
-            if key not in self.forwards:
-                with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-                    probe.bind(("127.0.0.1", 0))
-                    local = probe.getsockname()[1]
-                target = "[%s]" % host if ":" in host else host
-                proc = subprocess.run(self.command("-O", "forward", "-L", "127.0.0.1:%d:%s:%d" % (local, target, key[1])),
-                                      capture_output=True, timeout=self.timeout + 5, check=False)
-                if proc.returncode != 0:
-                    raise OSError("ssh to %s: cannot forward to %s:%d: %s" % (
-                        self.settings["destination"], host, key[1], proc.stderr.decode(errors="replace").strip()))
-                self.forwards[key] = local
-            return self.forwards[key]
-
-    def read_file(self, path):
-        """``(text, None)`` of a file on the remote host, or ``(None, why)`` (the text goes through a pipe, never
-        into a log or an argument)."""
-        try:
-            self.ensure()
-            proc = subprocess.run(self.command(remote="cat -- %s" % shlex.quote(path)), capture_output=True,
-                                  timeout=self.timeout + 5, check=False)
-        except (OSError, subprocess.SubprocessError) as exc:
-            return None, str(exc)
-        if proc.returncode != 0:
-            said = proc.stderr.decode(errors="replace").strip().splitlines()
-            return None, "cannot read %s on %s: %s" % (path, self.settings["destination"],
-                                                       said[-1] if said else "exit %d" % proc.returncode)
-        return proc.stdout.decode(errors="replace").strip() or None, None
-
-    def _stop(self):
-        if self.proc is not None:
-            if self.proc.stdin:
-                self.proc.stdin.close()
-            if self.proc.poll() is None:
-                self.proc.terminate()
-                try:
-                    self.proc.wait(timeout=5)
-                except subprocess.TimeoutExpired:
-                    self.proc.kill()
-                    self.proc.wait(timeout=5)
-            self.proc = None
-
-    def close(self):
-        with self.lock:
-            self.closed = True
-            self._stop()
-            if self.dir is not None:
-                shutil.rmtree(self.dir, ignore_errors=True)
-                self.dir = None
-
-
 class StackWatch(object):
     """One stack: its Docker observation, its control-server clients, its memory."""
 
@@ -671,7 +525,7 @@ class StackWatch(object):
                         self.key_retry = time.monotonic() + 30
                 key = self.key
             else:
-                key = _read_key_file(stack["api_key_file"])
+                key = read_key_file(stack["api_key_file"])
         return {"api_key": key} if key else {}
 
     def gluetun_client(self, vpn):
@@ -1075,11 +929,6 @@ class StackEvents(object):
 
 
 # ------------------------------------------------------------------------------------ reading the inventory
-INVENTORY_VARS = ("acestream_gluetun_containers", "acestream_pool_name", "acestream_stack_dir",
-                  "acestream_docker_host", "acestream_gluetun_api_port", "acestream_gluetun_api_key",
-                  "acestream_engine_replicas", "acestream_state")
-
-
 def rulebook_inventory(argv=None):
     """The ``-i`` / ``--inventory`` of the running ansible-rulebook, or None."""
     argv = list(sys.argv if argv is None else argv)
@@ -1089,87 +938,6 @@ def rulebook_inventory(argv=None):
         if arg.startswith("--inventory="):
             return arg.split("=", 1)[1]
     return None
-
-
-def _collection_dir():
-    for root in _collections_roots():
-        path = os.path.join(root, "ansible_collections", "acestream", "orchestrator")
-        if os.path.isdir(os.path.join(path, "roles", "common")):
-            return path
-    return None
-
-
-def stacks_from_inventory(sources, limit=None):
-    """The stacks of an inventory with the variables ``site`` uses (role defaults, group_vars, host_vars, vault
-    through ANSIBLE_VAULT_PASSWORD_FILE), templated. Returns a list of stack dicts (secrets included)."""
-    # pylint: disable=import-outside-toplevel
-    from ansible import constants as C
-    from ansible.cli import CLI
-    from ansible.inventory.manager import InventoryManager
-    from ansible.parsing.dataloader import DataLoader
-    from ansible.plugins.loader import init_plugin_loader
-    from ansible.template import Templar
-
-    try:
-        from ansible.template import trust_as_template
-    except ImportError:  # ansible-core before 2.19: every string is a template already
-
-        def trust_as_template(value):
-            return value
-    from ansible.vars.manager import VariableManager
-
-    init_plugin_loader()
-    loader = DataLoader()
-    files = [C.DEFAULT_VAULT_PASSWORD_FILE] if C.DEFAULT_VAULT_PASSWORD_FILE else []
-    loader.set_vault_secrets(CLI.setup_vault_secrets(loader, C.DEFAULT_VAULT_IDENTITY_LIST,
-                                                     vault_password_files=files, auto_prompt=False))
-    inventory = InventoryManager(loader=loader, sources=sources)
-    variables = VariableManager(loader=loader, inventory=inventory)
-    defaults = {}
-    collection = _collection_dir()
-    if collection:
-        loaded = loader.load_from_file(os.path.join(collection, "roles", "common", "defaults", "main.yml")) or {}
-        defaults = {k: trust_as_template(v) if isinstance(v, str) else v for k, v in loaded.items()}
-    stacks = []
-    for host in inventory.list_hosts(limit or "all"):
-        merged = dict(defaults)
-        merged.update(variables.get_vars(host=host, include_hostvars=False))
-        templar = Templar(loader=loader, variables=merged)
-        values = {k: templar.template(merged.get(k)) for k in INVENTORY_VARS}
-        if values["acestream_state"] == "absent":
-            continue
-        connection = templar.template(merged.get("ansible_connection")) or ""
-        docker_host = values["acestream_docker_host"] or None
-        local = connection == "local" or host.name in ("localhost", "127.0.0.1")
-        ssh = None
-        if not local and (not docker_host or docker_host.startswith("unix://")):
-            # A remote host: reached as Ansible reaches it, its Docker socket (and control servers) through SSH.
-            def var(*names):
-                for name in names:
-                    value = templar.template(merged.get(name))
-                    if value not in (None, ""):
-                        return value
-                return None
-
-            ssh = {"destination": var("ansible_host", "ansible_ssh_host") or host.name,
-                   "user": var("ansible_user", "ansible_ssh_user"), "port": var("ansible_port", "ansible_ssh_port"),
-                   "private_key_file": var("ansible_ssh_private_key_file", "ansible_private_key_file"),
-                   "args": shlex.split(var("ansible_ssh_common_args") or "") + shlex.split(
-                       var("ansible_ssh_extra_args") or ""),
-                   "docker_socket": docker_host[len("unix://"):] if docker_host else "/var/run/docker.sock"}
-            docker_host = None
-        gluetun = [{"name": c["name"]} for c in values["acestream_gluetun_containers"] or []]
-        stacks.append({
-            "host": host.name, "pool": values["acestream_pool_name"], "docker_host": docker_host,
-            "gluetun": gluetun, "api_port": values["acestream_gluetun_api_port"],
-            "api_key": values["acestream_gluetun_api_key"] or None,
-            "api_key_file": None if values["acestream_gluetun_api_key"] else
-            os.path.join(values["acestream_stack_dir"], "gluetun-api-key"),
-            "replicas": int(values["acestream_engine_replicas"]) if values["acestream_engine_replicas"] is not None
-            else None,
-            "ssh": ssh,
-        })
-    return stacks
 
 
 def read_inventory(sources, limit=None):
@@ -1231,7 +999,16 @@ async def main(queue, args):
 if __name__ == "__main__":
     if len(sys.argv) > 2 and sys.argv[1] == "--stacks-from-inventory":
         LIMIT = sys.argv[sys.argv.index("--limit") + 1] if "--limit" in sys.argv else None
-        json.dump(stacks_from_inventory([s for s in sys.argv[2].split(",") if s], LIMIT), sys.stdout)
+        # pylint: disable-next=import-outside-toplevel
+        from ansible_collections.acestream.orchestrator.plugins.plugin_utils._eda_inventory import (
+            stacks_from_inventory,
+        )
+
+        try:
+            json.dump(stacks_from_inventory([s for s in sys.argv[2].split(",") if s], LIMIT), sys.stdout)
+        except ValueError as error:  # the stack model's problems: said as they are (they never show a secret)
+            print(error, file=sys.stderr)
+            sys.exit(1)
         sys.exit(0)
 
     class MockQueue(asyncio.Queue):
