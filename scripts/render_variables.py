@@ -1,4 +1,6 @@
-#!/usr/bin/env python3
+#!/usr/bin/env python
+# Copyright (c) acestream.orchestrator contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Render each role's meta/argument_specs.yml and defaults/main.yml from the one declaration of the stack's variables
 (plugins/plugin_utils/_stack_variables.py).
 

@@ -65,7 +65,7 @@ options:
   secret_pattern:
     description:
       - C(acestream_secret_env_pattern); each entry then says which variables the compose record may show
-        (RV(_value.env_shown)) and which it may not (RV(_value.env_secrets)).
+        (RV(_value[].env_shown)) and which it may not (RV(_value[].env_secrets)).
     type: str
 """
 

@@ -49,21 +49,56 @@ _value:
   description: The resolved stack.
   type: dict
   contains:
-    vars: {description: Every stack variable, given or defaulted (secrets included)., type: dict}
-    problems: {description: Why the stack cannot be deployed as described; empty when it can., type: list, elements: str}
-    state: {description: C(acestream_state)., type: str}
-    vpn_names: {description: The Gluetun container names in order., type: list, elements: str}
-    containers: {description: The Gluetun containers with their defaults (C(env))., type: list, elements: dict}
-    gluetun_instances: {description: The control servers as P(acestream.orchestrator.gluetun_status#module) takes them., type: list, elements: dict}
-    plan: {description: The port plan (P(acestream.orchestrator.port_plan#filter)); null for an absent stack or a refused plan., type: dict}
-    pool: {description: The options of P(acestream.orchestrator.engine_pool#module) (empty strings for the module's defaults)., type: dict}
-    app: {description: The orchestrator app's deployment (P(acestream.orchestrator.orchestrator_app#filter)); null when it is off., type: dict}
-    app_env: {description: The orchestrator app's environment derived from the port plan; null when it is off., type: dict}
-    app_url: {description: Where the app's published port answers., type: str}
-    owned: {description: The names the stack owns (C(pool), C(gluetun), C(app)) - by their labels on the host., type: dict}
-    paths: {description: The stack's files and directories on the host., type: dict}
-    release_images: {description: The images whose release label the roles read on the target., type: list, elements: str}
-    orchestrator_host_port: {description: The app's published port (C(name), C(port), C(bind)); empty when it is off., type: dict}
+    vars:
+      description: Every stack variable, given or defaulted (secrets included).
+      type: dict
+    problems:
+      description: Why the stack cannot be deployed as described; empty when it can.
+      type: list
+      elements: str
+    state:
+      description: "C(acestream_state)."
+      type: str
+    vpn_names:
+      description: The Gluetun container names in order.
+      type: list
+      elements: str
+    containers:
+      description: The Gluetun containers with their defaults (C(env)).
+      type: list
+      elements: dict
+    gluetun_instances:
+      description: The control servers as P(acestream.orchestrator.gluetun_status#module) takes them.
+      type: list
+      elements: dict
+    plan:
+      description: The port plan (P(acestream.orchestrator.port_plan#filter)); null for an absent stack or a refused plan.
+      type: dict
+    pool:
+      description: The options of P(acestream.orchestrator.engine_pool#module) (empty strings for the module's defaults).
+      type: dict
+    app:
+      description: The orchestrator app's deployment (P(acestream.orchestrator.orchestrator_app#filter)); null when it is off.
+      type: dict
+    app_env:
+      description: The orchestrator app's environment derived from the port plan; null when it is off.
+      type: dict
+    app_url:
+      description: Where the app's published port answers.
+      type: str
+    owned:
+      description: The names the stack owns (C(pool), C(gluetun), C(app)) - by their labels on the host.
+      type: dict
+    paths:
+      description: The stack's files and directories on the host.
+      type: dict
+    release_images:
+      description: The images whose release label the roles read on the target.
+      type: list
+      elements: str
+    orchestrator_host_port:
+      description: The app's published port (C(name), C(port), C(bind)); empty when it is off.
+      type: dict
 """
 
 from ansible.errors import AnsibleFilterError

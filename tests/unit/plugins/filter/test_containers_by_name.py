@@ -17,8 +17,8 @@ def test_registered():
 def test_by_name():
     assert containers_by_name([{"Id": "1", "Names": ["/g"], "State": "running", "Labels": {"a": "b"}}]) == {
         "g": {"id": "1", "state": "running", "labels": {"a": "b"}, "owner": None}}
-    assert containers_by_name([{"Id": "1", "Names": ["/g"], "Labels": {"acestream.managed-by": "acestream.orchestrator.gluetun",
-                                                                     "acestream.pool": "p"}}], pool="p")["g"]["owner"] == "gluetun"
+    labels = {"acestream.managed-by": "acestream.orchestrator.gluetun", "acestream.pool": "p"}
+    assert containers_by_name([{"Id": "1", "Names": ["/g"], "Labels": labels}], pool="p")["g"]["owner"] == "gluetun"
     assert containers_by_name(None) == {}
 
 
