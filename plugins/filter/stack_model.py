@@ -83,9 +83,22 @@ _value:
     app_env:
       description: The orchestrator app's environment derived from the port plan; null when it is off.
       type: dict
+    app_env_shown:
+      description: The app's environment the compose record may show (the secret variables left out); null when it is off.
+      type: dict
+    app_env_secrets:
+      description: The names of the app's secret environment variables; null when it is off.
+      type: list
+      elements: str
+    app_paths:
+      description: Where the app reads its engine settings inside its container.
+      type: dict
     app_url:
       description: Where the app's published port answers.
       type: str
+    labels:
+      description: The label keys the stack writes on its containers and reads back.
+      type: dict
     owned:
       description: The names the stack owns (C(pool), C(gluetun), C(app)) - by their labels on the host.
       type: dict

@@ -11,7 +11,7 @@ functions to the roles, and the unit tests call them directly.
 * ``containers_by_name(containers)``: docker_host_info's container list as ``name -> {id, state, labels}``.
 * ``stack_host_ports(plan, ...)``, ``port_clashes(host_ports)``, ``ports_taken(host_ports, containers, ours)`` and
   ``host_port_conflicts(plan, ...)``: Docker's "port is already allocated", before Docker says it.
-* ``port_plan_message(error)`` and ``port_plan_problems(vpn_names, ...)``: a PortPlanError as the roles report it,
+* ``port_plan_message(error)``: a PortPlanError as the stack model reports it,
   the fix chosen by the error's ``kind`` and ``field``.
 * ``gluetun_env_problems(containers, ...)``: what the Gluetun containers' environments cannot be.
 * ``gluetun_instances(containers, plan, ...)``: each Gluetun container to converge, with its stack_files entries.
@@ -50,7 +50,6 @@ from ansible_collections.acestream.orchestrator.plugins.module_utils._pool_optio
 from ansible_collections.acestream.orchestrator.plugins.module_utils._portplan import (
     PortPlanError,
     ascii_digits,
-    build_plan,
     ranges_text,
 )
 from ansible_collections.acestream.orchestrator.plugins.module_utils._names import (
@@ -342,18 +341,6 @@ def port_plan_message(error):
     """A PortPlanError as the roles report it: the error, the roles' variables behind the plan's fields, the fix."""
     return "The port plan is not valid: %s. %s %s" % (str(error).strip().rstrip("."), PLAN_VARIABLES,
                                                       port_plan_fix(error))
-
-
-def port_plan_problems(vpn_names, port_range=None, vpn_port_ranges=None, replicas=0, https_port_range=None,
-                       api_port=None, api_host_ports=None, ports_per_engine=1):
-    """``[]`` when build_plan accepts these inputs, else ``[port_plan_message(error)]``."""
-    try:
-        build_plan(vpn_names, port_range=port_range, vpn_port_ranges=vpn_port_ranges or {}, replicas=replicas,
-                   https_port_range=https_port_range, api_port=api_port, api_host_ports=api_host_ports,
-                   ports_per_engine=ports_per_engine)
-    except PortPlanError as error:
-        return [port_plan_message(error)]
-    return []
 
 
 # --------------------------------------------------------------------------------------- Gluetun containers
@@ -748,7 +735,8 @@ def _option_problems(field, value, spec, secret):
             if key in value:
                 out.extend(_option_problems("%s.%s" % (field, key), value[key], option, secret))
             elif option.get("required"):
-                out.append("%s has no %s: give it (%s)" % (field, key, str(option.get("description", "")).rstrip(".")))
+                what = str(option.get("description", "")).rstrip(".")
+                out.append("%s has no %s: give it%s" % (field, key, ", the " + what[:1].lower() + what[1:] if what else ""))
     return out
 
 

@@ -8,7 +8,7 @@ key of each item that names a container the roles create), and ``example``: a va
 stack takes (with the variables of ``example_with``), for the tests' generated inventories.
 
 Each role's ``meta/argument_specs.yml`` and ``defaults/main.yml`` are rendered from here
-(``scripts/render-variables.py``; a unit test fails when they differ). The stack model (``_stack_model``) applies
+(``scripts/render_variables.py``; a unit test fails when they differ). The stack model (``_stack_model``) applies
 these defaults itself, so every entry point sees every variable, whichever roles it loads.
 
 Private to this collection: no Ansible import.
@@ -19,13 +19,16 @@ from __future__ import annotations
 # The roles, in the order the stack uses them, with their own documentation.
 ROLES = {
     "common": {
-        "short_description": "The stack description shared by the roles, preflight checks and the port plan",
+        "short_description": "The stack model every entry point reads, and its checks",
         "description": [
             ("Holds the variables every role of the collection reads, named after the port guide's "
              "settings (C(VPN_MODE), C(GLUETUN_CONTAINER_NAME), C(GLUETUN_API_PORT), "
              "C(PORT_RANGE_HOST) ...)."),
-            ("Checks the whole stack before anything changes (the guide's Troubleshooting section as "
-             "checks) and computes the port plan with P(acestream.orchestrator.port_plan#filter)."),
+            ("Resolves them first on every entry point with P(acestream.orchestrator.stack_model#filter) - "
+             "the declared defaults of every role's variables, the port plan, the Gluetun containers, the "
+             "engine pool's options, the orchestrator app, the names the stack owns and the paths of its "
+             "files - and fails on every problem at once, before anything changes (the guide's "
+             "Troubleshooting section as checks)."),
             ("A dependency of P(acestream.orchestrator.gluetun#role), "
              "P(acestream.orchestrator.engines#role) and "
              "P(acestream.orchestrator.orchestrator_app#role); it runs once per play."),

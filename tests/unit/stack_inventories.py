@@ -7,7 +7,8 @@ as the unit tests resolve them and the integration tests run them:
 * ``one_at_a_time()``: the minimal inventory plus one optional variable set to its declared ``example`` (a value other
   than its default; with ``example_with`` when it needs another, e.g. VPN_MODE=redundant a second Gluetun container),
   for each declared variable;
-* ``DOCUMENTED_STYLES``: each way the READMEs and docs/ describe a stack.
+* ``DOCUMENTED_STYLES``: each way the READMEs and docs/ describe a stack;
+* ``documented_examples()``: the stacks of the plays the READMEs and docs/ show, as written there.
 
 A test that needs its own names, ports and directory (several stacks on one Docker Engine) lays them over these.
 """
@@ -17,6 +18,9 @@ from __future__ import annotations
 import copy
 import importlib.util
 import pathlib
+import re
+
+import yaml
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 
@@ -86,3 +90,36 @@ DOCUMENTED_STYLES = {
         "acestream_engine_replicas": 4,
     },
 }
+
+
+DOCUMENTS = ("README.md", "docs/*.md", "roles/*/README.md")
+TEMPLATE = re.compile(r"{{.*?}}")
+
+
+def _untemplated(value):
+    """A value as Ansible hands it to the model: an expression (a vault variable) becomes the text it gives."""
+    if isinstance(value, dict):
+        return {key: _untemplated(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_untemplated(item) for item in value]
+    if isinstance(value, str) and TEMPLATE.search(value) and "acestream_" not in value:
+        return TEMPLATE.sub("templated-value", value)
+    return value
+
+
+def documented_examples():
+    """``[(where, inventory)]``: the ``vars`` of every play in a YAML block of the READMEs and docs/ that sets a
+    stack variable (``where`` is ``path:line``)."""
+    out = []
+    for pattern in DOCUMENTS:
+        for path in sorted(ROOT.glob(pattern)):
+            text = path.read_text(encoding="utf-8")
+            for block in re.finditer(r"^```ya?ml\n(.*?)^```", text, flags=re.MULTILINE | re.DOTALL):
+                plays = yaml.safe_load(block.group(1))
+                line = text[:block.start()].count("\n") + 1
+                for play in plays if isinstance(plays, list) else []:
+                    stack = {key: value for key, value in ((play or {}).get("vars") or {}).items()
+                             if isinstance(play, dict) and key.startswith("acestream_")}
+                    if stack:
+                        out.append(("%s:%d" % (path.relative_to(ROOT), line), _untemplated(stack)))
+    return out

@@ -116,11 +116,29 @@ def test_every_acestream_variable_read_is_defined():
     assert unknown == {}, f"read but never defined (typo?): {unknown}"
 
 
+def readme_default(value):
+    """A default as the READMEs' variable tables write it: YAML flow style without quotes, ``""`` for empty."""
+    if value == "":
+        return '""'
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, dict):
+        return "{%s}" % ", ".join(f"{key}: {readme_default(item)}" for key, item in value.items())
+    if isinstance(value, list):
+        return "[%s]" % ", ".join(readme_default(item) for item in value)
+    return str(value).replace("|", "\\|")
+
+
 @pytest.mark.parametrize("role", ROLES)
 def test_readme_names_every_variable(role):
     readme = (ROOT / "roles" / role / "README.md").read_text(encoding="utf-8")
     missing = [name for name in defaults(role) if f"`{name}`" not in readme]
     assert missing == [], f"roles/{role}/README.md does not document {missing}"
+    rows = dict(re.findall(r"^\| `(acestream_[a-z0-9_]+)` \| `(.*?)` \| ", readme, flags=re.MULTILINE))
+    wrong = {name: (rows[name], readme_default(value)) for name, value in defaults(role).items()
+             if name in rows and rows[name] != readme_default(value)}
+    assert wrong == {}, f"roles/{role}/README.md gives other defaults (README, declared): {wrong}"
+    assert set(rows) <= set(defaults(role)), f"roles/{role}/README.md tabulates another role's variables"
 
 
 def _render_module():

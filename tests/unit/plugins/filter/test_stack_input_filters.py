@@ -6,6 +6,7 @@ registered under their names, the core's answer, bad input as a filter error nam
 from __future__ import annotations
 
 import pytest
+import yaml
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.acestream.orchestrator.plugins.filter import config_hash, ownership_problems, stack_model
@@ -27,6 +28,11 @@ def test_answers():
     assert model["problems"] == [] and model["pool"]["replicas"] == 3 and "not_the_stacks" not in model["vars"]
     assert stack_model.stack_model(["acestream_engine_replicas"], [None])["problems"] == [
         "acestream_engine_replicas is null (a key with no value): give a whole number."]
+
+
+def test_stack_model_documents_every_field():
+    documented = set(yaml.safe_load(stack_model.RETURN)["_value"]["contains"])
+    assert documented == set(stack_model.stack_model([], []))
 
 
 @pytest.mark.parametrize("call, message", [

@@ -14,7 +14,7 @@ import pytest
 from ansible_collections.acestream.orchestrator.plugins.plugin_utils import _stack_model as model
 from ansible_collections.acestream.orchestrator.plugins.plugin_utils._stack_variables import VARIABLES
 
-from stack_inventories import DOCUMENTED_STYLES, minimal, one_at_a_time
+from stack_inventories import DOCUMENTED_STYLES, documented_examples, minimal, one_at_a_time
 
 ONE_AT_A_TIME = one_at_a_time()
 
@@ -65,6 +65,19 @@ def test_the_minimal_inventory_plus_one_variable_resolves(name, inventory):
         assert resolved["plan"] is None and resolved["vpn_names"]
 
 
+EXAMPLES = documented_examples()
+
+
+def test_the_documentation_shows_stacks():
+    assert {where.split(":")[0] for where, _ in EXAMPLES} >= {"roles/common/README.md", "roles/gluetun/README.md",
+                                                                "roles/engines/README.md"}
+
+
+@pytest.mark.parametrize("where, inventory", EXAMPLES, ids=[where for where, _ in EXAMPLES])
+def test_every_documented_example_resolves(where, inventory):
+    assert_resolves(inventory)
+
+
 @pytest.mark.parametrize("style", sorted(DOCUMENTED_STYLES))
 def test_each_documented_style_resolves(style):
     inventory = DOCUMENTED_STYLES[style]
@@ -97,7 +110,8 @@ def test_undeclared_names_are_ignored_and_secrets_stay_in_vars_only():
 @pytest.mark.parametrize("given, problem", [
     ({"acestream_vpn_mode": "x"}, "acestream_vpn_mode must be one of single, redundant, not 'x'."),
     ({"acestream_gluetun_containers": [{"name": "g1"}]},
-     "acestream_gluetun_containers[0] has no api_host_port: give it (Host port publishing the control server"),
+     "acestream_gluetun_containers[0] has no api_host_port: give it, the host port publishing the control server "
+     "(the external port, one per container)."),
     ({"acestream_gluetun_containers": [{"name": "g1", "api_host_port": 8001, "ports": [1]}]},
      "acestream_gluetun_containers[0] has ports, which the roles do not read: remove it (an item takes name, "
      "api_host_port, env)."),
