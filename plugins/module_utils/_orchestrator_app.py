@@ -196,6 +196,27 @@ def env_problems(app_env, label):
     return out
 
 
+def restart_reasons(drift_actions, file_changes, settings_paths):
+    """Why a running app must be restarted, one reason each; ``[]`` when it need not be.
+
+    ``drift_actions``: the ``restart`` actions of the stack_info observation (its engines not whole in a way its
+    start-up repairs, or the app crash-looping or paused); ``file_changes``: stack_files' ``changes`` of this run;
+    ``settings_paths``: the engine settings files on the host. The app reads those files at start, and a file
+    replaced on the host reaches its bind mount only at the next start, so their rewrite is a reason too."""
+    for name, value in (("drift_actions", drift_actions), ("file_changes", file_changes),
+                        ("settings_paths", settings_paths)):
+        if not isinstance(value, (list, tuple)) or not all(isinstance(item, (dict, str)) for item in value):
+            raise AppError("%s must be a list, not %s" % (name, type(value).__name__))
+    reasons = [str(action.get("reason", "")) for action in drift_actions
+               if isinstance(action, dict) and action.get("action") == "restart"]
+    rewritten = [change.get("path") for change in file_changes
+                 if isinstance(change, dict) and change.get("action") in ("create", "update")
+                 and change.get("path") in settings_paths]
+    if rewritten:
+        reasons.append("its engine settings files were rewritten: %s" % ", ".join(rewritten))
+    return reasons
+
+
 def settings_text(settings):
     """The settings file's content: JSON, sorted keys, one trailing newline (the same bytes on every run)."""
     return json.dumps(settings, indent=2, sort_keys=True) + "\n"

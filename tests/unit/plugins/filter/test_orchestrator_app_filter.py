@@ -12,6 +12,10 @@ from ansible.errors import AnsibleFilterError
 from app_listing import listed_engine as _listed
 
 from ansible_collections.acestream.orchestrator.plugins.filter.orchestrator_app import FilterModule, orchestrator_app
+from ansible_collections.acestream.orchestrator.plugins.filter.orchestrator_app_restart import (
+    FilterModule as RestartFilters,
+    orchestrator_app_restart,
+)
 from ansible_collections.acestream.orchestrator.plugins.module_utils import _orchestrator_app as app
 
 
@@ -69,3 +73,28 @@ def test_settings_hash_follows_both_files():
                                    app_variant="AceServe-arm64")["settings_hash"]
     assert len(one) == 16 and orchestrator_app(app.DEFAULT_IMAGE, pool="acestream", replicas=2,
                                                engine_variant="custom")["settings_hash"] is None
+
+
+# ------------------------------------------------------------------------------------------- restart
+SETTINGS = ["/s/orchestrator/engine_settings.json", "/s/orchestrator/custom_engine_variant.json"]
+
+
+def test_restart_reasons():
+    assert list(RestartFilters().filters()) == ["orchestrator_app_restart"]
+    assert orchestrator_app_restart([]) == []
+    actions = [{"action": "restart", "reason": "engine e1 sits in an old network namespace"},
+               {"action": "create", "reason": "missing"}]
+    assert orchestrator_app_restart(actions) == ["engine e1 sits in an old network namespace"]
+    changes = [{"action": "update", "path": SETTINGS[0]}, {"action": "keep", "path": SETTINGS[1]},
+               {"action": "update", "path": "/s/orchestrator.env"}]
+    assert orchestrator_app_restart(actions, file_changes=changes, settings_paths=SETTINGS) == [
+        "engine e1 sits in an old network namespace",
+        "its engine settings files were rewritten: /s/orchestrator/engine_settings.json"]
+    # Files rewritten that the app does not read at start are no reason.
+    assert orchestrator_app_restart([], file_changes=changes[2:], settings_paths=SETTINGS) == []
+    assert app.restart_reasons([], [{"action": "create", "path": SETTINGS[1]}], SETTINGS) == [
+        "its engine settings files were rewritten: /s/orchestrator/custom_engine_variant.json"]
+    with pytest.raises(AnsibleFilterError, match="orchestrator_app_restart: drift_actions must be a list, not str"):
+        orchestrator_app_restart("restart")
+    with pytest.raises(AnsibleFilterError, match="file_changes must be a list, not dict"):
+        orchestrator_app_restart([], file_changes={"a": 1})

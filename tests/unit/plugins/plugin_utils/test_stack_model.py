@@ -69,11 +69,11 @@ EXAMPLES = documented_examples()
 
 
 def test_the_documentation_shows_stacks():
-    assert {where.split(":")[0] for where, _ in EXAMPLES} >= {"roles/common/README.md", "roles/gluetun/README.md",
-                                                                "roles/engines/README.md"}
+    documents = {where.split(":")[0] for where, inventory in EXAMPLES}
+    assert documents >= {"roles/common/README.md", "roles/gluetun/README.md", "roles/engines/README.md"}
 
 
-@pytest.mark.parametrize("where, inventory", EXAMPLES, ids=[where for where, _ in EXAMPLES])
+@pytest.mark.parametrize("where, inventory", EXAMPLES, ids=[where for where, inventory in EXAMPLES])
 def test_every_documented_example_resolves(where, inventory):
     assert_resolves(inventory)
 
