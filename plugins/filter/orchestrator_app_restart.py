@@ -19,7 +19,9 @@ description:
     unchanged) is a reason too.
 options:
   _input:
-    description: The drift actions of M(acestream.orchestrator.stack_info) (RV(acestream.orchestrator.stack_info#module:drift.actions)); those with C(action=restart) count.
+    description:
+      - The drift actions of M(acestream.orchestrator.stack_info)
+        (RV(acestream.orchestrator.stack_info#module:drift.actions)); those with C(action=restart) count.
     type: list
     elements: dict
     required: true
