@@ -39,10 +39,8 @@ _value:
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.acestream.orchestrator.plugins.module_utils._stack_checks import (
-    StackCheckError,
-    config_hash as _config_hash,
-)
+from ansible_collections.acestream.orchestrator.plugins.module_utils._gluetun_stack import config_hash as _config_hash
+from ansible_collections.acestream.orchestrator.plugins.module_utils._stack_values import StackCheckError
 
 
 def config_hash(content, key):

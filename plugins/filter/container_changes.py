@@ -52,10 +52,10 @@ _value:
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.acestream.orchestrator.plugins.module_utils._stack_checks import (
-    StackCheckError,
+from ansible_collections.acestream.orchestrator.plugins.module_utils._container_changes import (
     container_changes as _container_changes,
 )
+from ansible_collections.acestream.orchestrator.plugins.module_utils._stack_values import StackCheckError
 
 
 def container_changes(results):

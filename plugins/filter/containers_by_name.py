@@ -55,10 +55,10 @@ _value:
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.acestream.orchestrator.plugins.module_utils._stack_checks import (
-    StackCheckError,
+from ansible_collections.acestream.orchestrator.plugins.module_utils._ownership import (
     containers_by_name as _containers_by_name,
 )
+from ansible_collections.acestream.orchestrator.plugins.module_utils._stack_values import StackCheckError
 
 
 def containers_by_name(containers, pool=None):

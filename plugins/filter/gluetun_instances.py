@@ -127,15 +127,15 @@ _value:
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.acestream.orchestrator.plugins.module_utils._stack_checks import (
-    DEFAULT_AUTH_DIR,
-    StackCheckError,
+from ansible_collections.acestream.orchestrator.plugins.module_utils._gluetun_stack import (
     gluetun_instances as _gluetun_instances,
 )
+from ansible_collections.acestream.orchestrator.plugins.module_utils._names import GLUETUN_AUTH_DIR
+from ansible_collections.acestream.orchestrator.plugins.module_utils._stack_values import StackCheckError
 
 
 def gluetun_instances(containers, plan=None, stack_dir=None, stack_name=None, env=None, api_bind="",
-                      port_range_bind="", auth_toml=None, auth_dir=DEFAULT_AUTH_DIR, secret_pattern=None):
+                      port_range_bind="", auth_toml=None, auth_dir=GLUETUN_AUTH_DIR, secret_pattern=None):
     """The container descriptions (see RETURN)."""
     try:
         return _gluetun_instances(containers, plan, stack_dir, stack_name, env=env, api_bind=api_bind,

@@ -96,10 +96,10 @@ _value:
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.acestream.orchestrator.plugins.module_utils._stack_checks import (
-    StackCheckError,
+from ansible_collections.acestream.orchestrator.plugins.module_utils._host_ports import (
     host_port_conflicts as _host_port_conflicts,
 )
+from ansible_collections.acestream.orchestrator.plugins.module_utils._stack_values import StackCheckError
 
 
 def host_port_conflicts(plan, api_bind="", port_range_bind="", orchestrator=None, containers=None, pool=None,

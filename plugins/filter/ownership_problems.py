@@ -64,10 +64,10 @@ _value:
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.acestream.orchestrator.plugins.module_utils._stack_checks import (
-    StackCheckError,
+from ansible_collections.acestream.orchestrator.plugins.module_utils._ownership import (
     ownership_problems as _ownership_problems,
 )
+from ansible_collections.acestream.orchestrator.plugins.module_utils._stack_values import StackCheckError
 
 
 def ownership_problems(containers, pool, gluetun=(), app_name=None, plan=None):

@@ -105,6 +105,12 @@ _value:
     paths:
       description: The stack's files and directories on the host.
       type: dict
+    compose:
+      description:
+        - What the compose record names - the project (C(project)), each Gluetun container's env file and volumes
+          relative to the stack directory (C(vpns)), the app's env file (C(app_env_file)) and published port
+          (C(app_port), also the app container's).
+      type: dict
     release_images:
       description: The images whose release label the roles read on the target.
       type: list

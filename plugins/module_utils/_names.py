@@ -65,6 +65,8 @@ ENGINE_HOST_PORTS = 1
 APP_ENGINE_HOST_PORTS = 2
 # Ports Gluetun itself listens on inside its network namespace (besides the control server's api_port).
 GLUETUN_HEALTH_PORT = 9999
+# The port the orchestrator app's API listens on inside its container (its APP_PORT).
+APP_API_PORT = 8000
 
 # The labels the roles write, by the key the stack model gives them under (``labels``).
 ROLE_LABELS = {

@@ -17,6 +17,7 @@ point); the keep_converged rulebook's event source resolves its stacks with it t
 from __future__ import annotations
 
 import copy
+import posixpath
 import re
 
 from ansible_collections.acestream.orchestrator.plugins.module_utils._errors import AcestreamError
@@ -29,6 +30,7 @@ from ansible_collections.acestream.orchestrator.plugins.module_utils._orchestrat
     deployment,
 )
 from ansible_collections.acestream.orchestrator.plugins.module_utils._names import (
+    APP_API_PORT,
     APP_CUSTOM_VARIANT_PATH,
     APP_ENGINE_HOST_PORTS,
     APP_SETTINGS_PATH,
@@ -38,17 +40,19 @@ from ansible_collections.acestream.orchestrator.plugins.module_utils._names impo
     ROLE_LABELS,
 )
 from ansible_collections.acestream.orchestrator.plugins.module_utils._portplan import PortPlanError, build_plan
-from ansible_collections.acestream.orchestrator.plugins.module_utils._stack_checks import (
-    StackCheckError,
-    engine_pool_problems,
+from ansible_collections.acestream.orchestrator.plugins.module_utils._app_stack import orchestrator_app_env
+from ansible_collections.acestream.orchestrator.plugins.module_utils._gluetun_stack import (
     gluetun_env_problems,
-    host_port_conflicts,
-    name_collisions,
-    orchestrator_app_env,
-    port_plan_message,
     split_secrets,
+)
+from ansible_collections.acestream.orchestrator.plugins.module_utils._host_ports import host_port_conflicts
+from ansible_collections.acestream.orchestrator.plugins.module_utils._ownership import name_collisions
+from ansible_collections.acestream.orchestrator.plugins.module_utils._plan_messages import port_plan_message
+from ansible_collections.acestream.orchestrator.plugins.module_utils._stack_input import (
+    engine_pool_problems,
     variable_problems,
 )
+from ansible_collections.acestream.orchestrator.plugins.module_utils._stack_values import StackCheckError
 from ansible_collections.acestream.orchestrator.plugins.module_utils._stack_reshape import vpn_paths
 from ansible_collections.acestream.orchestrator.plugins.plugin_utils._stack_variables import VARIABLES
 
@@ -165,6 +169,28 @@ def _paths(values, names):
     }
 
 
+def _compose(values, names, paths):
+    """What the compose record names: the project (Compose's rule: lower-case letters, digits, '-' and '_'), each
+    Gluetun container's env file and volumes relative to the stack directory where the record lies, and the app's
+    published port."""
+    stack_dir = paths["stack_dir"]
+
+    def relative(path):
+        return posixpath.relpath(path, stack_dir)
+
+    bind = values["acestream_orchestrator_bind"]
+    return {
+        "project": re.sub(r"[^a-z0-9_-]", "-", str(values["acestream_pool_name"]).lower()),
+        "vpns": {name: {
+            "env_file": relative(paths["vpns"][name]["env_file"]),
+            "state_volume": "./%s:%s" % (relative(paths["vpns"][name]["state_dir"]), GLUETUN_STATE_PATH),
+            "auth_volume": "./%s:%s:ro" % (relative(paths["vpns"][name]["auth_dir"]), GLUETUN_AUTH_DIR),
+        } for name in names},
+        "app_env_file": relative(paths["app_env_file"]),
+        "app_port": "%s%s:%d" % (bind + ":" if bind else "", values["acestream_orchestrator_port"], APP_API_PORT),
+    }
+
+
 def _app_host(bind):
     """Where the controller's and the target's requests reach the app's published port."""
     if bind in ("", "0.0.0.0", "::"):
@@ -183,7 +209,7 @@ def resolve(given):
     model = {"vars": values, "problems": problems, "labels": dict(ROLE_LABELS), "state": values["acestream_state"], "vpn_names": [],
              "gluetun_instances": [], "containers": [], "plan": None, "pool": None, "app": None, "app_env": None,
              "owned": None, "paths": None, "app_env_shown": None, "app_env_secrets": None, "app_paths": None, "app_url": None, "release_images": [],
-             "orchestrator_host_port": {}}
+             "orchestrator_host_port": {}, "compose": None}
     if problems:  # the rest reads the variables as their types say
         return model
     containers = _containers(values)
@@ -209,6 +235,7 @@ def resolve(given):
         "app_url": "http://%s:%s" % (_app_host(values["acestream_orchestrator_bind"]),
                                      values["acestream_orchestrator_port"]),
     })
+    model["compose"] = _compose(values, names, model["paths"])
     if values["acestream_state"] != "present":
         return model
     model["release_images"] = _release_images(values, problems)

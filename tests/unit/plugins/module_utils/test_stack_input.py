@@ -1,7 +1,7 @@
 # Copyright (c) acestream.orchestrator contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Hostile input to the roles, decided in _stack_checks and _env: the variables as given (every type a YAML file can
-hold), environments, the stack's own names, who owns a container, engine_pool's checks made up front and the
+"""Hostile input to the roles, decided in _stack_input, _gluetun_stack and _env: the variables as given (every type a
+YAML file can hold), environments, the stack's own names, who owns a container, engine_pool's checks made up front and the
 config-hash label. Every message in its words; no secret value in any of them."""
 
 from __future__ import annotations
@@ -14,7 +14,12 @@ import pytest
 import yaml
 
 from ansible_collections.acestream.orchestrator.plugins.module_utils import _env
-from ansible_collections.acestream.orchestrator.plugins.module_utils import _stack_checks as sc
+from ansible_collections.acestream.orchestrator.plugins.module_utils import _app_stack as app_stack
+from ansible_collections.acestream.orchestrator.plugins.module_utils import _gluetun_stack as gluetun_stack
+from ansible_collections.acestream.orchestrator.plugins.module_utils import _names as stack_names
+from ansible_collections.acestream.orchestrator.plugins.module_utils import _ownership as ownership
+from ansible_collections.acestream.orchestrator.plugins.module_utils import _stack_input as stack_input
+from ansible_collections.acestream.orchestrator.plugins.module_utils import _stack_values as stack_values
 from ansible_collections.acestream.orchestrator.plugins.module_utils._portplan import PortPlanError, build_plan
 
 SECRET = "s3cr3t-Value-42"
@@ -34,7 +39,7 @@ SPECS = {
 
 
 def problems(**values):
-    return sc.variable_problems(list(values), list(values.values()), SPECS)
+    return stack_input.variable_problems(list(values), list(values.values()), SPECS)
 
 
 # --------------------------------------------------------------------------------------- variables as given
@@ -96,9 +101,9 @@ def test_values_refused(values, message):
 def test_environments_and_patterns():
     names = ["env", "gluetun_env", "pattern", "other_pattern"]
     values = [{"A": None, "B=C": "x", "D": "x\ny"}, {"E": "x\ny", "F": [SECRET]}, "(", "(?i)(KEY|PASS)"]
-    found = sc.variable_problems(names, values, {"env": {"type": "dict"}, "gluetun_env": {"type": "dict"},
-                                                 "pattern": {"type": "str"}, "other_pattern": {"type": "str"}},
-                                 envs={"env": False, "gluetun_env": True}, patterns=["pattern", "other_pattern"])
+    found = stack_input.variable_problems(names, values, {"env": {"type": "dict"}, "gluetun_env": {"type": "dict"},
+                                                          "pattern": {"type": "str"}, "other_pattern": {"type": "str"}},
+                                          envs={"env": False, "gluetun_env": True}, patterns=["pattern", "other_pattern"])
     assert found == [
         "env: A is null (a key with no value): give a string ('' for an empty value), a number or a boolean",
         "env: 'B=C' is not an environment variable name: use letters, digits and '_', not starting with a digit",
@@ -108,7 +113,7 @@ def test_environments_and_patterns():
         "'(?i)(KEY|PASS|SECRET)'",
     ]
     # An environment of the wrong type is named once, by its type.
-    assert sc.variable_problems(["env"], [["A=1"]], {"env": {"type": "dict"}}, envs={"env": True}) == [
+    assert stack_input.variable_problems(["env"], [["A=1"]], {"env": {"type": "dict"}}, envs={"env": True}) == [
         "env must be a mapping ({} for none), not a list"]
 
 
@@ -120,7 +125,7 @@ def test_environments_and_patterns():
     (SECRET + "\n", "holds a control character (a newline, tab or NUL): remove it"),
 ])
 def test_credentials(value, message):
-    found = sc.variable_problems(["key"], [value], SPECS, credentials=["key"])
+    found = stack_input.variable_problems(["key"], [value], SPECS, credentials=["key"])
     if message is None:
         assert found == []
     else:
@@ -129,14 +134,14 @@ def test_credentials(value, message):
 
 def test_stack_check_errors_never_show_a_value():
     """The filters can be given anything: their errors name the kind of a value, never the value itself."""
-    with pytest.raises(sc.StackCheckError) as info:
-        sc.gluetun_env_problems([{"name": "g1", "env": "WIREGUARD_PRIVATE_KEY=" + SECRET}], api_port=8001)
+    with pytest.raises(stack_values.StackCheckError) as info:
+        gluetun_stack.gluetun_env_problems([{"name": "g1", "env": "WIREGUARD_PRIVATE_KEY=" + SECRET}], api_port=8001)
     assert str(info.value) == "the env of 'g1' must be a mapping, not a string"
-    with pytest.raises(sc.StackCheckError) as info:
-        sc.gluetun_env_problems([{"env": {"WIREGUARD_PRIVATE_KEY": SECRET}}], api_port=8001)
+    with pytest.raises(stack_values.StackCheckError) as info:
+        gluetun_stack.gluetun_env_problems([{"env": {"WIREGUARD_PRIVATE_KEY": SECRET}}], api_port=8001)
     assert str(info.value) == "each container must be a mapping with a name, not a mapping whose name is null"
-    with pytest.raises(sc.StackCheckError) as info:
-        sc.orchestrator_app_env(plan(), "single", 8001, env="API_KEY=" + SECRET)
+    with pytest.raises(stack_values.StackCheckError) as info:
+        app_stack.orchestrator_app_env(plan(), "single", 8001, env="API_KEY=" + SECRET)
     assert SECRET not in str(info.value)
 
 
@@ -146,8 +151,8 @@ def test_stack_check_errors_never_show_a_value():
     ((["a"], ["x"], []), "specs must be a mapping, not a list"),
 ])
 def test_variable_problems_bad_input(args, message):
-    with pytest.raises(sc.StackCheckError) as info:
-        sc.variable_problems(*args)
+    with pytest.raises(stack_values.StackCheckError) as info:
+        stack_input.variable_problems(*args)
     assert str(info.value) == message
 
 
@@ -189,22 +194,22 @@ def test_an_unusable_gluetun_container_name_is_refused_naming_its_variable(name,
     anything is written, naming acestream_gluetun_containers[N].name and the fix."""
     containers = [{"name": "gluetun1", "api_host_port": 8001, "env": {}},
                   {"name": name, "api_host_port": 8002, "env": {}}]
-    found = sc.variable_problems(["acestream_vpn_mode", "acestream_gluetun_containers"], ["redundant", containers],
-                                 role_specs())
+    found = stack_input.variable_problems(["acestream_vpn_mode", "acestream_gluetun_containers"], ["redundant", containers],
+                                          role_specs())
     assert len(found) == 1 and found[0].startswith("acestream_gluetun_containers[1].name " + message), found
 
 
 def test_gluetun_container_names_docker_and_the_file_system_take_pass():
     containers = [{"name": name, "api_host_port": 8001 + index}
                   for index, name in enumerate(["gluetun1", "g" * 255, "VPN_2.nl-ams", "g2"])]
-    assert sc.variable_problems(["acestream_gluetun_containers"], [containers], role_specs()) == []
+    assert stack_input.variable_problems(["acestream_gluetun_containers"], [containers], role_specs()) == []
     # A name of another type is the type check's (named once); the check can be turned off or aimed elsewhere.
-    found = sc.variable_problems(["acestream_gluetun_containers"], [[{"name": ["g"], "api_host_port": 8001}]],
-                                 role_specs())
+    found = stack_input.variable_problems(["acestream_gluetun_containers"], [[{"name": ["g"], "api_host_port": 8001}]],
+                                          role_specs())
     assert found == ["acestream_gluetun_containers[0].name must be a string ('' for none), not a list (['g'])"]
-    assert sc.variable_problems(["acestream_gluetun_containers"], [[{"name": "g", "api_host_port": 8001}]],
-                                role_specs(), containers={}) == []
-    assert sc.variable_problems(["items"], [[{"name": "g"}]], SPECS, containers={"items": "name"}) == [
+    assert stack_input.variable_problems(["acestream_gluetun_containers"], [[{"name": "g", "api_host_port": 8001}]],
+                                         role_specs(), containers={}) == []
+    assert stack_input.variable_problems(["items"], [[{"name": "g"}]], SPECS, containers={"items": "name"}) == [
         "items[0].name is 'g', " + DOCKER_RULE]
 
 
@@ -221,7 +226,7 @@ def test_engine_pool_names_a_vpn_container_name_that_would_not_make_engine_names
         build_plan(names, port_range="19000-19009")
     assert str(err.value).startswith(message), str(err.value)
     assert err.value.field == "vpn_containers" and err.value.kind == "names"
-    problems = sc.engine_pool_problems(names, name="acestream", port_range="19000-19009", api_port=8001)
+    problems = stack_input.engine_pool_problems(names, name="acestream", port_range="19000-19009", api_port=8001)
     assert problems == ["The engines role cannot converge this pool: acestream_gluetun_containers (engine_pool's "
                         "vpn_containers): " + str(err.value).split(": ", 1)[1]]
 
@@ -267,35 +272,35 @@ def plan(names=("gluetun1", "gluetun2"), port_range="19000-19003"):
 
 
 def test_name_collisions():
-    assert sc.name_collisions(plan(), "acestream", app_name="acestream-orchestrator") == []
-    assert sc.name_collisions(plan(), "acestream", app_name=None) == []
+    assert ownership.name_collisions(plan(), "acestream", app_name="acestream-orchestrator") == []
+    assert ownership.name_collisions(plan(), "acestream", app_name=None) == []
     # gluetun2's slots are acestream-gluetun2-19002 and -19003: a Gluetun container of that name is refused.
     taken = plan(("gluetun1", "acestream-gluetun1-19000"))
-    assert sc.name_collisions(taken, "acestream") == [
+    assert ownership.name_collisions(taken, "acestream") == [
         "Gluetun container 'acestream-gluetun1-19000' (acestream_gluetun_containers) has the name of the engine of "
         "pool 'acestream' on VPN 'gluetun1', port 19000: one would replace the other. Rename the Gluetun container or "
         "the pool (acestream_pool_name)."]
-    assert sc.name_collisions(plan(), "acestream", app_name="gluetun2") == [
+    assert ownership.name_collisions(plan(), "acestream", app_name="gluetun2") == [
         "The orchestrator app (acestream_orchestrator_name) is named 'gluetun2', like a Gluetun container of "
         "acestream_gluetun_containers: one would replace the other. Give the app its own name, e.g. "
         "acestream-orchestrator."]
     # With the app on, the engines role creates no engine: an app named like a slot takes nothing's place.
-    assert sc.name_collisions(plan(), "acestream", app_name="acestream-gluetun2-19003") == []
+    assert ownership.name_collisions(plan(), "acestream", app_name="acestream-gluetun2-19003") == []
 
 
-def owned(manager=sc.GLUETUN_MANAGER, pool="acestream"):
+def owned(manager=stack_names.GLUETUN_MANAGER, pool="acestream"):
     return {"id": "x", "state": "running", "labels": {"acestream.managed-by": manager, "acestream.pool": pool}}
 
 
 def test_ownership_problems():
-    containers = {"gluetun1": owned(), "acestream-orchestrator": owned(sc.APP_MANAGER), "other": {"labels": {}}}
-    assert sc.ownership_problems(containers, "acestream", gluetun=["gluetun1", "gluetun2"],
-                                 app_name="acestream-orchestrator") == []
-    assert sc.ownership_problems({}, "acestream", gluetun=["gluetun1"], app_name="app") == []
+    containers = {"gluetun1": owned(), "acestream-orchestrator": owned(stack_names.APP_MANAGER), "other": {"labels": {}}}
+    assert ownership.ownership_problems(containers, "acestream", gluetun=["gluetun1", "gluetun2"],
+                                        app_name="acestream-orchestrator") == []
+    assert ownership.ownership_problems({}, "acestream", gluetun=["gluetun1"], app_name="app") == []
     foreign = {"gluetun1": {"id": "x", "state": "running", "labels": {"maintainer": "me"}},
                "gluetun2": owned(pool="other"),
-               "app": owned(sc.ENGINE_MANAGER)}
-    assert sc.ownership_problems(foreign, "acestream", gluetun=["gluetun1", "gluetun2"], app_name="app") == [
+               "app": owned(stack_names.ENGINE_MANAGER)}
+    assert ownership.ownership_problems(foreign, "acestream", gluetun=["gluetun1", "gluetun2"], app_name="app") == [
         "Container 'gluetun1' (acestream_gluetun_containers) is not this stack's: it carries no acestream.managed-by "
         "label: it was not created by this collection. Nothing without this stack's labels is changed or removed: "
         "rename this stack's container in acestream_gluetun_containers, or remove or rename that container yourself.",
@@ -309,9 +314,9 @@ def test_ownership_problems():
         "remove or rename that container yourself.",
     ]
     # Engine slots: the pool's own engines are fine; a container made by hand or another pool's is named.
-    slots = {"acestream-gluetun1-19000": owned(sc.ENGINE_MANAGER), "acestream-gluetun2-19003": {"labels": {}},
-             "acestream-gluetun1-19001": owned(sc.ENGINE_MANAGER, pool="other")}
-    assert sc.ownership_problems(slots, "acestream", plan=plan()) == [
+    slots = {"acestream-gluetun1-19000": owned(stack_names.ENGINE_MANAGER), "acestream-gluetun2-19003": {"labels": {}},
+             "acestream-gluetun1-19001": owned(stack_names.ENGINE_MANAGER, pool="other")}
+    assert ownership.ownership_problems(slots, "acestream", plan=plan()) == [
         "Container 'acestream-gluetun1-19001' (an engine slot of acestream_pool_name) is not this stack's: it is an "
         "engine of stack 'other' (acestream.managed-by=acestream.orchestrator.engine_pool, acestream.pool=other). "
         "Nothing without this stack's labels is changed or removed: rename the pool (acestream_pool_name), or remove "
@@ -320,11 +325,11 @@ def test_ownership_problems():
         "no acestream.managed-by label: it was not created by this collection. Nothing without this stack's labels "
         "is changed or removed: rename the pool (acestream_pool_name), or remove or rename that container yourself.",
     ]
-    assert sc.ownership_problems(slots, "acestream") == []
+    assert ownership.ownership_problems(slots, "acestream") == []
     # The app's container is not a Gluetun container, even of the same stack.
-    assert len(sc.ownership_problems({"g": owned(sc.APP_MANAGER)}, "acestream", gluetun=["g"])) == 1
-    with pytest.raises(sc.StackCheckError, match="containers must be a mapping, not a list"):
-        sc.ownership_problems([], "acestream")
+    assert len(ownership.ownership_problems({"g": owned(stack_names.APP_MANAGER)}, "acestream", gluetun=["g"])) == 1
+    with pytest.raises(stack_values.StackCheckError, match="containers must be a mapping, not a list"):
+        ownership.ownership_problems([], "acestream")
 
 
 # --------------------------------------------------------------------------------------- engine_pool up front
@@ -333,10 +338,10 @@ POOL = dict(name="acestream", replicas=2, port_range="19000-19009", https_port_r
 
 
 def test_engine_pool_problems_accepts_what_engine_pool_takes():
-    assert sc.engine_pool_problems(["g1", "g2"], **POOL) == []
+    assert stack_input.engine_pool_problems(["g1", "g2"], **POOL) == []
     given_as_text = {**POOL, "replicas": "2", "api_port": "8001", "image": None, "engine_variant": None,
                      "forwarded_port": None}
-    assert sc.engine_pool_problems(["g1"], **given_as_text) == []
+    assert stack_input.engine_pool_problems(["g1"], **given_as_text) == []
 
 
 @pytest.mark.parametrize("options, message", [
@@ -354,27 +359,27 @@ def test_engine_pool_problems_accepts_what_engine_pool_takes():
     (dict(name="bad name"), "acestream_pool_name (engine_pool's name): 'bad name' is not usable"),
 ])
 def test_engine_pool_problems_refuses_what_engine_pool_would(options, message):
-    found = sc.engine_pool_problems(["g1", "g2"], **{**POOL, **options})
+    found = stack_input.engine_pool_problems(["g1", "g2"], **{**POOL, **options})
     assert len(found) == 1 and found[0].startswith("The engines role cannot converge this pool: " + message), found
     assert SECRET not in found[0]
 
 
 def test_engine_pool_problems_bad_input():
-    with pytest.raises(sc.StackCheckError, match="engine_pool_problems takes only name, .* not labels"):
-        sc.engine_pool_problems(["g1"], labels={})
+    with pytest.raises(stack_values.StackCheckError, match="engine_pool_problems takes only name, .* not labels"):
+        stack_input.engine_pool_problems(["g1"], labels={})
 
 
 # --------------------------------------------------------------------------------------- config-hash label
 def test_config_hash_is_keyed():
     content = 'apikey = "%s"' % SECRET
-    value = sc.config_hash(content, "k" * 32)
+    value = gluetun_stack.config_hash(content, "k" * 32)
     assert value == hmac.new(b"k" * 32, content.encode(), hashlib.sha256).hexdigest()[:16]
-    assert len(value) == 16 and value == sc.config_hash(content, "k" * 32)
+    assert len(value) == 16 and value == gluetun_stack.config_hash(content, "k" * 32)
     # Without the key, the unkeyed digest of a guess tells nothing.
     assert value != hashlib.sha256(content.encode()).hexdigest()[:16]
-    assert sc.config_hash(content, "other-key") != value
-    assert sc.config_hash(content + " ", "k" * 32) != value
-    with pytest.raises(sc.StackCheckError, match="the hash key is empty"):
-        sc.config_hash(content, "")
-    with pytest.raises(sc.StackCheckError, match="key must be a string, not null"):
-        sc.config_hash(content, None)
+    assert gluetun_stack.config_hash(content, "other-key") != value
+    assert gluetun_stack.config_hash(content + " ", "k" * 32) != value
+    with pytest.raises(stack_values.StackCheckError, match="the hash key is empty"):
+        gluetun_stack.config_hash(content, "")
+    with pytest.raises(stack_values.StackCheckError, match="key must be a string, not null"):
+        gluetun_stack.config_hash(content, None)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from ansible_collections.acestream.orchestrator.plugins.module_utils import _stack_checks as checks
+from ansible_collections.acestream.orchestrator.plugins.module_utils import _host_ports as host_ports
 from ansible_collections.acestream.orchestrator.plugins.module_utils import _stack_reshape as reshape
 
 POOL = "ace"
@@ -142,23 +142,23 @@ def plan(start=19000, end=19009):
 def test_a_port_held_by_a_process_is_a_conflict_before_anything_changes():
     """A process listening on a host port of the stack (not a container) is found by the preflight: Docker would
     refuse it only when it (re-)creates the Gluetun container, after the running one was removed."""
-    [message] = checks.host_port_conflicts(plan(), api_bind="127.0.0.1", port_range_bind="127.0.0.1",
-                                           containers=[], pool=POOL, listening=PROC_NET_TCP)
+    [message] = host_ports.host_port_conflicts(plan(), api_bind="127.0.0.1", port_range_bind="127.0.0.1",
+                                               containers=[], pool=POOL, listening=PROC_NET_TCP)
     assert message.startswith('Docker would refuse with "address already in use": host ports 19000-19001, 19003, '
                               '19005 (the engine ports of g1 (19000-19009)) are held by a process on the Docker host, '
                               "not a container (find it with: ss -ltnp 'sport = :19000')")
     assert "Nothing was changed: stop that process" in message
     # The IPv6 loopback (::1) does not meet 127.0.0.1; ports Docker publishes for a container are its proxy's.
     published = [container("g1", GLUETUN, [19000, 19001, 19003, 19005])]
-    assert checks.host_port_conflicts(plan(), api_bind="127.0.0.1", port_range_bind="127.0.0.1",
-                                      containers=published, pool=POOL, listening=PROC_NET_TCP) == []
+    assert host_ports.host_port_conflicts(plan(), api_bind="127.0.0.1", port_range_bind="127.0.0.1",
+                                          containers=published, pool=POOL, listening=PROC_NET_TCP) == []
 
 
 def test_the_stacks_own_leftover_is_not_another_container():
     """A Gluetun container of this stack that the inventory no longer names holds some of the ports: it is the
     stack's own (the gluetun role removes it first), not "another container" to stop by hand."""
     leftover = [container("g2", GLUETUN, [19005, 19006])]
-    assert checks.host_port_conflicts(plan(), port_range_bind="127.0.0.1", containers=leftover, pool=POOL) == []
-    [taken] = checks.host_port_conflicts(plan(), port_range_bind="127.0.0.1", containers=leftover, pool="other")
+    assert host_ports.host_port_conflicts(plan(), port_range_bind="127.0.0.1", containers=leftover, pool=POOL) == []
+    [taken] = host_ports.host_port_conflicts(plan(), port_range_bind="127.0.0.1", containers=leftover, pool="other")
     assert "host ports 19005-19006 (the engine ports of g1 (19000-19009)) are already published by container g2" \
         in taken

@@ -155,3 +155,16 @@ def test_an_absent_stack_needs_no_plan_but_keeps_its_names_and_paths():
 def test_the_model_takes_a_mapping_only():
     with pytest.raises(model.StackModelError):
         model.resolve(["acestream_pool_name"])
+
+
+def test_the_compose_record_names_the_files_where_the_roles_write_them():
+    resolved = model.resolve({"acestream_pool_name": "My.Pool", "acestream_stack_dir": "/srv/stack/",
+                              "acestream_orchestrator_enabled": True, "acestream_orchestrator_bind": ""})
+    compose, vpn = resolved["compose"], resolved["paths"]["vpns"]["gluetun"]
+    assert compose["project"] == "my-pool"
+    assert compose["vpns"]["gluetun"] == {"env_file": "gluetun/gluetun/gluetun.env",
+                                          "state_volume": "./gluetun/gluetun/state:/gluetun",
+                                          "auth_volume": "./gluetun/gluetun/auth:/gluetun/auth:ro"}
+    assert "/srv/stack/" + compose["vpns"]["gluetun"]["env_file"] == vpn["env_file"]
+    assert compose["app_env_file"] == "orchestrator.env" and compose["app_port"] == "8000:8000"
+    assert model.resolve({"acestream_orchestrator_port": 8080})["compose"]["app_port"] == "127.0.0.1:8080:8000"

@@ -1,12 +1,19 @@
 # Copyright (c) acestream.orchestrator contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""_stack_checks: the roles' decisions on a stack description, every message in its exact words, bad input."""
+"""The stack's decisions (_host_ports, _plan_messages, _gluetun_stack, _app_stack, _container_changes, _ownership),
+every message in its exact words, bad input."""
 
 from __future__ import annotations
 
 import pytest
 
-from ansible_collections.acestream.orchestrator.plugins.module_utils import _stack_checks as sc
+from ansible_collections.acestream.orchestrator.plugins.module_utils import _app_stack as app_stack
+from ansible_collections.acestream.orchestrator.plugins.module_utils import _container_changes as changes
+from ansible_collections.acestream.orchestrator.plugins.module_utils import _gluetun_stack as gluetun_stack
+from ansible_collections.acestream.orchestrator.plugins.module_utils import _host_ports as host_ports
+from ansible_collections.acestream.orchestrator.plugins.module_utils import _ownership as ownership
+from ansible_collections.acestream.orchestrator.plugins.module_utils import _plan_messages as plan_messages
+from ansible_collections.acestream.orchestrator.plugins.module_utils import _stack_values as stack_values
 from ansible_collections.acestream.orchestrator.plugins.module_utils._portplan import (
     ERROR_KINDS,
     PortPlanError,
@@ -27,13 +34,13 @@ def docker(name, ports=(), state="running", **extra):
 def test_containers_by_name():
     containers = [docker("g1"), {"Id": "x", "Names": ["/other", "/alias"]}, {"Id": "y", "Labels": None},
                   {"Id": "z", "Names": "/single"}]
-    assert sc.containers_by_name(containers) == {
+    assert ownership.containers_by_name(containers) == {
         "g1": {"id": "id-g1", "state": "running", "labels": {"a": "b"}, "owner": None},
         "other": {"id": "x", "state": "unknown", "labels": {}, "owner": None},
         "?": {"id": "y", "state": "unknown", "labels": {}, "owner": None},
         "single": {"id": "z", "state": "unknown", "labels": {}, "owner": None},
     }
-    assert sc.containers_by_name(None) == {} and sc.containers_by_name([]) == {}
+    assert ownership.containers_by_name(None) == {} and ownership.containers_by_name([]) == {}
 
 
 def test_containers_by_name_tells_the_owner_by_the_labels():
@@ -43,9 +50,9 @@ def test_containers_by_name_tells_the_owner_by_the_labels():
     gluetun = {"acestream.managed-by": "acestream.orchestrator.gluetun", "acestream.pool": "p"}
     app = {"acestream.managed-by": "acestream.orchestrator.orchestrator_app", "acestream.pool": "p"}
     engine = {"acestream.managed-by": "acestream.orchestrator.engine_pool", "acestream.pool": "p"}
-    found = sc.containers_by_name([labelled("g", gluetun), labelled("a", app), labelled("e", engine),
-                                   labelled("x", dict(app, **{"acestream.pool": "other"})),
-                                   labelled("ae", {"acestream.app-pool": "p"}), labelled("n", {})], pool="p")
+    found = ownership.containers_by_name([labelled("g", gluetun), labelled("a", app), labelled("e", engine),
+                                          labelled("x", dict(app, **{"acestream.pool": "other"})),
+                                          labelled("ae", {"acestream.app-pool": "p"}), labelled("n", {})], pool="p")
     assert {name: entry["owner"] for name, entry in found.items()} == {
         "g": "gluetun", "a": "app", "e": "engine", "x": None, "ae": "app_engine", "n": None}
 
@@ -58,16 +65,16 @@ def test_containers_by_name_tells_the_owner_by_the_labels():
     (["x"], "each container must be a mapping as docker_host_info lists it, not a string"),
 ])
 def test_containers_by_name_bad_input(value, message):
-    with pytest.raises(sc.StackCheckError) as info:
-        sc.containers_by_name(value)
+    with pytest.raises(stack_values.StackCheckError) as info:
+        ownership.containers_by_name(value)
     assert str(info.value) == message
 
 
 # --------------------------------------------------------------------------------------- host ports
 def test_stack_host_ports():
     the_plan = plan(api_host_ports=[8001, 8002])
-    ports = sc.stack_host_ports(the_plan, api_bind="127.0.0.1", port_range_bind=None,
-                                orchestrator={"name": "app", "port": "8000", "bind": "127.0.0.1"})
+    ports = host_ports.stack_host_ports(the_plan, api_bind="127.0.0.1", port_range_bind=None,
+                                        orchestrator={"name": "app", "port": "8000", "bind": "127.0.0.1"})
     assert ports == [
         {"what": "the control server of gluetun1 (api_host_port)", "bind": "127.0.0.1", "start": 8001, "end": 8001},
         {"what": "the control server of gluetun2 (api_host_port)", "bind": "127.0.0.1", "start": 8002, "end": 8002},
@@ -77,7 +84,7 @@ def test_stack_host_ports():
     ]
     # A plan without control servers publishes only the engine ranges.
     bare = build_plan(["g"], port_range="1-2").to_dict()
-    assert [p["what"] for p in sc.stack_host_ports(bare)] == ["the engine ports of g (1-2)"]
+    assert [p["what"] for p in host_ports.stack_host_ports(bare)] == ["the engine ports of g (1-2)"]
 
 
 @pytest.mark.parametrize("the_plan, kwargs, message", [
@@ -95,8 +102,8 @@ def test_stack_host_ports():
      "the orchestrator app's port must be a port number between 1 and 65535, not 70000"),
 ])
 def test_stack_host_ports_bad_input(the_plan, kwargs, message):
-    with pytest.raises(sc.StackCheckError) as info:
-        sc.stack_host_ports(plan() if the_plan == "ok" else the_plan, **kwargs)
+    with pytest.raises(stack_values.StackCheckError) as info:
+        host_ports.stack_host_ports(plan() if the_plan == "ok" else the_plan, **kwargs)
     assert str(info.value) == message
 
 
@@ -105,18 +112,18 @@ def ports(*entries):
 
 
 def test_port_clashes():
-    assert sc.port_clashes(ports(("A", "", 8000, 8000), ("B", "127.0.0.1", 8000, 8000))) == [
+    assert host_ports.port_clashes(ports(("A", "", 8000, 8000), ("B", "127.0.0.1", 8000, 8000))) == [
         "A and B both publish host port 8000"]
-    assert sc.port_clashes(ports(("A", "0.0.0.0", 19000, 19009), ("B", "::", 19005, 19020))) == [
+    assert host_ports.port_clashes(ports(("A", "0.0.0.0", 19000, 19009), ("B", "::", 19005, 19020))) == [
         "A and B both publish host port 19005-19009"]
     # Two different addresses may publish the same port; apart ranges never clash.
-    assert sc.port_clashes(ports(("A", "127.0.0.1", 8000, 8000), ("B", "10.0.0.1", 8000, 8000))) == []
-    assert sc.port_clashes(ports(("A", "", 1, 5), ("B", "", 6, 9))) == []
-    assert sc.port_clashes(ports(("A", "1.2.3.4", 1, 5), ("B", "1.2.3.4", 5, 9), ("C", "", 9, 9))) == [
+    assert host_ports.port_clashes(ports(("A", "127.0.0.1", 8000, 8000), ("B", "10.0.0.1", 8000, 8000))) == []
+    assert host_ports.port_clashes(ports(("A", "", 1, 5), ("B", "", 6, 9))) == []
+    assert host_ports.port_clashes(ports(("A", "1.2.3.4", 1, 5), ("B", "1.2.3.4", 5, 9), ("C", "", 9, 9))) == [
         "A and B both publish host port 5", "B and C both publish host port 9"]
-    assert sc.port_clashes(None) == []
-    with pytest.raises(sc.StackCheckError, match="host_ports must be a list, not a mapping"):
-        sc.port_clashes({})
+    assert host_ports.port_clashes(None) == []
+    with pytest.raises(stack_values.StackCheckError, match="host_ports must be a list, not a mapping"):
+        host_ports.port_clashes({})
 
 
 def test_ports_taken():
@@ -131,16 +138,16 @@ def test_ports_taken():
         docker("elsewhere", [{"PublicPort": 8001, "IP": "10.0.0.1"}]),           # another address than ours
         docker("local", [{"PublicPort": 8001, "IP": "127.0.0.1"}, {"PublicPort": 19008}], State=None),
     ]
-    assert sc.ports_taken(mine, containers, ["g"]) == [
+    assert host_ports.ports_taken(mine, containers, ["g"]) == [
         "host ports 19002-19004, 19007 (the engine ports of g (19000-19009)) are already published by container other",
         "host port 8001 (the control server of g) is already published by container local",
         "host port 19008 (the engine ports of g (19000-19009)) is already published by container local",
     ]
-    assert sc.ports_taken(mine, None) == []
-    with pytest.raises(sc.StackCheckError, match="each container must be a mapping as docker_host_info lists it"):
-        sc.ports_taken(mine, [3])
-    with pytest.raises(sc.StackCheckError, match="the stack's container names must be a list, not a string"):
-        sc.ports_taken(mine, [], "g")
+    assert host_ports.ports_taken(mine, None) == []
+    with pytest.raises(stack_values.StackCheckError, match="each container must be a mapping as docker_host_info lists it"):
+        host_ports.ports_taken(mine, [3])
+    with pytest.raises(stack_values.StackCheckError, match="the stack's container names must be a list, not a string"):
+        host_ports.ports_taken(mine, [], "g")
 
 
 CLASH = ('Docker would refuse with "port is already allocated": %s. Fix from the port guide ("Port Already '
@@ -155,29 +162,29 @@ TAKEN = ('Docker would refuse with "port is already allocated": %s. Fix from the
 def test_host_port_conflicts():
     the_plan = plan(["g"], api_host_ports=[8000])
     app = {"name": "app", "port": 8000, "bind": "127.0.0.1"}
-    assert sc.host_port_conflicts(the_plan, api_bind="127.0.0.1") == []
-    assert sc.host_port_conflicts(the_plan, api_bind="127.0.0.1", orchestrator=app) == [
+    assert host_ports.host_port_conflicts(the_plan, api_bind="127.0.0.1") == []
+    assert host_ports.host_port_conflicts(the_plan, api_bind="127.0.0.1", orchestrator=app) == [
         CLASH % "the control server of g (api_host_port) and the orchestrator app (acestream_orchestrator_port) both "
                 "publish host port 8000"]
     containers = [docker("app", [{"PublicPort": 8000}]), docker("x", [{"PublicPort": 19001}])]
-    assert sc.host_port_conflicts(the_plan, orchestrator=dict(app, port=8080), containers=containers) == [
+    assert host_ports.host_port_conflicts(the_plan, orchestrator=dict(app, port=8080), containers=containers) == [
         TAKEN % "host port 19001 (the engine ports of g (19000-19009)) is already published by container x"]
     # Without the app (null, or what ansible-core 2.17 renders of it: '' or an empty mapping), its container is
     # someone else's.
     for off in ("", {}):
-        assert sc.host_port_conflicts(the_plan, orchestrator=off, containers=containers) == \
-            sc.host_port_conflicts(the_plan, containers=containers)
-    assert sc.host_port_conflicts(the_plan, containers=containers) == [
+        assert host_ports.host_port_conflicts(the_plan, orchestrator=off, containers=containers) == \
+            host_ports.host_port_conflicts(the_plan, containers=containers)
+    assert host_ports.host_port_conflicts(the_plan, containers=containers) == [
         TAKEN % ("host port 8000 (the control server of g (api_host_port)) is already published by container app; "
                  "host port 19001 (the engine ports of g (19000-19009)) is already published by container x")]
-    with pytest.raises(sc.StackCheckError, match="the orchestrator app's name must be a string, not null"):
-        sc.host_port_conflicts(the_plan, orchestrator={"port": 8080}, containers=[])
+    with pytest.raises(stack_values.StackCheckError, match="the orchestrator app's name must be a string, not null"):
+        host_ports.host_port_conflicts(the_plan, orchestrator={"port": 8080}, containers=[])
 
 
 def test_host_port_conflicts_lists_ten():
     the_plan = plan(["g"], port_range="19000-19099")
     containers = [docker("c%02d" % n, [{"PublicPort": 19000 + n}]) for n in range(12)]
-    message, = sc.host_port_conflicts(the_plan, containers=containers)
+    message, = host_ports.host_port_conflicts(the_plan, containers=containers)
     assert message.count("already published by container") == 10
     assert "container c09; ... (2 more). Fix from the port guide" in message
 
@@ -277,30 +284,30 @@ def test_port_plan_messages(names, kwargs, kind, error, fix):
     with pytest.raises(PortPlanError) as info:
         build_plan(names, **kwargs)
     assert info.value.kind == kind and kind in ERROR_KINDS
-    message = sc.port_plan_message(info.value)
+    message = plan_messages.port_plan_message(info.value)
     assert message.startswith("The port plan is not valid: " + error), message
     assert (" %s " % VARIABLES) in message
-    assert message.endswith(fix or sc.port_plan_fix(info.value))
+    assert message.endswith(fix or plan_messages.port_plan_fix(info.value))
 
 
-OTHER = sc.OTHER_FIX
+OTHER = plan_messages.OTHER_FIX
 
 
 def test_every_kind_has_a_fix():
     for kind in ERROR_KINDS:
         if kind != "syntax":
-            assert kind in sc.PLAN_FIXES
-    assert set(sc.PLAN_FIXES) <= set(ERROR_KINDS)
+            assert kind in plan_messages.PLAN_FIXES
+    assert set(plan_messages.PLAN_FIXES) <= set(ERROR_KINDS)
 
 
 def test_port_plan_fix_of_other_errors():
     # Raised outside _portplan (no kind), or a field the roles do not set.
-    assert sc.port_plan_fix(PortPlanError("engine_variant", "unknown variant")) == OTHER
-    assert sc.port_plan_fix(PortPlanError("name", "x", kind="syntax")) == OTHER
-    assert sc.port_plan_message(PortPlanError("replicas", "bad.", kind="capacity")) == (
+    assert plan_messages.port_plan_fix(PortPlanError("engine_variant", "unknown variant")) == OTHER
+    assert plan_messages.port_plan_fix(PortPlanError("name", "x", kind="syntax")) == OTHER
+    assert plan_messages.port_plan_message(PortPlanError("replicas", "bad.", kind="capacity")) == (
         "The port plan is not valid: replicas: bad. %s %s" % (VARIABLES, SIZE))
-    with pytest.raises(sc.StackCheckError, match="port_plan_fix takes a PortPlanError, not a string"):
-        sc.port_plan_fix("overlap")
+    with pytest.raises(stack_values.StackCheckError, match="port_plan_fix takes a PortPlanError, not a string"):
+        plan_messages.port_plan_fix("overlap")
 
 
 def test_port_plan_error_kind_is_additive():
@@ -321,12 +328,12 @@ UNUSABLE = ("The env of Gluetun container '%s' has %d unusable variable(s): %s. 
 def test_gluetun_env_problems():
     env = {"HTTP_CONTROL_SERVER_ADDRESS": "0.0.0.0:8001", "A": 1, "B": True, "C": "", "D": 1.5}
     ok = [{"name": "g1", "api_host_port": 8001, "env": env}]
-    assert sc.gluetun_env_problems(ok, env={"TZ": "UTC"}, api_port="8001") == []
-    assert sc.gluetun_env_problems([{"name": "g1"}], api_port=8001) == []
+    assert gluetun_stack.gluetun_env_problems(ok, env={"TZ": "UTC"}, api_port="8001") == []
+    assert gluetun_stack.gluetun_env_problems([{"name": "g1"}], api_port=8001) == []
     bad = [{"name": "g1", "api_host_port": 8001, "env": {"HTTP_CONTROL_SERVER_ADDRESS": ":8002"}},
            {"name": "g2", "env": {"1X": "a", "M": {"a": 1}, "L": ["a"], "N": "a\nb", "R": "a\r", "Z": None,
                                   "K": "s3cr3t\x00"}}]
-    assert sc.gluetun_env_problems(bad, env={"SECRET": "s3cr3t"}, api_port=8001) == [
+    assert gluetun_stack.gluetun_env_problems(bad, env={"SECRET": "s3cr3t"}, api_port=8001) == [
         ADDRESS, UNUSABLE % ("g2", 7, "; ".join([
             "'1X' is not an environment variable name: use letters, digits and '_', not starting with a digit",
             "M is a mapping: give a string, a number or a boolean", "L is a list: give a string, a number or a boolean",
@@ -336,9 +343,9 @@ def test_gluetun_env_problems():
             "K holds a NUL character, which no environment can carry: remove it"]))]
     # The shared env counts for every container, and a container's own env overrides it.
     bad_name = "'Y-Z' is not an environment variable name: use letters, digits and '_', not starting with a digit"
-    assert sc.gluetun_env_problems([{"name": "g1", "env": {"X": "fine"}}], env={"X": "a\nb", "Y-Z": 1},
-                                   api_port=8001) == [UNUSABLE % ("g1", 1, bad_name)]
-    assert "s3cr3t" not in " ".join(sc.gluetun_env_problems(bad, env={"SECRET": "s3cr3t"}, api_port=8001))
+    assert gluetun_stack.gluetun_env_problems([{"name": "g1", "env": {"X": "fine"}}], env={"X": "a\nb", "Y-Z": 1},
+                                              api_port=8001) == [UNUSABLE % ("g1", 1, bad_name)]
+    assert "s3cr3t" not in " ".join(gluetun_stack.gluetun_env_problems(bad, env={"SECRET": "s3cr3t"}, api_port=8001))
 
 
 @pytest.mark.parametrize("containers, kwargs, message", [
@@ -350,8 +357,8 @@ def test_gluetun_env_problems():
     ([{"name": "g"}], dict(api_port=None), "api_port must be a port number, not null"),
 ])
 def test_gluetun_env_problems_bad_input(containers, kwargs, message):
-    with pytest.raises(sc.StackCheckError) as info:
-        sc.gluetun_env_problems(containers, **kwargs)
+    with pytest.raises(stack_values.StackCheckError) as info:
+        gluetun_stack.gluetun_env_problems(containers, **kwargs)
     assert str(info.value) == message
 
 
@@ -360,7 +367,7 @@ def test_gluetun_env_problems_bad_input(containers, kwargs, message):
     ("_A1", "=", "="),
 ])
 def test_gluetun_env_value(key, value, expected):
-    assert sc.gluetun_env_value(key, value) == expected
+    assert gluetun_stack.gluetun_env_value(key, value) == expected
 
 
 @pytest.mark.parametrize("key, value, message", [
@@ -377,8 +384,8 @@ def test_gluetun_env_value(key, value, expected):
     ("A", "a\nb", "A spans several lines: an env file holds one KEY=value per line"),
 ])
 def test_gluetun_env_value_refused(key, value, message):
-    with pytest.raises(sc.StackCheckError) as info:
-        sc.gluetun_env_value(key, value)
+    with pytest.raises(stack_values.StackCheckError) as info:
+        gluetun_stack.gluetun_env_value(key, value)
     assert str(info.value).startswith(message)
     assert "a\nb" not in str(info.value)
 
@@ -389,16 +396,16 @@ HEADER = ("# Gluetun container %s of stack pool: environment written by acestrea
 
 
 def test_gluetun_env_text():
-    assert sc.gluetun_env_text("g1", "pool", {"B": "x", "A": "on"}) == HEADER % "g1" + "A=on\nB=x\n"
-    assert sc.gluetun_env_text("g1", "pool", {}) == HEADER % "g1"
+    assert gluetun_stack.gluetun_env_text("g1", "pool", {"B": "x", "A": "on"}) == HEADER % "g1" + "A=on\nB=x\n"
+    assert gluetun_stack.gluetun_env_text("g1", "pool", {}) == HEADER % "g1"
 
 
 def test_gluetun_instances():
     containers = [{"name": "g1", "api_host_port": 8001, "env": {"KEY": "k1", "PF": True}},
                   {"name": "g2", "api_host_port": 8002}]
     the_plan = plan(["g1", "g2"], api_host_ports=[8001, 9002])
-    out = sc.gluetun_instances(containers, the_plan, "/opt/s/", "pool", env={"PF": False, "TZ": "UTC"},
-                               api_bind="127.0.0.1", port_range_bind="", auth_toml="[[roles]]\n")
+    out = gluetun_stack.gluetun_instances(containers, the_plan, "/opt/s/", "pool", env={"PF": False, "TZ": "UTC"},
+                                          api_bind="127.0.0.1", port_range_bind="", auth_toml="[[roles]]\n")
     first, second = out
     assert {k: v for k, v in first.items() if k not in ("files", "directories", "absent")} == {
         "name": "g1", "index": 0, "api_host_port": 8001, "range": "19000-19004", "dir": "/opt/s/gluetun/g1",
@@ -425,8 +432,8 @@ def test_gluetun_instances():
 
 def test_gluetun_instances_without_auth():
     for auth in (None, ""):
-        g, = sc.gluetun_instances([{"name": "g1"}], plan(["g1"]), "/s", "pool", api_bind=None, port_range_bind="::",
-                                  auth_toml=auth, auth_dir="/elsewhere/")
+        g, = gluetun_stack.gluetun_instances([{"name": "g1"}], plan(["g1"]), "/s", "pool", api_bind=None, port_range_bind="::",
+                                             auth_toml=auth, auth_dir="/elsewhere/")
         assert g["published"] == ["8001:8001", ":::19000-19009:19000-19009"]
         assert g["env"] == {"HTTP_CONTROL_SERVER_ADDRESS": ":8001"}
         assert g["directories"] == [{"path": "/s/gluetun/g1", "mode": "0700"},
@@ -436,7 +443,7 @@ def test_gluetun_instances_without_auth():
 
 
 def test_gluetun_instances_auth_dir():
-    g, = sc.gluetun_instances([{"name": "g1"}], plan(["g1"]), "/s", "pool", auth_toml="x", auth_dir="/elsewhere/")
+    g, = gluetun_stack.gluetun_instances([{"name": "g1"}], plan(["g1"]), "/s", "pool", auth_toml="x", auth_dir="/elsewhere/")
     assert g["env"]["HTTP_CONTROL_SERVER_AUTH_CONFIG_FILEPATH"] == "/elsewhere/config.toml"
 
 
@@ -462,16 +469,16 @@ def test_gluetun_instances_auth_dir():
 ])
 def test_gluetun_instances_bad_input(containers, the_plan, args, kwargs, message):
     the_plan = {"ok": plan(), "bare": build_plan(["gluetun1"], port_range="1-9").to_dict()}.get(the_plan, the_plan)
-    with pytest.raises(sc.StackCheckError) as info:
-        sc.gluetun_instances(containers, the_plan, *args, **kwargs)
+    with pytest.raises(stack_values.StackCheckError) as info:
+        gluetun_stack.gluetun_instances(containers, the_plan, *args, **kwargs)
     assert str(info.value) == message
 
 
 # --------------------------------------------------------------------------------------- the orchestrator app
 def test_orchestrator_app_env():
-    env = sc.orchestrator_app_env(plan(), "redundant", 8001, port_range_host="", https_port_range="45000-49999",
-                                  replicas=4, docker_network="aceserver", engine_variant="krinkuto11-amd64",
-                                  env={"DEBUG_MODE": True, "IDLE": 30, "APP_PORT": " 9000 ", "X": ""})
+    env = app_stack.orchestrator_app_env(plan(), "redundant", 8001, port_range_host="", https_port_range="45000-49999",
+                                         replicas=4, docker_network="aceserver", engine_variant="krinkuto11-amd64",
+                                         env={"DEBUG_MODE": True, "IDLE": 30, "APP_PORT": " 9000 ", "X": ""})
     assert env == {
         "APP_PORT": "9000", "VPN_MODE": "redundant", "GLUETUN_CONTAINER_NAME": "gluetun1", "GLUETUN_API_PORT": "8001",
         "PORT_RANGE_HOST": "19000-19009", "GLUETUN_PORT_RANGE_1": "19000-19004", "ACE_HTTPS_RANGE": "45000-49999",
@@ -479,7 +486,7 @@ def test_orchestrator_app_env():
         "GLUETUN_PORT_RANGE_2": "19005-19009", "ENGINE_VARIANT": "krinkuto11-amd64", "DEBUG_MODE": "true",
         "IDLE": "30", "X": "",
     }
-    single = sc.orchestrator_app_env(plan(["g"]), "single", "8001", port_range_host="19000-19999", replicas="0")
+    single = app_stack.orchestrator_app_env(plan(["g"]), "single", "8001", port_range_host="19000-19999", replicas="0")
     assert single["PORT_RANGE_HOST"] == "19000-19999" and single["MAX_REPLICAS"] == "1"
     assert single["MIN_REPLICAS"] == "0" and "GLUETUN_CONTAINER_NAME_2" not in single
     assert "ENGINE_VARIANT" not in single and single["DOCKER_NETWORK"] == ""
@@ -498,8 +505,8 @@ def test_orchestrator_app_env():
 ])
 def test_orchestrator_app_env_bad_input(args, kwargs, message):
     args = (plan() if args[0] == "ok" else args[0],) + args[1:]
-    with pytest.raises(sc.StackCheckError) as info:
-        sc.orchestrator_app_env(*args, **kwargs)
+    with pytest.raises(stack_values.StackCheckError) as info:
+        app_stack.orchestrator_app_env(*args, **kwargs)
     assert str(info.value) == message
 
 
@@ -524,7 +531,7 @@ def test_container_changes():
         {"changed": True, "diff": {"before": {"env": ["A=1"]}, "after": {"env": ["A=1"]}}},
         {"skipped": True, "item": {"name": "g8"}},
     ]
-    assert sc.container_changes(results) == [
+    assert changes.container_changes(results) == [
         {"container": "g1", "changes": ["created"]},
         {"container": "g2", "changes": ["env: GONE, NEW, SECRET (values not shown)", "image: null -> \"img:2\"",
                                         "labels: b=3, c=4", "published_ports: [\"8001:8001\"] -> [\"8002:8001\"]"]},
@@ -534,9 +541,9 @@ def test_container_changes():
         {"container": "g6", "changes": ["started"]},
         {"container": "?", "changes": ["started"]},
     ]
-    text = repr(sc.container_changes(results))
+    text = repr(changes.container_changes(results))
     assert "s3cr3t" not in text and "old" not in text and "=y" not in text
-    assert sc.container_changes(None) == [] and sc.container_changes([]) == []
+    assert changes.container_changes(None) == [] and changes.container_changes([]) == []
 
 
 @pytest.mark.parametrize("value, message", [
@@ -545,6 +552,6 @@ def test_container_changes():
     ([None], "each result must be a mapping as docker_container registers it, not null"),
 ])
 def test_container_changes_bad_input(value, message):
-    with pytest.raises(sc.StackCheckError) as info:
-        sc.container_changes(value)
+    with pytest.raises(stack_values.StackCheckError) as info:
+        changes.container_changes(value)
     assert str(info.value) == message
