@@ -11,6 +11,8 @@ host-port check expose it).
   and engines) that the inventory no longer names, and the ones whose host ports move onto another's: what goes
   before any Gluetun container is converged.
 * ``listening_ports(proc_net_tcp)``: the TCP sockets listening on the host, from ``/proc/net/tcp`` and ``tcp6``.
+* ``engines_readiness(vpn_names, ...)``: whether the engines can be converged in this run, given the Gluetun
+  containers found and what the gluetun role did to them.
 """
 
 from __future__ import annotations
@@ -226,3 +228,37 @@ def ports_held_by_processes(host_ports, listening, containers):
             if mine["start"] <= port <= mine["end"] and binds_meet(mine["bind"], ip):
                 held.setdefault(mine["what"], set()).add(port)
     return held
+
+
+def engines_readiness(vpn_names, containers=None, gluetun_results=None, check_mode=False, host="", pool="", replicas=0):
+    """Whether the engines role can converge the engines in this run: ``{missing, deferred, message}``.
+
+    ``containers``: the Docker host's containers by name as listed before anything changed (null when the target was
+    not asked: gluetun_status and engine_pool then name a missing VPN container themselves). ``gluetun_results``:
+    the gluetun role's docker_container results in this play (null when it did not run). The Gluetun containers it
+    created since the listing exist, except in check mode; there a Gluetun container still to be created or
+    re-created defers the engines, which follow it (``deferred``). Otherwise a missing one fails the run
+    (``message``: the port guide's "VPN container ... is not healthy").
+    """
+    names = [str(name) for name in _sequence(vpn_names, "vpn_names")]
+    results = _sequence(gluetun_results, "gluetun_results")
+    if containers is not None and not isinstance(containers, dict):
+        raise ReshapeError("containers must be a mapping of container name to container, not %s" % kind_of(containers))
+    if (gluetun_results is not None and not check_mode) or containers is None:
+        missing = []
+    else:
+        missing = [name for name in names if name not in containers]
+    changing = any(isinstance(result, dict) and result.get("changed") for result in results)
+    deferred = bool(check_mode and (missing or changing))
+    if deferred:
+        message = ("The Gluetun containers are yet to be %s (%s): the engines follow them, %s engine(s) in pool %s "
+                   "would be (re)created in their network namespaces."
+                   % ("created" if missing else "re-created", ", ".join(missing or names), replicas, pool))
+    elif missing:
+        message = ("Gluetun container(s) %s not found on %s: VPN container '%s' is not healthy - cannot start "
+                   "AceStream engine. Deploy the Gluetun containers first (role acestream.orchestrator.gluetun, or "
+                   "playbook acestream.orchestrator.site), or fix GLUETUN_CONTAINER_NAME / GLUETUN_CONTAINER_NAME_2 "
+                   "(acestream_gluetun_containers)." % (", ".join(missing), host, missing[0]))
+    else:
+        message = ""
+    return {"missing": missing, "deferred": deferred, "message": message}

@@ -59,6 +59,24 @@ def stack_vars(run_id, tmp_path, mode="redundant", replicas=2, range_size=6, rel
     return data
 
 
+# What a stack on a shared, loaded Docker Engine cannot leave at its default: its own names, directory and ports, the
+# stand-in images and the health check a starved simulator needs.
+SHARED_ENGINE_NEEDS = ("acestream_vpn_mode", "acestream_pool_name", "acestream_stack_dir", "acestream_docker_network",
+                       "acestream_port_range_host", "acestream_engine_replicas", "acestream_gluetun_image",
+                       "acestream_gluetun_release", "acestream_gluetun_pull", "acestream_gluetun_capabilities",
+                       "acestream_gluetun_devices", "acestream_engine_image", "acestream_gluetun_healthcheck")
+
+
+def only_what_it_needs(variables):
+    """The stack as a user's minimal inventory writes it: each Gluetun container's settings in its own env, every
+    other optional variable (acestream_gluetun_env among them) left at its default."""
+    shared_env = variables.get("acestream_gluetun_env", {})
+    out = {name: variables[name] for name in SHARED_ENGINE_NEEDS if name in variables}
+    out["acestream_gluetun_containers"] = [{**item, "env": {**shared_env, **item.get("env", {})}}
+                                           for item in variables["acestream_gluetun_containers"]]
+    return out
+
+
 def with_app(variables, **env):
     """The stack with the orchestrator app on, played by the orchestrator-app simulator (it starts the engine
     simulator image for every variant); ``env`` adds to the app's environment."""
