@@ -105,8 +105,10 @@ def split_secrets(env, secret_pattern, public=(), secret=()):
         pattern = re.compile(_text(secret_pattern, "secret_pattern"))
     except re.error as error:
         raise StackCheckError("secret_pattern is not a regular expression: %s" % error)
-    hidden = sorted(key for key in env if key not in public and (key in secret or pattern.search(key)))
-    return {key: env[key] for key in sorted(env) if key not in hidden}, hidden
+    # Sorted regardless of case, as the compose record always listed them (Jinja's sort).
+    keys = sorted(env, key=lambda key: str(key).lower())
+    hidden = [key for key in keys if key not in public and (key in secret or pattern.search(key))]
+    return {key: env[key] for key in keys if key not in hidden}, hidden
 
 
 def gluetun_instances(containers, plan, stack_dir, stack_name, env=None, api_bind="", port_range_bind="",

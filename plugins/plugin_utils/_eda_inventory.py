@@ -65,11 +65,11 @@ def stacks_from_inventory(sources, limit=None):
         merged = dict(defaults, **given)
         templar = templar_class(loader=loader, variables=merged)
         model = resolve({name: templar.template(given[name]) for name in VARIABLES if name in given})
+        if model["state"] == "absent":
+            continue
         if model["problems"]:
             raise ValueError("the stack of inventory host %s cannot be watched: %s" % (
                 host.name, " ".join(model["problems"])))
-        if model["state"] == "absent":
-            continue
         values = model["vars"]
         connection = templar.template(merged.get("ansible_connection")) or ""
         docker_host = values["acestream_docker_host"] or None

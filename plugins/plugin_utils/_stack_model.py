@@ -254,9 +254,12 @@ def resolve(given):
     if plan is not None:  # a refused plan is refused by the pool too: one message for it
         problems.extend(engine_pool_problems(names, api_key=values["acestream_gluetun_api_key"],
                                              **{key: value for key, value in pool.items() if key != "vpn_containers"}))
-        problems.extend(host_port_conflicts(plan, api_bind=values["acestream_gluetun_api_bind"],
-                                            port_range_bind=values["acestream_port_range_bind"],
-                                            orchestrator=model["orchestrator_host_port"]))
+        try:
+            problems.extend(host_port_conflicts(plan, api_bind=values["acestream_gluetun_api_bind"],
+                                                port_range_bind=values["acestream_port_range_bind"],
+                                                orchestrator=model["orchestrator_host_port"]))
+        except StackCheckError as error:  # the app's port: the control servers' and engines' are the plan's
+            problems.append("acestream_orchestrator_port: %s." % str(error).rstrip("."))
     if app_on:
         _app(values, names, plan, model, problems)
     return model
@@ -326,4 +329,4 @@ def _app(values, names, plan, model, problems):
     # What the compose record may show of it; API_KEY, added by the role, is always hidden.
     model["app_env_shown"], model["app_env_secrets"] = split_secrets(
         model["app_env"], values["acestream_secret_env_pattern"], secret=(APP_API_KEY_ENV,))
-    model["app_env_secrets"] = sorted(set(model["app_env_secrets"]) | {APP_API_KEY_ENV})
+    model["app_env_secrets"] = [APP_API_KEY_ENV] + [key for key in model["app_env_secrets"] if key != APP_API_KEY_ENV]

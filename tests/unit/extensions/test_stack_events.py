@@ -469,6 +469,11 @@ def test_an_inventory_whose_stack_has_problems_is_refused_with_the_models_words(
     message = str(info.value)
     assert "the stack of inventory host localhost cannot be watched" in message
     assert "acestream_gluetun_api_key" in message and "s3cr3t" not in message and "Traceback" not in message
+    # A host whose stack is absent is not watched, nor checked.
+    inventory.write_text(json.dumps({"all": {"hosts": {
+        "gone": {"ansible_connection": "local", "acestream_state": "absent", "acestream_vpn_mode": "redundant"},
+        "localhost": {"ansible_connection": "local"}}}}))
+    assert [stack["host"] for stack in SE["read_inventory"]([str(inventory)])] == ["localhost"]
 
 
 class FakeTunnel(object):

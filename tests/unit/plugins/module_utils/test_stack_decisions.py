@@ -555,3 +555,11 @@ def test_container_changes_bad_input(value, message):
     with pytest.raises(stack_values.StackCheckError) as info:
         changes.container_changes(value)
     assert str(info.value) == message
+
+
+def test_split_secrets_keeps_the_records_order():
+    """Keys sorted regardless of case, as the compose record always listed them (Jinja's sort): '_' before letters,
+    a lower-case key among the others."""
+    env = {"HTTPPROXY": "on", "HTTP_CONTROL_SERVER_ADDRESS": ":8001", "b_lower": "1", "A_KEY": "k", "Z": "z"}
+    shown, hidden = gluetun_stack.split_secrets(env, "KEY")
+    assert list(shown) == ["b_lower", "HTTP_CONTROL_SERVER_ADDRESS", "HTTPPROXY", "Z"] and hidden == ["A_KEY"]

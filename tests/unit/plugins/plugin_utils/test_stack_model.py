@@ -168,3 +168,21 @@ def test_the_compose_record_names_the_files_where_the_roles_write_them():
     assert "/srv/stack/" + compose["vpns"]["gluetun"]["env_file"] == vpn["env_file"]
     assert compose["app_env_file"] == "orchestrator.env" and compose["app_port"] == "8000:8000"
     assert model.resolve({"acestream_orchestrator_port": 8080})["compose"]["app_port"] == "127.0.0.1:8080:8000"
+
+
+def test_a_bad_app_port_is_a_problem_not_an_error():
+    # The filter's task hides its output (no_log): the port must come back as a problem, never as an exception.
+    for port in (0, -1, 70000):
+        problems = model.resolve({"acestream_orchestrator_enabled": True, "acestream_orchestrator_port": port})["problems"]
+        assert len(problems) == 1 and problems[0].startswith("acestream_orchestrator_port: "), problems
+
+
+def test_the_compose_record_lists_variables_as_it_always_did():
+    """Sorted regardless of case (the order of the records written before the model), API_KEY first among the
+    app's secrets: an upgrade rewrites no record."""
+    env = {"HTTPPROXY": "on", "HTTP_TIMEOUT": "1", "lower_name": "x", "A_PASSWORD": "s"}
+    resolved = model.resolve({"acestream_orchestrator_enabled": True, "acestream_orchestrator_env": env})
+    shown = list(resolved["app_env_shown"])
+    assert shown == sorted(shown, key=str.lower) and shown.index("HTTP_TIMEOUT") < shown.index("HTTPPROXY")
+    assert shown.index("HTTPPROXY") < shown.index("lower_name")
+    assert resolved["app_env_secrets"] == ["API_KEY", "A_PASSWORD"]
