@@ -67,15 +67,35 @@ cd "$ROOT" || exit 1
 activate
 BASE_PATH=$PATH
 mkdir -p "$MATRIX_DIR" ${REPORTS:+"$REPORTS"}
+entry_row() {  # entry_row NAME: run_entry NAME, then its summary row on the last line of the output
+  local name=$1 t0 result pins=$ROOT/tests/matrix/$1.txt
+  t0=$(date +%s)
+  if run_entry "$name"; then result=ok; else result=FAILED; fi
+  printf '%-8s ansible-core %-8s Python %-5s ansible %-7s %5ss  %s\n' "$name" "$(pin "$pins" ansible-core)" \
+    "$(sed -n 's/^# python: *//p' "$pins")" "$(pin "$pins" ansible)" "$(( $(date +%s) - t0 ))" "$result"
+}
+
 ROWS=() FAILED=0
 for name in "${ENTRIES[@]}"; do
   [ -f "$ROOT/tests/matrix/$name.txt" ] || die "no matrix entry tests/matrix/$name.txt"
-  t0=$(date +%s)
-  if run_entry "$name"; then result=ok; else result=FAILED; FAILED=1; fi
-  pins=$ROOT/tests/matrix/$name.txt
-  ROWS+=("$(printf '%-8s ansible-core %-8s Python %-5s ansible %-7s %5ss  %s' "$name" "$(pin "$pins" ansible-core)" \
-    "$(sed -n 's/^# python: *//p' "$pins")" "$(pin "$pins" ansible)" "$(( $(date +%s) - t0 ))" "$result")")
-  log "matrix $name: $result"
+done
+# The entries share nothing (their own virtualenvs, sanity copies, artifact directories, stack names and ports): with
+# ACESTREAM_TEST_WORKERS above 1 (the default 2) they run side by side, each one's output shown whole when it ends.
+# Each is mostly one process at a time (pytest, ansible-test, ansible-playbook): two of them fill the two cores.
+LOGS=$MATRIX_DIR/logs
+rm -rf "$LOGS" && mkdir -p "$LOGS"
+if [ "${ACESTREAM_TEST_WORKERS:-2}" -le 1 ]; then
+  for name in "${ENTRIES[@]}"; do entry_row "$name" 2>&1 | tee "$LOGS/$name.log"; done
+else
+  for name in "${ENTRIES[@]}"; do entry_row "$name" >"$LOGS/$name.log" 2>&1 & done
+  wait
+  for name in "${ENTRIES[@]}"; do log "matrix $name: its output"; sed '$d' "$LOGS/$name.log"; done
+fi
+for name in "${ENTRIES[@]}"; do
+  row=$(tail -1 "$LOGS/$name.log")
+  case "$row" in "$name "*" ok") ;; *) FAILED=1 ;; esac
+  ROWS+=("$row")
+  log "matrix $name: ${row##* }"
 done
 # The execution environment and the docs lint need ansible-builder and antsibull-docs: the default virtualenv.
 # galaxy-importer brings its own ansible-core and ansible-lint: a virtualenv of its own, named to its test.
