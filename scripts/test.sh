@@ -155,14 +155,15 @@ run_stage() {  # run_stage NAME: one stage, its row appended to $REPORTS/summary
 # by side, each one's output shown whole when both have ended.
 PAIR=(eda fleet)
 run_pair() {
-  local stage rc=0
+  local stage rc=0 pids=()
   log "stages ${PAIR[*]} side by side (the EDA runtime first)"
   "$ROOT/scripts/eda-setup.sh" >/dev/null || rc=1
   for stage in "${PAIR[@]}"; do
-    if [ "$rc" = 0 ]; then run_stage "$stage" >"$REPORTS/stage-$stage.log" 2>&1 &
+    if [ "$rc" = 0 ]; then run_stage "$stage" >"$REPORTS/stage-$stage.log" 2>&1 & pids+=($!)
     else echo "$stage 0s FAILED" >>"$REPORTS/summary"; echo "the EDA runtime failed to install" >"$REPORTS/stage-$stage.log"; fi
   done
-  wait
+  # Only these two: the engines stage waits for the background build of its hosts' images itself.
+  [ ${#pids[@]} -eq 0 ] || wait "${pids[@]}"
   for stage in "${PAIR[@]}"; do cat "$REPORTS/stage-$stage.log"; done
 }
 
