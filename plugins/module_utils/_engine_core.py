@@ -339,7 +339,8 @@ def vpn_state(name, inspect, control=None):
         "published": {}, "published_other": [], "healthy": False, "problem": None,
         "forwarded_port": control.get("forwarded_port"),
         "forwarded_ports": forwarded_ports_of(control), "forwarding_on": forwarding_enabled(inspect),
-        "vpn_status": control.get("vpn_status"), "control_error": control.get("error"), "release_label": None,
+        "vpn_status": control.get("vpn_status"), "control_error": control.get("error"),
+        "control_refused": bool(control.get("refused")), "release_label": None,
     }
     if inspect is None:
         state["problem"] = "no container named '%s' exists" % name
@@ -354,6 +355,14 @@ def vpn_state(name, inspect, control=None):
     state["healthy"], state["problem"] = vpn_health(state["status"], state["health"], state["vpn_status"],
                                                     state["control_error"])
     return state
+
+
+def vpns_to_wait_for(states):
+    """The VPNs a run waits for before it decides (engine_pool's vpn_wait_timeout): those not healthy that time may
+    heal - a container that exists (just started, restarting, its VPN reconnecting) and whose control server did not
+    refuse the credentials (a 401 stays a 401). ``states``: VPN name -> ``vpn_state()``. Sorted names."""
+    return sorted(name for name, state in states.items()
+                  if not state["healthy"] and state["exists"] and not state.get("control_refused"))
 
 
 def unhealthy_message(state):

@@ -510,13 +510,14 @@ def docker_host_address(docker_host):
 def read_control(inspect, name, api_port, credentials, timeout, need_ports, port_wait=0.0, docker_host=None):
     """Ask one running Gluetun container's control server what a pool needs, at the address its inspect shows.
 
-    Returns ``{"vpn_status", "forwarded_port", "forwarded_ports", "error"}`` (the first port, and every port the
-    VPN forwards, in Gluetun's order). The VPN status is always read: Docker's health does not tell a VPN stopped
+    Returns ``{"vpn_status", "forwarded_port", "forwarded_ports", "error", "refused"}`` (the first port, and every
+    port the VPN forwards, in Gluetun's order; ``refused``: the control server answered 401, which waiting does not
+    fix). The VPN status is always read: Docker's health does not tell a VPN stopped
     through the control server (``vpn_health``). ``need_ports``: forwarded_port is auto. ``port_wait``: when the container turns
     port forwarding on and reports no port yet, ask again for up to that many seconds. ``credentials``:
     ``api_key``, ``username``, ``password``. ``docker_host``: where the Docker daemon is (its published ports).
     """
-    result = {"vpn_status": None, "forwarded_port": None, "forwarded_ports": [], "error": None}
+    result = {"vpn_status": None, "forwarded_port": None, "forwarded_ports": [], "error": None, "refused": False}
     if inspect is None or (inspect.get("State") or {}).get("Status") != "running":
         return result
     host = docker_host_address(docker_host)
@@ -535,6 +536,7 @@ def read_control(inspect, name, api_port, credentials, timeout, need_ports, port
             result["forwarded_ports"] = list(ports or [])
     except GluetunError as exc:
         result["error"] = str(exc)
+        result["refused"] = isinstance(exc, GluetunUnauthorized)
     return result
 
 

@@ -84,6 +84,14 @@ options:
         engine as it is until a run sees the new port.
     type: float
     default: 0
+  vpn_wait_timeout:
+    description:
+      - Seconds to wait, before deciding, for every VPN container to be healthy with its VPN running (just started,
+        restarting, reconnecting). A VPN that is missing, or whose control server refuses the credentials (401), is
+        not waited for. Not in check mode. V(0) decides at once.
+      - A VPN still not healthy then is handled as O(on_unhealthy_vpn) says.
+    type: float
+    default: 0
   on_unhealthy_vpn:
     description:
       - V(fail) refuses to change anything when a VPN container is missing, not running or not C(healthy).
@@ -279,6 +287,7 @@ actions:
       type: str
 """
 
+import time
 import traceback
 
 from ansible.module_utils.basic import AnsibleModule
@@ -299,6 +308,7 @@ from ansible_collections.acestream.orchestrator.plugins.module_utils._engine_cor
     observed_engine,
     pull_action,
     restart_baselines,
+    vpns_to_wait_for,
 )
 from ansible_collections.acestream.orchestrator.plugins.module_utils._engine_docker import (
     DockerEngines,
@@ -312,6 +322,10 @@ from ansible_collections.acestream.orchestrator.plugins.module_utils._pool_optio
     validate_pool,
 )
 from ansible_collections.acestream.orchestrator.plugins.module_utils._portplan import PortPlanError
+
+
+# Seconds between two looks at VPNs still not healthy (vpn_wait_timeout).
+VPN_WAIT_INTERVAL = 1.0
 
 
 class EnginesNotReady(Exception):
@@ -328,6 +342,7 @@ def argument_spec():
         state=dict(type="str", default="present", choices=["present", "absent"]),
         pull=dict(type="str", default="missing", choices=["missing", "never"]),
         forwarded_port_timeout=dict(type="float", default=0),
+        vpn_wait_timeout=dict(type="float", default=0),
         wait_ready=dict(type="int", default=0),
     )
     spec.update(DOCKER_ARGUMENT_SPEC)
@@ -337,7 +352,7 @@ def argument_spec():
 def validate(params):
     """Everything that can be checked without I/O. Returns (plan, core params); raises PortPlanError."""
     validate_common(params)
-    for field in ("wait_ready", "forwarded_port_timeout"):
+    for field in ("wait_ready", "forwarded_port_timeout", "vpn_wait_timeout"):
         check_seconds(params, field, zero_ok=True)
     if params["state"] == "absent":
         return None, None
@@ -357,12 +372,24 @@ def remove_pool(module, ops, pool):
     return result
 
 
+def observe_when_healthy(module, ops, plan, core, params):
+    """The run's observation, once every VPN is healthy or vpn_wait_timeout is out (not waiting in check mode, nor
+    for what waiting cannot heal: vpns_to_wait_for)."""
+    deadline = time.monotonic() + (0 if module.check_mode else params["vpn_wait_timeout"])
+    while True:
+        observation = ops.observe(plan, core["pool"], core["image"], params["api_port"], credentials(params),
+                                  params["api_timeout"], ports=params["forwarded_port"] == "auto",
+                                  port_wait=params["forwarded_port_timeout"])
+        left = deadline - time.monotonic()
+        if left <= 0 or not vpns_to_wait_for(observation[1]):
+            return observation
+        time.sleep(min(VPN_WAIT_INTERVAL, left))
+
+
 def converge_pool(module, ops, plan, core, params):
-    """state=present: observe, decide (the core), check the names, act, wait. Returns the result."""
-    observed, states, image_id, others = ops.observe(plan, core["pool"], core["image"], params["api_port"],
-                                                     credentials(params), params["api_timeout"],
-                                                     ports=params["forwarded_port"] == "auto",
-                                                     port_wait=params["forwarded_port_timeout"])
+    """state=present: observe (waiting for the VPNs), decide (the core), check the names, act, wait. Returns the
+    result."""
+    observed, states, image_id, others = observe_when_healthy(module, ops, plan, core, params)
     decided = converge(plan, core, states, observed, image_id, others)
     actions = decided["actions"]
     pull = pull_action(actions, core["image"], image_id, params["pull"])

@@ -162,6 +162,9 @@ def _paths(values, names):
         "app_settings": app_dir + "/engine_settings.json",
         "app_custom_variant": app_dir + "/custom_engine_variant.json",
         # The files each side of the stack writes besides each VPN's, removed by name with the stack.
+        # The keys the stack generates and keeps, read on the target by every entry point (role common).
+        "kept_keys": [stack_dir + "/gluetun-api-key", stack_dir + "/gluetun/config-hash-key",
+                      stack_dir + "/orchestrator-api-key"],
         "gluetun_files": [stack_dir + "/gluetun/config-hash-key", stack_dir + "/gluetun-api-key",
                           stack_dir + "/docker-compose.yml"],
         "app_files": [stack_dir + "/orchestrator.env", stack_dir + "/orchestrator-api-key",

@@ -26,7 +26,7 @@ from artifact_install import BIN, ROOT, installed, run, warnings_in  # pylint: d
 sys.path.insert(0, str(ROOT / "tests" / "integration"))
 import roles_helpers  # noqa: E402  # tests/integration: a stack of simulators with unique names and free ports
 
-MODULES = {"engine_pool", "gluetun_status", "stack_files", "stack_info"}
+MODULES = {"engine_pool", "gluetun_status", "stack_files", "stack_host", "stack_info"}
 ROLES = {"common", "engines", "gluetun", "orchestrator_app"}
 PLAYBOOKS = {"site", "verify", "drift", "status", "converge_engines"}
 # What a user needs: the metadata, the plugins, roles, playbooks and their documentation.

@@ -5,6 +5,7 @@ run before anything changes, with a message that names the guide's fix."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -173,26 +174,29 @@ def test_engine_only_converge_without_target_checks_names_a_missing_vpn(stack, d
     assert_refused(run, docker_api, variables, tmp_path, variables["acestream_gluetun_containers"][0]["name"])
 
 
-def test_sdk_probe_runs_with_the_interpreter_ansible_discovered(stack, docker_api, tmp_path):
-    """No ansible_python_interpreter (as in most inventories): the Docker Engine is asked first, that module run
-    discovers the target's Python, and the SDK probe runs with that Python, without a fact-gathering call."""
+def test_target_read_runs_with_the_interpreter_ansible_discovered(stack, docker_api, tmp_path):
+    """No ansible_python_interpreter (as in most inventories): the one read of the target (module stack_host) runs
+    with the Python Ansible discovered and tells whether it has the Docker SDK, without a fact-gathering call."""
     variables = stack(mode="single")
     playbook = tmp_path / "common-only.yml"
-    playbook.write_text(yaml.safe_dump([{"name": "common role, interpreter discovered", "hosts": "localhost",
-                                         "connection": "local", "gather_facts": False,
-                                         "roles": [{"role": "acestream.orchestrator.common"}]}]))
+    playbook.write_text(yaml.safe_dump([{
+        "name": "common role, interpreter discovered", "hosts": "localhost", "connection": "local",
+        "gather_facts": False, "roles": [{"role": "acestream.orchestrator.common"}],
+        "tasks": [{"name": "Show the SDK", "ansible.builtin.debug": {"var": "_acestream_docker_info.sdk"}},
+                  {"name": "Show the interpreter", "ansible.builtin.debug": {
+                      "var": "ansible_facts.discovered_interpreter_python"}}]}]))
     before = docker_state(docker_api)
     run = run_playbook(playbook=playbook, extra_vars=variables)
-    asked = run.results["acestream.orchestrator.common : Ask the Docker Engine on the target"]["localhost"]
-    discovered = asked["ansible_facts"]["discovered_interpreter_python"]
-    probe = run.results["acestream.orchestrator.common : Look for the Docker SDK for Python on the target"]["localhost"]
-    gathered = run.results["acestream.orchestrator.common : Find the target's Python interpreter"]["localhost"]
-    assert gathered.get("skipped"), "facts were gathered although the interpreter was known"
-    if probe.get("rc") == 0:
-        assert probe["cmd"][0] == discovered
-        assert run.rc == 0, failure_message(run)
-    else:  # that Python has no Docker SDK (or does not run): refused, naming it
-        assert run.rc != 0 and f"Docker SDK for Python is missing from {discovered}" in failure_message(run)
+    assert not any("setup" in key or "gather" in key.lower() for key in run.results), list(run.results)
+    if run.rc == 0:
+        sdk = run.results["Show the SDK"]["localhost"]["_acestream_docker_info.sdk"]
+        discovered = run.results["Show the interpreter"]["localhost"]["ansible_facts.discovered_interpreter_python"]
+        assert sdk["present"] and sdk["error"] is None
+        assert os.path.realpath(sdk["python"]) == os.path.realpath(discovered)
+    else:  # that Python has no Docker SDK, or does not run (a pyenv shim of a missing release): refused, naming it
+        message = failure_message(run)
+        assert ("Docker SDK for Python is missing from /" in message
+                or "cannot run on localhost with the Python Ansible uses there (/" in message), message
     assert run.changed == 0
     assert_same_docker_state(before, docker_state(docker_api))
 

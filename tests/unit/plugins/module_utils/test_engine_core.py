@@ -1018,3 +1018,17 @@ def test_diff_before_after(two):
     untouched = copy.deepcopy(again["after"]["engines"])
     del untouched[name("g1", 100)]
     assert all(v["state"] == "running" for v in untouched.values())
+
+
+# -------------------------------------------------------------------------------------- waiting for the VPNs
+def test_vpns_to_wait_for_are_the_unhealthy_ones_time_may_heal():
+    states = {
+        "up": core.vpn_state("up", vpn_inspect("up"), RUNNING_VPN),
+        "starting": core.vpn_state("starting", vpn_inspect("starting", health="starting"), RUNNING_VPN),
+        "reconnecting": core.vpn_state("reconnecting", vpn_inspect("reconnecting"), {"vpn_status": "stopped"}),
+        "restarting": core.vpn_state("restarting", vpn_inspect("restarting", status="restarting"), None),
+        "missing": core.vpn_state("missing", None),
+        "refused": core.vpn_state("refused", vpn_inspect("refused"), {"error": "401 Unauthorized", "refused": True}),
+    }
+    assert core.vpns_to_wait_for(states) == ["reconnecting", "restarting", "starting"]
+    assert core.vpns_to_wait_for({"up": states["up"]}) == []

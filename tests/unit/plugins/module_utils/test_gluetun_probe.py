@@ -379,7 +379,8 @@ def test_read_control_every_release_with_an_api_key(fake, version):
     control = read_control(doc, "g", 8000, creds, 5, need_ports=True)
     new = version == "latest" or version >= "v3.41"
     assert control == {"vpn_status": "running", "forwarded_port": 40001,
-                       "forwarded_ports": [40001, 40002] if new else [40001], "error": None}
+                       "forwarded_ports": [40001, 40002] if new else [40001], "error": None,
+                       "refused": False}
     assert server.paths() == ["/v1/vpn/status", "/v1/version",
                               "/v1/portforward" if new else "/v1/openvpn/portforwarded"]
     if version != "v3.39.0":
@@ -393,7 +394,7 @@ def test_read_control_basic_auth_and_no_port_is_none(fake):
     creds = {"api_key": None, "username": "monitor", "password": PASSWORD}
     control = read_control(doc, "g", 8000, creds, 5, need_ports=True)
     assert control == {"vpn_status": "running", "forwarded_port": None, "forwarded_ports": [],
-                       "error": None}  # {"port": 0, "ports": []}
+                       "error": None, "refused": False}  # {"port": 0, "ports": []}
     assert server.paths() == ["/v1/vpn/status", "/v1/version", "/v1/portforward"]
     assert all(r["headers"].get("Authorization", "").startswith("Basic ") for r in server.requests)
 
@@ -408,7 +409,7 @@ def test_read_control_asks_nothing_it_does_not_need(fake):
     # The VPN status is always read (Docker's health does not tell a VPN stopped through the control server);
     # the forwarded port only when asked for.
     assert read_control(doc, "g", 8000, creds, 5, need_ports=False) == {
-        "vpn_status": "running", "forwarded_port": None, "forwarded_ports": [], "error": None}
+        "vpn_status": "running", "forwarded_port": None, "forwarded_ports": [], "error": None, "refused": False}
     assert server.paths() == ["/v1/vpn/status"]
 
 
@@ -723,3 +724,10 @@ def test_scrub_secrets_replaces_every_form():
 def test_unknown_fields_of_any_type_are_named():
     with pytest.raises(GluetunConfigError, match=r"^instances\[0\] has unknown fields: 1, apikey \(allowed: name, "):
         normalize_instances([{"name": "g", 1: "x", "apikey": "y"}])
+
+
+def test_read_control_marks_a_refused_key_which_waiting_does_not_fix(fake):
+    server, doc = sim(fake, "g", version="v3.41.1", roles=_api_key_roles("v3.41.1"))
+    control = read_control(doc, "g", 8000, {"api_key": "not-the-key", "username": None, "password": None}, 5, True)
+    assert control["refused"] is True and "401 Unauthorized" in control["error"]
+    assert server.paths()[0] == "/v1/vpn/status"

@@ -561,3 +561,45 @@ def test_timeouts_ports_and_names_of_another_kind_are_refused_by_name(fake, caps
     assert code == 1 and out["field"] == field and message in out["msg"], out["msg"]
     assert "Traceback" not in raw and "exception" not in out
     assert fake.calls == []
+
+
+def test_vpn_wait_timeout_waits_for_a_starting_vpn_then_converges(fake, capsys, monkeypatch):
+    """vpn_wait_timeout: a VPN still starting is looked at again (every VPN_WAIT_INTERVAL) until it is healthy, then the
+    run decides on what it sees; without the wait, the same stack is refused."""
+    fake.add_vpn("g1", range(100, 104))
+    fake.add_vpn("g2", range(200, 204), health="starting")
+    g2 = next(c for c in fake.containers_by_id.values() if c["Name"] == "/g2")
+    slept = []
+
+    def sleep(seconds):
+        slept.append(seconds)
+        g2["State"]["Health"]["Status"] = "healthy"  # healthy by the next look
+
+    monkeypatch.setattr(engine_pool.time, "sleep", sleep)
+    refused = run_module(base_args(), capsys=capsys)
+    assert refused["failed"] and "VPN container 'g2' is not healthy" in refused["msg"] and slept == []
+    result = run_module(base_args(vpn_wait_timeout=30), capsys=capsys)
+    assert not result.get("failed") and result["changed"] and slept == [engine_pool.VPN_WAIT_INTERVAL]
+    assert fake.count("create") == 4
+
+
+def test_vpn_wait_timeout_neither_waits_in_check_mode_nor_for_a_missing_vpn(fake, capsys, monkeypatch):
+    fake.add_vpn("g1", range(100, 104), health="starting")
+    monkeypatch.setattr(engine_pool.time, "sleep", lambda seconds: pytest.fail("waited"))
+    checked = run_module(base_args(vpn_wait_timeout=30), check=True, capsys=capsys)
+    assert checked["failed"] and "VPN container 'g1' is not healthy" in checked["msg"]
+    for container in fake.containers_by_id.values():
+        container["State"]["Health"]["Status"] = "healthy"
+    missing = run_module(base_args(vpn_wait_timeout=30), capsys=capsys)  # g2 does not exist: nothing to wait for
+    assert missing["failed"] and "no container named 'g2' exists" in missing["msg"]
+
+
+def test_vpn_wait_timeout_gives_up_when_the_time_is_out(fake, capsys, monkeypatch):
+    fake.add_vpn("g1", range(100, 104))
+    fake.add_vpn("g2", range(200, 204), health="unhealthy")
+    clock = [1000.0]
+    monkeypatch.setattr(engine_pool.time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(engine_pool.time, "sleep", lambda seconds: clock.__setitem__(0, clock[0] + seconds))
+    result = run_module(base_args(vpn_wait_timeout=2.5), capsys=capsys)
+    assert result["failed"] and "VPN container 'g2' is not healthy" in result["msg"]
+    assert clock[0] == 1002.5 and fake.count("create") == 0
