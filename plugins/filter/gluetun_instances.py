@@ -67,6 +67,18 @@ options:
       - C(acestream_secret_env_pattern); each entry then says which variables the compose record may show
         (RV(_value[].env_shown)) and which it may not (RV(_value[].env_secrets)).
     type: str
+  config_hash_key:
+    description:
+      - The kept key of the config-hash label. Given, each entry also has the container's RV(_value[].labels) and
+        RV(_value[].mounts).
+    type: str
+  release:
+    description: The Gluetun release the auth file is written for (its label). Required with O(config_hash_key).
+    type: str
+  healthcheck:
+    description: C(acestream_gluetun_healthcheck), part of the config-hash label (a healthcheck dropped shows there).
+    type: dict
+    default: {}
 """
 
 EXAMPLES = r"""
@@ -111,6 +123,16 @@ _value:
       type: list
       elements: str
       sample: ["127.0.0.1:8002:8001", "19050-19099:19050-19099"]
+    labels:
+      description:
+        - "With O(config_hash_key): its labels - the manager, the pool, the release, its index and the config hash,
+          a keyed hash of what the container cannot show by itself (the auth file, the healthcheck given, the
+          release) that reveals nothing of it."
+      type: dict
+    mounts:
+      description: "With O(config_hash_key): its state directory at C(/gluetun), its auth directory read-only at O(auth_dir)."
+      type: list
+      elements: dict
     directories:
       description: Its directories (mode 0700) as M(acestream.orchestrator.stack_files) takes them.
       type: list
@@ -135,12 +157,14 @@ from ansible_collections.acestream.orchestrator.plugins.module_utils._stack_valu
 
 
 def gluetun_instances(containers, plan=None, stack_dir=None, stack_name=None, env=None, api_bind="",
-                      port_range_bind="", auth_toml=None, auth_dir=GLUETUN_AUTH_DIR, secret_pattern=None):
+                      port_range_bind="", auth_toml=None, auth_dir=GLUETUN_AUTH_DIR, secret_pattern=None,
+                      config_hash_key=None, release=None, healthcheck=None):
     """The container descriptions (see RETURN)."""
     try:
         return _gluetun_instances(containers, plan, stack_dir, stack_name, env=env, api_bind=api_bind,
                                   port_range_bind=port_range_bind, auth_toml=auth_toml, auth_dir=auth_dir,
-                                  secret_pattern=secret_pattern)
+                                  secret_pattern=secret_pattern, config_hash_key=config_hash_key, release=release,
+                                  healthcheck=healthcheck)
     except StackCheckError as exc:
         raise AnsibleFilterError("acestream.orchestrator.gluetun_instances: %s" % exc)
 

@@ -54,6 +54,20 @@ options:
     description: Keep the state directory of a VPN that leaves (C(acestream_gluetun_state_keep)).
     type: bool
     default: true
+  inspects:
+    description:
+      - The inspect of each Gluetun container by name (null for one that does not exist), from
+        M(acestream.orchestrator.stack_host). Null - every container of O(instances) is to be converged.
+    type: dict
+  image:
+    description: The inspect of the Gluetun image (null when it is not on the Docker host).
+    type: dict
+  converge_options:
+    description:
+      - The other options of the gluetun role's docker_container task - C(pull), C(restart_policy),
+        C(capabilities), C(devices), C(healthcheck), C(network) - against which each container is found in place
+        or not. Each entry of O(instances) must then have C(labels) and C(mounts).
+    type: dict
 """
 
 EXAMPLES = r"""
@@ -78,6 +92,16 @@ _value:
     absent: {description: Files to remove (stack_files absent)., type: list, elements: str}
     absent_if_empty: {description: Directories to remove when empty (stack_files absent_if_empty)., type: list,
                       elements: str}
+    converge:
+      description:
+        - The Gluetun containers the docker_container task converges, in the order of O(instances) - those removed
+          first and those not found in place (each option compared at least as strictly as docker_container does;
+          a healthcheck given, C(pull=always) or a missing inspect send every one). The others are left out of its
+          loop.
+      type: list
+      elements: str
+    foreign: {description: Containers holding a name of the stack that it does not own (left in place)., type: list,
+              elements: str}
 """
 
 from ansible.errors import AnsibleFilterError
@@ -88,10 +112,12 @@ from ansible_collections.acestream.orchestrator.plugins.module_utils._stack_resh
 )
 
 
-def gluetun_reshape(containers, pool, instances, stack_dir, vpn_dirs=(), state_keep=True):
-    """What goes before the Gluetun containers are converged (see RETURN)."""
+def gluetun_reshape(containers, pool, instances, stack_dir, vpn_dirs=(), state_keep=True, inspects=None, image=None,
+                    converge_options=None):
+    """What goes before the Gluetun containers are converged, and which are converged (see RETURN)."""
     try:
-        return _gluetun_reshape(containers, pool, instances, stack_dir, vpn_dirs, state_keep)
+        return _gluetun_reshape(containers, pool, instances, stack_dir, vpn_dirs, state_keep, inspects=inspects,
+                                image=image, converge_options=converge_options)
     except ReshapeError as exc:
         raise AnsibleFilterError("acestream.orchestrator.gluetun_reshape: %s" % exc)
 

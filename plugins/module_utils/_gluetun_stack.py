@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import re
 
 from ansible_collections.acestream.orchestrator.plugins.module_utils._env import (
@@ -18,7 +19,16 @@ from ansible_collections.acestream.orchestrator.plugins.module_utils._env import
     env_value_problem,
     variable_problems as env_variable_problems,
 )
-from ansible_collections.acestream.orchestrator.plugins.module_utils._names import GLUETUN_AUTH_DIR
+from ansible_collections.acestream.orchestrator.plugins.module_utils._names import (
+    GLUETUN_AUTH_DIR,
+    GLUETUN_MANAGER,
+    GLUETUN_STATE_PATH,
+    LABEL_CONFIG_HASH,
+    LABEL_GLUETUN_INDEX,
+    LABEL_GLUETUN_RELEASE,
+    LABEL_MANAGED_BY,
+    LABEL_POOL,
+)
 from ansible_collections.acestream.orchestrator.plugins.module_utils._stack_reshape import vpn_paths
 from ansible_collections.acestream.orchestrator.plugins.module_utils._stack_values import (
     StackCheckError,
@@ -112,7 +122,8 @@ def split_secrets(env, secret_pattern, public=(), secret=()):
 
 
 def gluetun_instances(containers, plan, stack_dir, stack_name, env=None, api_bind="", port_range_bind="",
-                      auth_toml=None, auth_dir=GLUETUN_AUTH_DIR, secret_pattern=None):
+                      auth_toml=None, auth_dir=GLUETUN_AUTH_DIR, secret_pattern=None, release=None, healthcheck=None,
+                      config_hash_key=None):
     """Each Gluetun container to converge, in the order of ``containers``.
 
     ``containers``: the stack's Gluetun containers (``name``, ``env``); ``plan``: their port plan with the control
@@ -126,6 +137,12 @@ def gluetun_instances(containers, plan, stack_dir, stack_name, env=None, api_bin
     (every value a string, booleans on/off, ``HTTP_CONTROL_SERVER_ADDRESS`` from the plan, the auth file's path
     when there is one), ``published`` (the control server's mapping from the plan, the engine range) and the
     container's stack_files entries: ``directories``, ``files`` (secrets as ``secret_content``) and ``absent``.
+
+    With ``config_hash_key`` (the kept key of the config-hash label), ``release`` (the Gluetun release the auth file
+    is written for) and ``healthcheck`` (acestream_gluetun_healthcheck), also the container's ``labels`` and
+    ``mounts`` as docker_container takes them: its state directory at /gluetun, the auth file's directory read-only
+    inside it, and the labels that make it the stack's, with the keyed hash of what it cannot show by itself (the
+    auth file's content, which Gluetun reads only at start, the healthcheck given, the release).
     """
     vpns = {vpn["name"]: vpn for vpn in _plan_vpns(plan)}
     stack_dir = _text(stack_dir, "stack_dir").rstrip("/")
@@ -185,6 +202,15 @@ def gluetun_instances(containers, plan, stack_dir, stack_name, env=None, api_bin
                                    "secret_content": auth_toml})
         else:
             entry["absent"].append(entry["auth_dir"])
+        if config_hash_key is not None:
+            entry["mounts"] = [{"type": "bind", "source": paths["state_dir"], "target": GLUETUN_STATE_PATH}]
+            if auth_toml:
+                entry["mounts"].append({"type": "bind", "source": paths["auth_dir"], "target": auth_dir,
+                                        "read_only": True})
+            hashed = (auth_toml or "") + json.dumps(healthcheck or {}) + _text(release, "release")
+            entry["labels"] = {LABEL_MANAGED_BY: GLUETUN_MANAGER, LABEL_POOL: stack_name,
+                               LABEL_GLUETUN_RELEASE: release, LABEL_GLUETUN_INDEX: str(vpn["index"]),
+                               LABEL_CONFIG_HASH: config_hash(hashed, config_hash_key)}
         out.append(entry)
     return out
 

@@ -13,6 +13,8 @@ import errno
 import os
 import sys
 
+from ansible_collections.acestream.orchestrator.plugins.module_utils._docker_common import NotFound
+
 # The kernel's lists of TCP sockets: the ports a process listens on (parsed by _host_ports.listening_ports).
 PROC_NET_TCP = ("/proc/net/tcp", "/proc/net/tcp6")
 
@@ -76,13 +78,24 @@ def listening_text(docker_host):
     return "".join(read_text(path) or "" for path in PROC_NET_TCP)
 
 
-def read_docker(client, images=(), network=""):
+def _inspected(inspect, what):
+    """``inspect(what)``, None when Docker has no such object."""
+    try:
+        return inspect(what)
+    except NotFound:
+        return None
+
+
+def read_docker(client, images=(), network="", inspect=(), inspect_images=()):
     """The Docker Engine's containers (all of them), the images among ``images`` (references) that are present and
     the network named ``network`` (when given), each as the Engine's list API gives them: the shapes
-    community.docker.docker_host_info returns with verbose_output."""
+    community.docker.docker_host_info returns with verbose_output. Also the inspect of each container named in
+    ``inspect`` and of each image in ``inspect_images`` (null when there is none)."""
     found = {"containers": client.containers(all=True), "images": [], "networks": []}
     if images:
         found["images"] = client.images(filters={"reference": list(images)})
     if network:
         found["networks"] = client.networks(names=[network])
+    found["inspects"] = dict((name, _inspected(client.inspect_container, name)) for name in inspect)
+    found["image_inspects"] = dict((ref, _inspected(client.inspect_image, ref)) for ref in inspect_images)
     return found

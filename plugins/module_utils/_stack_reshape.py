@@ -18,6 +18,10 @@ host-port check expose it).
 from __future__ import annotations
 
 from ansible_collections.acestream.orchestrator.plugins.module_utils._errors import AcestreamError
+from ansible_collections.acestream.orchestrator.plugins.module_utils._gluetun_in_place import (
+    InPlaceError,
+    gluetun_to_converge,
+)
 from ansible_collections.acestream.orchestrator.plugins.module_utils._names import (
     APP_LABEL_POOL,
     APP_LABEL_VPN_CONTAINER,
@@ -113,7 +117,8 @@ def published_now(container):
     return out
 
 
-def gluetun_reshape(containers, pool, instances, stack_dir, vpn_dirs=(), state_keep=True):
+def gluetun_reshape(containers, pool, instances, stack_dir, vpn_dirs=(), state_keep=True, inspects=None, image=None,
+                    converge_options=None):
     """What goes before the stack's Gluetun containers are converged.
 
     ``containers``: docker_host_info's (verbose) list; ``instances``: the Gluetun containers to converge
@@ -126,6 +131,11 @@ def gluetun_reshape(containers, pool, instances, stack_dir, vpn_dirs=(), state_k
     between VPNs converges in one run), the stack_files lists ``absent`` / ``absent_if_empty`` of the files
     of the VPNs no longer named, and ``foreign``: the containers holding a name of ``instances`` or ``vpn_dirs``
     that are not the stack's (left in place).
+
+    Also ``converge``: the Gluetun containers the docker_container task converges - those removed first, and those
+    ``_gluetun_in_place`` does not find in place from ``inspects`` (container name -> inspect), ``image`` (the
+    Gluetun image's inspect) and ``converge_options`` (the task's other options); every one when ``inspects`` is
+    null.
     """
     if not isinstance(pool, str) or not pool:
         raise ReshapeError("pool must be the stack's pool name (acestream_pool_name), not %s" % kind_of(pool))
@@ -168,7 +178,13 @@ def gluetun_reshape(containers, pool, instances, stack_dir, vpn_dirs=(), state_k
         if name and name not in wanted:
             dirs.add(name)
     absent, if_empty = vpn_files_absent(stack_dir, sorted(gone | dirs), state_keep)
+    try:
+        moved = set(gluetun_to_converge(list(_sequence(instances, "instances")), inspects, image,
+                                        **dict(converge_options or {})))
+    except InPlaceError as error:
+        raise ReshapeError(str(error))
     return {
+        "converge": [name for name in wanted if name in moved or name in remove_first],
         "leftovers": leftovers,
         "engines": sorted(name for name, vpn in engines if vpn in gone),
         "remove_first": remove_first,

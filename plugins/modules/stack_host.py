@@ -41,6 +41,16 @@ options:
     description: The name of a network to look up. Empty - none.
     type: str
     default: ""
+  inspect:
+    description: Names of containers to inspect (the stack's Gluetun containers).
+    type: list
+    elements: str
+    default: []
+  inspect_images:
+    description: Image references to inspect (the Gluetun image).
+    type: list
+    elements: str
+    default: []
   files:
     description: Paths of files to read. A missing one reads as null.
     type: list
@@ -112,6 +122,14 @@ networks:
   returned: always
   type: list
   elements: dict
+inspects:
+  description: Each of O(inspect) with its inspect, null when there is no such container.
+  returned: when the Docker Engine answered
+  type: dict
+image_inspects:
+  description: Each of O(inspect_images) with its inspect, null when the image is not on the Docker host.
+  returned: when the Docker Engine answered
+  type: dict
 listening:
   description: The kernel's TCP socket lists (C(/proc/net/tcp) and C(/proc/net/tcp6)), null when the Docker Engine
     is not local.
@@ -157,6 +175,8 @@ def argument_spec():
         docker=dict(type="bool", default=True),
         images=dict(type="list", elements="str", default=[]),
         network=dict(type="str", default=""),
+        inspect=dict(type="list", elements="str", default=[]),
+        inspect_images=dict(type="list", elements="str", default=[]),
         files=dict(type="list", elements="path", default=[]),
         subdirectories_of=dict(type="path"),
     )
@@ -179,7 +199,7 @@ def main():
     if params["docker"] and HAS_DOCKER:
         try:
             result.update(read_docker(docker_client(docker_host, params["docker_timeout"]), params["images"],
-                                      params["network"]))
+                                      params["network"], params["inspect"], params["inspect_images"]))
             result["can_talk_to_docker"] = True
         except (DockerException, OSError, ValueError) as exc:
             result["msg"] = str(exc)
