@@ -278,9 +278,11 @@ VARIABLES = {
         "role": "common",
         "example": False,
         "description": [
-            "Ask the target's Docker Engine and probe its Python for the Docker SDK before converging.",
-            ("V(false) saves those two module calls where only the engines are converged (playbook "
-             "C(converge_engines), as the C(keep_converged) rulebook runs it); the gluetun and "
+            ("Check the target's Docker Engine, the Docker SDK of its Python and the host ports in use before "
+             "converging."),
+            ("V(false) leaves those checks out where only the engines are converged (playbook "
+             "C(converge_engines), as the C(keep_converged) rulebook runs it): the target is then read for the "
+             "stack's keys only, and engine_pool refuses a missing SDK, Docker Engine or VPN itself; the gluetun and "
              "orchestrator_app roles refuse V(false)."),
         ],
         "type": "bool",

@@ -31,8 +31,9 @@ def instances():
         release="v3.41.1", healthcheck=HEALTHCHECK)
 
 
-def inspect_of(instance, options=OPTIONS, image=IMAGE):
-    """The inspect of a container docker_container made from ``instance`` with ``options`` (as Docker records it)."""
+def inspect_of(instance, image=None):
+    """The inspect of a container docker_container made from ``instance`` with OPTIONS (as Docker records it)."""
+    image = image or IMAGE
     env = dict(item.split("=", 1) for item in image["Config"]["Env"])
     env.update(instance["env"])
     bindings = {}
