@@ -48,6 +48,9 @@ STATUS_PATH = "/server/api?api_version=3&method=get_status"
 NAME_RESERVED_WAIT = 10.0
 # Seconds between two inspects of an engine that does not answer yet (is it still up, or crash-looping?).
 CRASH_CHECK_INTERVAL = 1.0
+# Seconds between two asks of an engine's status API while it is starting (the API answers a local request in
+# milliseconds: a short interval adds little load and answers sooner).
+READY_POLL_INTERVAL = 0.25
 
 
 class EngineActionError(AcestreamError):
@@ -321,9 +324,9 @@ class DockerEngines:
                         return engine["name"], "%s: %s" % (url, problem)
                 if ok:
                     return None
-                if time.monotonic() + 0.5 > deadline:
+                if time.monotonic() + READY_POLL_INTERVAL > deadline:
                     return engine["name"], "%s: %s" % (url, last)
-                time.sleep(0.5)
+                time.sleep(READY_POLL_INTERVAL)
 
         return [failure for failure in self.parallel(wait_one, engines) if failure]
 
