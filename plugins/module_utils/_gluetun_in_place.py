@@ -43,23 +43,30 @@ def _port_numbers(text):
     return list(range(int(low), int(high or low) + 1))
 
 
-def published_bindings(specs):
-    """docker_container ``published_ports`` items (``[ip:]host[-end]:container[-end][/proto]``) as the set of
-    ``(container port/proto, host address, host port)`` Docker records in HostConfig.PortBindings, one per port."""
-    out = set()
-    for spec in specs:
-        spec, _slash, proto = str(spec).partition("/")
-        parts = spec.rsplit(":", 2)
-        if len(parts) != 3:
-            parts = [""] + parts
-        ip, host, container = parts[0].strip("[]"), parts[1], parts[2]
+def published_ports(spec):
+    """One docker_container ``published_ports`` item (``[ip:]host[-end]:container[-end][/proto]``, as
+    gluetun_instances writes them) as ``[(host address as given, host port, container port, proto)]``, one per
+    port. The one parser of the items: the reshape's host ports come from it too."""
+    spec, _slash, proto = str(spec).partition("/")
+    parts = spec.rsplit(":", 2)
+    if len(parts) != 3:
+        parts = [""] + parts
+    ip, host, container = parts[0].strip("[]"), parts[1], parts[2] if len(parts) > 2 else parts[1]
+    try:
         hosts, containers = _port_numbers(host), _port_numbers(container)
-        if len(hosts) != len(containers):
-            raise InPlaceError("published port %r maps %d host ports onto %d container ports" % (
-                spec, len(hosts), len(containers)))
-        for host_port, container_port in zip(hosts, containers):
-            out.add(("%d/%s" % (container_port, proto or "tcp"), "" if ip in ANY_ADDRESS else ip, str(host_port)))
-    return out
+    except ValueError:
+        raise InPlaceError("published port %r is not [ip:]host:container with port numbers" % spec)
+    if len(hosts) != len(containers):
+        raise InPlaceError("published port %r maps %d host ports onto %d container ports" % (
+            spec, len(hosts), len(containers)))
+    return [(ip, host_port, container_port, proto or "tcp") for host_port, container_port in zip(hosts, containers)]
+
+
+def published_bindings(specs):
+    """docker_container ``published_ports`` items as the set of ``(container port/proto, host address, host port)``
+    Docker records in HostConfig.PortBindings, one per port."""
+    return set(("%d/%s" % (container_port, proto), "" if ip in ANY_ADDRESS else ip, str(host_port))
+               for spec in specs for ip, host_port, container_port, proto in published_ports(spec))
 
 
 def recorded_bindings(host_config):

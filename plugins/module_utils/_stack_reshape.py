@@ -21,6 +21,7 @@ from ansible_collections.acestream.orchestrator.plugins.module_utils._errors imp
 from ansible_collections.acestream.orchestrator.plugins.module_utils._gluetun_in_place import (
     InPlaceError,
     gluetun_to_converge,
+    published_ports,
 )
 from ansible_collections.acestream.orchestrator.plugins.module_utils._names import (
     APP_LABEL_POOL,
@@ -89,18 +90,6 @@ def vpn_files_absent(stack_dir, names, state_keep=True):
     return absent, if_empty
 
 
-def _bindings(spec):
-    """A docker_container ``published_ports`` item (``[ip:]host[-end]:container[-end]``) as ``(ip, start, end)``."""
-    ip, host = "", spec
-    parts = str(spec).rsplit(":", 2)
-    if len(parts) == 3:
-        ip, host = parts[0].strip("[]"), parts[1]
-    elif len(parts) == 2:
-        host = parts[0]
-    low, _dash, high = host.partition("-")
-    return ip, int(low), int(high or low)
-
-
 def binds_meet(one, other):
     """Two host addresses that cannot both publish the same port."""
     return one in WILDCARDS or other in WILDCARDS or one == other
@@ -147,8 +136,10 @@ def gluetun_reshape(containers, pool, instances, stack_dir, vpn_dirs=(), state_k
             raise ReshapeError("each instance must be a mapping with a name (gluetun_instances' entries)")
         wanted[instance["name"]] = set()
         for spec in _sequence(instance.get("published"), "the published ports of %s" % instance["name"]):
-            ip, start, end = _bindings(spec)
-            wanted[instance["name"]].update((ip, port) for port in range(start, end + 1))
+            try:
+                wanted[instance["name"]].update((ip, port) for ip, port, _inside, _proto in published_ports(spec))
+            except InPlaceError as error:
+                raise ReshapeError(str(error))
     ours, engines, foreign = {}, [], set()
     for container in _sequence(containers, "containers"):
         if not isinstance(container, dict):

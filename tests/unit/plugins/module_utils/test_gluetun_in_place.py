@@ -158,6 +158,11 @@ def test_published_bindings_expand_ranges_and_read_addresses():
         ("9000/udp", "::1", "9000"), ("7000/tcp", "", "7000")}
     with pytest.raises(in_place.InPlaceError, match="maps 2 host ports onto 1 container ports"):
         in_place.published_bindings(["19000-19001:19000"])
+    with pytest.raises(in_place.InPlaceError, match="'127.0.0.1:x:8001' is not .ip:.host:container with port numbers"):
+        in_place.published_bindings(["127.0.0.1:x:8001"])
+    # The reshape reads the host ports of the same items with the same parser, and words its errors as its own.
+    with pytest.raises(reshape.ReshapeError, match="maps 2 host ports onto 1 container ports"):
+        reshape.gluetun_reshape([], "ace", [{"name": "g1", "published": ["19000-19001:19000"]}], "/srv/ace")
 
 
 def test_reshape_converges_those_not_in_place_and_those_removed_first():
