@@ -33,6 +33,14 @@ options:
         C(community.docker.docker_image_pull) returns one), matched by C(RepoTags) and C(RepoDigests).
     type: list
     elements: dict
+  pull:
+    description: C(acestream_gluetun_pull); RV(_value.pull) then says whether to pull the image to read its label.
+    type: str
+    choices: [always, missing, never]
+  check_mode:
+    description: Whether the run is in check mode (an image on the target is then never pulled again).
+    type: bool
+    default: false
 """
 
 EXAMPLES = r"""
@@ -78,6 +86,11 @@ _value:
     reference:
       description: The image reference in Docker's short form (C(qmcgaw/gluetun:latest)), as the Docker Engine lists it.
       type: str
+    pull:
+      description:
+        - Whether to pull the image to read its label - the release is not given (O(override)), O(pull) is not
+          V(never), and the image is not on the target, or O(pull) is V(always) outside check mode.
+      type: bool
     problem:
       description: Null, or why the role cannot deploy it and how to go on.
       type: str
@@ -88,10 +101,10 @@ from ansible.errors import AnsibleFilterError
 from ansible_collections.acestream.orchestrator.plugins.module_utils._gluetun_release import ReleaseError, decide
 
 
-def gluetun_release(image, override=None, labels=None, images=None):
+def gluetun_release(image, override=None, labels=None, images=None, pull=None, check_mode=False):
     """The release decision (see RETURN)."""
     try:
-        return decide(image, override=override, labels=labels, images=images)
+        return decide(image, override=override, labels=labels, images=images, pull=pull, check_mode=check_mode)
     except ReleaseError as exc:
         raise AnsibleFilterError("acestream.orchestrator.gluetun_release: %s" % exc)
 

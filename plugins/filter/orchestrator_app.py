@@ -78,6 +78,9 @@ options:
     description: The Docker host's containers (docker_host_info's C(containers), with labels); RV(_value.engines) then names the stack's app engines.
     type: list
     elements: dict
+  name:
+    description: The app container's name (C(acestream_orchestrator_name)); with O(containers), RV(_value.left) says whether it is there.
+    type: str
 """
 
 EXAMPLES = r"""
@@ -107,6 +110,9 @@ _value:
       description: The app's C(custom_engine_variant.json), turned off (the image ships one that is on and wins over the settings file).
       type: str
     engines: {description: The stack's app engines among O(containers); null without them., type: list, elements: str}
+    left:
+      description: Whether the app left anything among O(containers) - one of its engines, or a container named O(name); null without O(containers).
+      type: bool
     settings_hash: {description: "A hash of both settings files, for a label of the app container.", type: str}
     problems: {description: Why the stack cannot run the app (besides its release); empty when it can., type: list, elements: str}
     warnings: {description: What the user accepted (O(old_gluetun) V(warn))., type: list, elements: str}
@@ -120,13 +126,13 @@ from ansible_collections.acestream.orchestrator.plugins.module_utils._orchestrat
 
 def orchestrator_app(image, pool=None, replicas=None, override="", images=None, engine_variant=None, app_variant="",
                      engine_image="", gluetun_release=None, gluetun_containers=None, gluetun_env=None,
-                     old_gluetun="fail", app_env=None, containers=None):
+                     old_gluetun="fail", app_env=None, containers=None, name=None):
     """The app's deployment (see RETURN)."""
     try:
         return deployment(image, pool, replicas, override=override, images=images, engine_variant=engine_variant,
                           app_variant_name=app_variant, engine_image=engine_image, gluetun_release=gluetun_release,
                           gluetun_containers=gluetun_containers, gluetun_env=gluetun_env, old_gluetun=old_gluetun,
-                          app_env=app_env, containers=containers)
+                          app_env=app_env, containers=containers, name=name)
     except (AppError, ReleaseError) as exc:
         raise AnsibleFilterError("acestream.orchestrator.orchestrator_app: %s" % exc)
 

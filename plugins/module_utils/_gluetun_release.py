@@ -138,12 +138,15 @@ def read_release(image, override, labels, override_name):
     return "", None, label
 
 
-def decide(image, override=None, labels=None, images=None):
+def decide(image, override=None, labels=None, images=None, pull=None, check_mode=False):
     """The release of ``image`` and what follows from it.
 
     ``override``: acestream_gluetun_release ('' or None: not given). ``labels``: the image's labels on the target
     (None: the image is not there to look at); or ``images``, the target's images to find it in (image_labels).
-    Returns ``{release, source, known, has_auth, routes, auth_routes, app_routes, label, on_target, problem}``:
+    ``pull``: acestream_gluetun_pull (None: not asked). Returns ``{release, source, known, has_auth, routes,
+    auth_routes, app_routes, label, on_target, pull, problem}``; ``pull``: whether to pull the image to read its label
+    (the release is not given, the policy may pull, and the image is missing or the policy pulls always outside
+    check mode).
     ``source`` says where the release was read, ``routes`` is ``"v3.41"`` or ``"v3.39"`` (the route set of the auth
     file: ``auth_routes`` with the API key, ``app_routes`` without, for the orchestrator app), ``problem`` is
     None or the refusal, naming the ways out.
@@ -157,6 +160,8 @@ def decide(image, override=None, labels=None, images=None):
     tag = image_tag(image)
     result = {"release": release, "source": source, "known": is_known(release), "label": label or None,
               "on_target": labels is not None, "reference": _familiar(image)}
+    result["pull"] = (not override and pull not in (None, "never")
+                      and (labels is None or (pull == "always" and not check_mode)))
     parts = release_tuple(release)
     result["has_auth"] = release == "latest" or (parts is not None and parts >= FIRST_AUTH_RELEASE)
     result["routes"] = "v3.41" if release == "latest" or (parts and parts >= FIRST_V3_41_RELEASE) else "v3.39"

@@ -257,7 +257,7 @@ def gluetun_forwarding(containers, env=None):
 
 def deployment(image, pool, replicas, override=None, images=None, engine_variant=None, app_variant_name=None,
                engine_image=None, gluetun_release=None, gluetun_containers=None, gluetun_env=None, old_gluetun="fail",
-               app_env=None, containers=None):
+               app_env=None, containers=None, name=None):
     """What the orchestrator_app role deploys, and every reason not to: ``{release, release_source, reference,
     on_target, release_problem, variant, label, settings, settings_json, custom_variant_json, settings_hash, engines,
     problems, warnings}``. ``release_problem`` (None, or why the release cannot run the guide's setup) comes apart
@@ -265,7 +265,8 @@ def deployment(image, pool, replicas, override=None, images=None, engine_variant
     the roles list later. ``gluetun_release`` (None: not known yet) and the Gluetun containers' environments
     (``gluetun_containers`` over ``gluetun_env``: port forwarding on?) give the Gluetun check; ``app_env``
     (acestream_orchestrator_env) may not set what the collection sets (env_problems). ``containers``: the Docker
-    host's container list (``engines`` then names the stack's app engines on it). ``settings_hash``: of the two
+    host's container list (``engines`` then names the stack's app engines on it, and ``left`` says whether they or a
+    container named ``name``, the app's, are there: what the app left when it is turned off). ``settings_hash``: of the two
     settings files, for a label of the app container (the app reads them at start: a change re-creates it)."""
     problems, warnings = [], []
     info = release(image, override=override, images=images)
@@ -280,6 +281,7 @@ def deployment(image, pool, replicas, override=None, images=None, engine_variant
                         "the variant (acestream_orchestrator_engine_variant), or leave the engines to the collection "
                         "(acestream_orchestrator_enabled: false).")
     label = container_label(pool)
+    engines = [engine["name"] for engine in app_engines(containers, pool)] if containers is not None else None
     problems.extend(env_problems(app_env, label))
     settings = engine_settings(replicas, variant) if variant else None
     if gluetun_release is not None:
@@ -293,7 +295,8 @@ def deployment(image, pool, replicas, override=None, images=None, engine_variant
             "custom_variant_json": settings_text(custom_variant(variant)) if variant else None,
             "settings_hash": hashlib.sha256((settings_text(settings) + settings_text(custom_variant(variant))).encode(
                 "utf-8")).hexdigest()[:16] if settings else None,
-            "engines": [engine["name"] for engine in app_engines(containers, pool)] if containers is not None else None,
+            "engines": engines, "left": None if containers is None else bool(engines) or any(
+                "/%s" % name in (container.get("Names") or []) for container in containers),
             "problems": problems, "warnings": warnings}
 
 

@@ -20,6 +20,8 @@ rename, so a reader never sees a secret file with a wider mode or a half-written
 from __future__ import annotations
 
 import errno
+import hashlib
+import hmac
 import os
 import re
 import shutil
@@ -447,6 +449,66 @@ def plan(directories, files, absent):
     for entry in absent:
         planner.absent(entry)
     return planner.changes, planner.kept
+
+
+def digest(key, data):
+    """The keyed digest of a file's bytes (HMAC-SHA256 under the stack's own key, hex): what ``file_states`` returns
+    for a file, so that a content can be compared without being read back, nor guessed from a plain hash."""
+    return hmac.new(key.encode("utf-8"), data, hashlib.sha256).hexdigest()
+
+
+def file_states(paths, key=None):
+    """What is at each path, for ``in_place``: ``{path: {kind, mode, digest (files, with a key), entries
+    (directories)}}``; ``kind`` ``absent`` when nothing is there. A path that cannot be read is left out: unknown."""
+    states = {}
+    for path in paths:
+        path = os.path.normpath(path)
+        try:
+            info = os.lstat(path)
+        except (FileNotFoundError, NotADirectoryError):
+            states[path] = {"kind": "absent"}
+            continue
+        except OSError:
+            continue
+        state = {"kind": _kind(info), "mode": stat.S_IMODE(info.st_mode)}
+        try:
+            if state["kind"] == "file" and key:
+                state["digest"] = digest(key, _read(path))
+            elif state["kind"] == "directory":
+                state["entries"] = len(os.listdir(path))
+        except OSError:
+            continue
+        states[path] = state
+    return states
+
+
+def in_place(states, key, directories=None, files=None, absent=None, absent_if_empty=None):
+    """True when ``plan`` would change nothing, as far as ``states`` (``file_states`` of the paths, read with
+    ``key``) tell; False when it would, or when they cannot tell (a path not read, no key, an option ``validate``
+    refuses: the module then says why). The same decisions as ``plan``, on what was read instead of the disk."""
+    try:
+        dirs, wanted_files, gone = validate(directories, files, absent, absent_if_empty)
+    except StackFilesError:
+        return False
+    for entry in dirs:
+        state = states.get(entry["path"]) or {}
+        if state.get("kind") != "directory" or \
+                directory_mode(state["mode"], entry["mode"], entry["existing"]) != state["mode"]:
+            return False
+    for entry in wanted_files:
+        state = states.get(entry["path"]) or {}
+        if state.get("kind") != "file" or state["mode"] != entry["mode"]:
+            return False
+        if entry["replace"] and (not key or state.get("digest") != digest(key, entry["content"].encode("utf-8"))):
+            return False
+    for entry in gone:
+        state = states.get(entry["path"])
+        if state is None:
+            return False
+        kept = entry["if_empty"] and (state["kind"] != "directory" or state.get("entries", 0) > 0)
+        if state["kind"] != "absent" and not kept:
+            return False
+    return True
 
 
 def _write_atomically(path, data, mode, replace=True):

@@ -27,6 +27,24 @@ from ansible_collections.acestream.orchestrator.plugins.module_utils._stack_valu
 from ansible_collections.acestream.orchestrator.plugins.module_utils._text import CONTROL_CHARACTER_RE, kind_of
 
 
+# --------------------------------------------------------------------------------------- the playbooks' hosts
+def host_pattern(value):
+    """acestream_hosts, the hosts a playbook of the collection runs on, checked: a non-empty host pattern (a string,
+    or a list of them) without control characters, returned as given; raises StackCheckError naming the variable."""
+    items = value if isinstance(value, list) else [value]
+    for item in items:
+        if not isinstance(item, str) or not item.strip():
+            raise StackCheckError("acestream_hosts must be a host pattern such as 'all', 'acestream' or "
+                                  "'acestream:&prod' (or a list of them), not %s: set it to the inventory group or "
+                                  "hosts to run on" % ("an empty string" if isinstance(item, str) else kind_of(item)))
+        if CONTROL_CHARACTER_RE.search(item):
+            raise StackCheckError("acestream_hosts contains a control character (a line break or tab pasted with "
+                                  "it?): give the host pattern alone, e.g. 'acestream'")
+    if not items:
+        raise StackCheckError("acestream_hosts is an empty list: give a host pattern such as 'all' or 'acestream'")
+    return value
+
+
 # --------------------------------------------------------------------------------------- the variables as given
 # What a variable of each argument-spec type must be, as the roles use it: the roles read the variables themselves
 # (validate_argument_spec checks a value but hands the role nothing converted), so a list given as an API key would

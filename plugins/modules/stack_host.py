@@ -59,6 +59,17 @@ options:
   subdirectories_of:
     description: A directory whose subdirectories are listed. Empty - none.
     type: path
+  file_states:
+    description:
+      - Paths whose kind, mode and content are read, for the gluetun role to tell whether its files are in place
+        without a module run to write them - each file's content as a digest keyed by O(file_states_key), never
+        as text.
+    type: list
+    elements: path
+    default: []
+  file_states_key:
+    description: The file whose text (stripped) keys the digests of O(file_states). Missing or empty - no digests.
+    type: path
   docker_host:
     description:
       - The Docker daemon, for example V(unix:///var/run/docker.sock). Defaults to E(DOCKER_HOST), then the local
@@ -144,6 +155,13 @@ file_errors:
   returned: always
   type: list
   elements: str
+file_states:
+  description:
+    - Each of O(file_states) (normalised) with its C(kind) (V(absent), V(directory), V(file), V(link), V(other)),
+      C(mode), the C(digest) of a file's content (HMAC-SHA256 under the key of O(file_states_key)) and the number of
+      C(entries) of a directory. A path that cannot be read is left out.
+  returned: always
+  type: dict
 subdirectories:
   description: The directories inside O(subdirectories_of), full paths, sorted.
   returned: always
@@ -168,6 +186,7 @@ from ansible_collections.acestream.orchestrator.plugins.module_utils._host_read 
     sdk_state,
     subdirectories,
 )
+from ansible_collections.acestream.orchestrator.plugins.module_utils._stack_files import file_states
 
 
 def argument_spec():
@@ -179,6 +198,8 @@ def argument_spec():
         inspect_images=dict(type="list", elements="str", default=[]),
         files=dict(type="list", elements="path", default=[]),
         subdirectories_of=dict(type="path"),
+        file_states=dict(type="list", elements="path", default=[]),
+        file_states_key=dict(type="path", no_log=False),
     )
     spec.update(DOCKER_ARGUMENT_SPEC)
     return spec
@@ -194,6 +215,9 @@ def main():
         result["files"], result["file_errors"] = read_files(params["files"])
         result["subdirectories"] = subdirectories(params["subdirectories_of"]) if params["subdirectories_of"] else []
         result["listening"] = listening_text(docker_host)
+        key_file = params["file_states_key"]
+        key = read_files([key_file])[0][key_file] if key_file else None
+        result["file_states"] = file_states(params["file_states"], (key or "").strip())
     except OSError as exc:
         module.fail_json(msg="Reading the stack's files on the Docker host failed: %s" % exc, **result)
     if params["docker"] and HAS_DOCKER:

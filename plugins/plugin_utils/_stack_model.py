@@ -167,6 +167,12 @@ def _paths(values, names):
                       stack_dir + "/orchestrator-api-key"],
         "gluetun_files": [stack_dir + "/gluetun/config-hash-key", stack_dir + "/gluetun-api-key",
                           stack_dir + "/docker-compose.yml"],
+        # Every path the gluetun role's files are written to when the stack is as declared, read (kind, mode, keyed
+        # digest) by every entry point: the role writes its files only when one of them is not in place.
+        "gluetun_states": [stack_dir, stack_dir + "/gluetun", stack_dir + "/gluetun/config-hash-key",
+                           stack_dir + "/gluetun-api-key", stack_dir + "/docker-compose.yml"]
+        + [vpn[key] for vpn in (vpn_paths(stack_dir, name) for name in names)
+           for key in ("dir", "state_dir", "env_file", "auth_dir", "auth_file")],
         "app_files": [stack_dir + "/orchestrator.env", stack_dir + "/orchestrator-api-key",
                       app_dir + "/engine_settings.json", app_dir + "/custom_engine_variant.json"],
     }

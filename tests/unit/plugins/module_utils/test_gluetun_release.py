@@ -128,3 +128,18 @@ def test_an_image_summary_without_its_labels_is_not_known():
     assert gr.image_labels("qmcgaw/gluetun", images) is None
     assert gr.decide("qmcgaw/gluetun", images=images)["on_target"] is False
     assert gr.image_labels("qmcgaw/gluetun", [{"RepoTags": ["qmcgaw/gluetun:latest"], "Labels": None}]) == {}
+
+
+@pytest.mark.parametrize("override, labels, pull, check_mode, pulled", [
+    ("", None, "missing", False, True),  # missing: pulled to read its label
+    ("", None, "missing", True, True),  # check mode too (docker_image_pull then only says it would)
+    ("", {}, "missing", False, False),  # on the target: its labels are read
+    ("", {}, "always", False, True),  # always: pulled again
+    ("", {}, "always", True, False),  # but not in check mode
+    ("", None, "never", False, False),
+    ("v3.41.1", None, "missing", False, False),  # the release is given: nothing to read
+    ("", None, None, False, False),  # not asked
+])
+def test_when_the_image_is_pulled_to_read_its_release(override, labels, pull, check_mode, pulled):
+    assert gr.decide("qmcgaw/gluetun:v3.41.1", override=override, labels=labels, pull=pull,
+                     check_mode=check_mode)["pull"] is pulled

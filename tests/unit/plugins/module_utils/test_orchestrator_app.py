@@ -274,3 +274,18 @@ G2 = {"name": "g2", "healthy": True, "forwarded_port": 40002}
 def test_vpn_status_against_gluetun(answer, vpns, said):
     problems = app.vpn_status_problems(answer, vpns)
     assert len(problems) == len(said) and all(part in text for part, text in zip(said, problems))
+
+
+@pytest.mark.parametrize("containers, left", [
+    ([], False),
+    ([{"Names": ["/other"], "Labels": {}}], False),
+    ([{"Names": ["/acestream-orchestrator"], "Labels": {}}], True),  # the app's name, whoever made it
+    ([{"Names": ["/acestream-orchestrator-b"], "Labels": {}}], False),
+    ([{"Names": ["/engine1"], "Labels": {"acestream.app-pool": "acestream"}}], True),  # one of its engines
+    ([{"Names": ["/engine1"], "Labels": {"acestream.app-pool": "acestream-b"}}], False),  # another stack's
+])
+def test_what_the_app_left_on_the_docker_host(containers, left):
+    decided = app.deployment("ghcr.io/krinkuto11/acestream-orchestrator:v1.7.3", "acestream", 0,
+                             containers=containers, name="acestream-orchestrator")
+    assert decided["left"] is left
+    assert app.deployment("ghcr.io/krinkuto11/acestream-orchestrator:v1.7.3", "acestream", 0)["left"] is None

@@ -383,3 +383,19 @@ def test_config_hash_is_keyed():
         gluetun_stack.config_hash(content, "")
     with pytest.raises(stack_values.StackCheckError, match="key must be a string, not null"):
         gluetun_stack.config_hash(content, None)
+
+
+@pytest.mark.parametrize("value", ["all", "acestream:&prod", ["web", "acestream"]])
+def test_host_patterns_are_returned_as_given(value):
+    assert stack_input.host_pattern(value) == value
+
+
+@pytest.mark.parametrize("value, words", [
+    ("", "not an empty string"), ("   ", "not an empty string"), (None, "not null"), (7, "not a number"),
+    ({"a": 1}, "not a mapping"), ([], "an empty list"), (["web", 3], "not a number"),
+    ("web\nprod", "control character"), (float("nan"), "not a decimal number"),
+])
+def test_a_bad_host_pattern_names_acestream_hosts_and_the_fix(value, words):
+    with pytest.raises(stack_values.StackCheckError) as raised:
+        stack_input.host_pattern(value)
+    assert "acestream_hosts" in str(raised.value) and words in str(raised.value)

@@ -11,7 +11,7 @@ import os
 import pytest
 from module_runner import run_module_main
 
-from ansible_collections.acestream.orchestrator.plugins.module_utils import _host_read
+from ansible_collections.acestream.orchestrator.plugins.module_utils import _host_read, _stack_files
 from ansible_collections.acestream.orchestrator.plugins.modules import stack_host
 
 
@@ -117,3 +117,24 @@ def test_an_unreadable_file_is_named_with_the_fix(tmp_path):
                                                 ("tcp://127.0.0.1:2375", False), ("ssh://h", False)])
 def test_which_docker_engines_are_local(docker_host, local):
     assert _host_read.docker_engine_is_local(docker_host) is local
+
+
+def test_file_states_are_read_with_digests_keyed_by_the_stacks_key(capsys, monkeypatch, tmp_path):
+    (tmp_path / "gluetun").mkdir(mode=0o700)
+    (tmp_path / "gluetun" / "config-hash-key").write_text("the-key\n")
+    (tmp_path / "gluetun" / "gluetun.env").write_text("WIREGUARD_PRIVATE_KEY=secret\n")
+    os.chmod(tmp_path / "gluetun" / "gluetun.env", 0o600)
+    paths = [str(tmp_path / "gluetun"), str(tmp_path / "gluetun" / "gluetun.env"), str(tmp_path / "missing")]
+    code, out, raw = run(capsys, monkeypatch, {"docker": False, "file_states": paths,
+                                               "file_states_key": str(tmp_path / "gluetun" / "config-hash-key")})
+    assert code == 0 and out["changed"] is False
+    states = out["file_states"]
+    assert states[paths[0]] == {"kind": "directory", "mode": 0o700, "entries": 2}
+    assert states[paths[1]]["mode"] == 0o600
+    assert states[paths[1]]["digest"] == _stack_files.digest("the-key", b"WIREGUARD_PRIVATE_KEY=secret\n")
+    assert states[paths[2]] == {"kind": "absent"}
+    assert "secret" not in raw
+    # Without the key (a first run): no digest, so nothing is taken as in place.
+    code, out, _raw = run(capsys, monkeypatch, {"docker": False, "file_states": paths,
+                                                "file_states_key": str(tmp_path / "no-key")})
+    assert "digest" not in out["file_states"][paths[1]]
