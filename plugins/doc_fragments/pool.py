@@ -83,6 +83,12 @@ options:
         character, or a value that is not a string (a list, a number) is refused before anything is touched, by
         name; the value is never shown.
     type: raw
+  api_key_file:
+    description:
+      - A file on the target holding the API key (its text, without the line break it ends with), read when
+        O(api_key) is empty or not given - the key the collection generates and keeps in the stack's directory. A
+        missing file means no key; one that cannot be read fails the task, naming the file.
+    type: path
   username:
     description:
       - Control-server user for C(auth = "basic") roles. Requires O(password).

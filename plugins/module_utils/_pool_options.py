@@ -1,7 +1,8 @@
 # Copyright (c) acestream.orchestrator contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """The options that describe an engine pool, and their validation: one copy for every module that reads a pool
-(engine_pool converges it, stack_info observes it). Private to this collection. No I/O."""
+(engine_pool converges it, stack_info observes it). Private to this collection. No I/O, except the read of the
+API key file (``api_key_file``)."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from ansible_collections.acestream.orchestrator.plugins.module_utils._gluetun_ap
     check_credentials,
     seconds_problem,
 )
+from ansible_collections.acestream.orchestrator.plugins.module_utils._host_read import read_text
 from ansible_collections.acestream.orchestrator.plugins.module_utils._portplan import (
     DEFAULT_HTTPS_PORT_RANGE,
     GLUETUN_DEFAULT_API_PORT,
@@ -46,6 +48,7 @@ POOL_ARGUMENT_SPEC = dict(
     api_port=dict(type="int", default=GLUETUN_DEFAULT_API_PORT),
     # raw: a list or a number must be refused (check_credentials), not turned into its text
     api_key=dict(type="raw", no_log=True),
+    api_key_file=dict(type="path", no_log=False),
     username=dict(type="raw"),
     password=dict(type="raw", no_log=True),
     api_timeout=dict(type="float", default=5),
@@ -65,6 +68,8 @@ def validate_common(params):
     check_seconds(params, "api_timeout")
     if "docker_timeout" in params:
         check_seconds(params, "docker_timeout", example=60)
+    if params.get("api_key_file") and params["api_key"] in (None, ""):
+        params["api_key"] = kept_key(params["api_key_file"])
     try:
         check_credentials(params["api_key"], params["username"], params["password"])
     except GluetunConfigError as exc:
@@ -95,6 +100,17 @@ def validate_pool(params):
         "forwarded_port": params["forwarded_port"],
     }
     return plan, core
+
+
+def kept_key(path):
+    """The key kept in ``path`` (its text, stripped), None when the file is missing; raises PortPlanError naming
+    api_key_file when it cannot be read."""
+    try:
+        text = read_text(path)
+    except (OSError, UnicodeDecodeError) as exc:
+        raise PortPlanError("api_key_file", "%s cannot be read (%s): run as a user who can read it, or give api_key"
+                            % (path, getattr(exc, "strerror", None) or exc))
+    return (text or "").strip() or None
 
 
 def check_seconds(params, field, zero_ok=False, example=None):

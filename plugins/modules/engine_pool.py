@@ -430,6 +430,7 @@ def main():
     # Every failure is reported here, in one place.
     try:
         plan, core = validate(params)
+        module.no_log_values.update([params["api_key"]] if params["api_key"] else [])  # read from api_key_file
         docker_host = docker_host_from(params["docker_host"])
         ops = DockerEngines(docker_client(docker_host, params["docker_timeout"]), params["parallelism"], docker_host)
         if params["state"] == "absent":

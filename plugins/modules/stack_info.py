@@ -456,6 +456,7 @@ def main():
     params = module.params
     try:
         plan, core = validate_pool(params)
+        module.no_log_values.update([params["api_key"]] if params["api_key"] else [])  # read from api_key_file
         check_seconds(params, "wait_timeout", zero_ok=True)
     except PortPlanError as exc:
         fail(module, exc)

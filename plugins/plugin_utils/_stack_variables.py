@@ -281,9 +281,9 @@ VARIABLES = {
             ("Check the target's Docker Engine, the Docker SDK of its Python and the host ports in use before "
              "converging."),
             ("V(false) leaves those checks out where only the engines are converged (playbook "
-             "C(converge_engines), as the C(keep_converged) rulebook runs it): the target is then read for the "
-             "stack's keys only, and engine_pool refuses a missing SDK, Docker Engine or VPN itself; the gluetun and "
-             "orchestrator_app roles refuse V(false)."),
+             "C(converge_engines), as the C(keep_converged) rulebook runs it): nothing is read on the target "
+             "first, engine_pool and stack_info read the stack's kept API key themselves and refuse a missing SDK, "
+             "Docker Engine or VPN; the gluetun and orchestrator_app roles refuse V(false)."),
         ],
         "type": "bool",
         "default": True,

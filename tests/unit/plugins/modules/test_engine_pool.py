@@ -603,3 +603,31 @@ def test_vpn_wait_timeout_gives_up_when_the_time_is_out(fake, capsys, monkeypatc
     result = run_module(base_args(vpn_wait_timeout=2.5), capsys=capsys)
     assert result["failed"] and "VPN container 'g2' is not healthy" in result["msg"]
     assert clock[0] == 1002.5 and fake.count("create") == 0
+
+
+def test_the_api_key_is_read_from_api_key_file_when_not_given(two, capsys, monkeypatch, tmp_path):
+    answers = {"g1": {"vpn_status": "running", "forwarded_port": 51000, "error": None},
+               "g2": {"vpn_status": "running", "forwarded_port": None, "error": None}}
+    seen = []
+
+    def read_control(inspect, name, api_port, credentials, timeout, need_ports, port_wait=0.0, docker_host=None):
+        seen.append(credentials["api_key"])
+        return answers[name]
+
+    monkeypatch.setattr(_engine_docker, "read_control", read_control)
+    key_file = tmp_path / "gluetun-api-key"
+    key_file.write_text("kept-k3y-0123456789\n")
+    result = run_module(base_args(api_key_file=str(key_file)), capsys=capsys)
+    assert set(seen) == {"kept-k3y-0123456789"} and "kept-k3y-0123456789" not in json.dumps(result)
+    seen.clear()
+    run_module(base_args(api_key="given-key-0123456", api_key_file=str(key_file)), capsys=capsys)
+    assert set(seen) == {"given-key-0123456"}  # a key given wins
+    seen.clear()
+    run_module(base_args(api_key_file=str(tmp_path / "missing")), capsys=capsys)
+    assert set(seen) == {None}  # no file: no key
+    def refuse(*_args, **_kwargs):  # an unreadable file (root reads any mode, so the refusal is simulated)
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr("builtins.open", refuse)
+    failed = run_module(base_args(api_key_file=str(key_file)), capsys=capsys)
+    assert failed["failed"] and failed["msg"].startswith("api_key_file: %s cannot be read (Permission denied)" % key_file)
