@@ -625,6 +625,7 @@ def test_the_api_key_is_read_from_api_key_file_when_not_given(two, capsys, monke
     seen.clear()
     run_module(base_args(api_key_file=str(tmp_path / "missing")), capsys=capsys)
     assert set(seen) == {None}  # no file: no key
+
     def refuse(*_args, **_kwargs):  # an unreadable file (root reads any mode, so the refusal is simulated)
         raise PermissionError(13, "Permission denied")
 
