@@ -12,7 +12,7 @@ description:
   - Takes the options of a M(acestream.orchestrator.stack_files) call and the C(file_states) that
     M(acestream.orchestrator.stack_host) read of its paths, and says whether the call would change nothing - so a
     run with nothing to change leaves that module run out.
-  - Makes the same decisions as M(acestream.orchestrator.stack_files) (a directory's mode after O(_input.directories[].existing),
+  - Makes the same decisions as M(acestream.orchestrator.stack_files) (a directory's mode after its C(existing),
     a file's mode and content, what is to be removed), on what was read instead of the disk. Contents are compared by
     their digests keyed with O(key), never as text.
   - V(false) whenever it cannot tell - a path that was not read, no O(key), an option the module would refuse - the

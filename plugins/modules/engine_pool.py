@@ -88,7 +88,8 @@ options:
     description:
       - Seconds to wait, before deciding, for every VPN container to be healthy with its VPN running (just started,
         restarting, reconnecting). A VPN that is missing, or whose control server refuses the credentials (401), is
-        not waited for. Not in check mode. V(0) decides at once.
+        not waited for. In check mode too (the wait changes nothing), so that check mode reports what a run would
+        do. V(0) decides at once.
       - A VPN still not healthy then is handled as O(on_unhealthy_vpn) says.
     type: float
     default: 0
@@ -373,9 +374,9 @@ def remove_pool(module, ops, pool):
 
 
 def observe_when_healthy(module, ops, plan, core, params):
-    """The run's observation, once every VPN is healthy or vpn_wait_timeout is out (not waiting in check mode, nor
-    for what waiting cannot heal: vpns_to_wait_for)."""
-    deadline = time.monotonic() + (0 if module.check_mode else params["vpn_wait_timeout"])
+    """The run's observation, once every VPN is healthy or vpn_wait_timeout is out (not waiting for what waiting cannot
+    heal: vpns_to_wait_for). In check mode too: the wait is read-only, and check mode reports what a run would do."""
+    deadline = time.monotonic() + params["vpn_wait_timeout"]
     while True:
         observation = ops.observe(plan, core["pool"], core["image"], params["api_port"], credentials(params),
                                   params["api_timeout"], ports=params["forwarded_port"] == "auto",

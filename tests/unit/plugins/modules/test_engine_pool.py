@@ -583,13 +583,24 @@ def test_vpn_wait_timeout_waits_for_a_starting_vpn_then_converges(fake, capsys, 
     assert fake.count("create") == 4
 
 
-def test_vpn_wait_timeout_neither_waits_in_check_mode_nor_for_a_missing_vpn(fake, capsys, monkeypatch):
+def test_vpn_wait_timeout_waits_in_check_mode_as_the_run_would_but_not_for_a_missing_vpn(fake, capsys, monkeypatch):
+    """Check mode waits for a starting VPN as the run would (the wait is read-only), then reports the run's plan; a
+    VPN that does not exist is not waited for."""
     fake.add_vpn("g1", range(100, 104), health="starting")
-    monkeypatch.setattr(engine_pool.time, "sleep", lambda seconds: pytest.fail("waited"))
+    fake.add_vpn("g2", range(200, 204))
+    g1 = next(c for c in fake.containers_by_id.values() if c["Name"] == "/g1")
+    slept = []
+
+    def sleep(seconds):
+        slept.append(seconds)
+        g1["State"]["Health"]["Status"] = "healthy"
+
+    monkeypatch.setattr(engine_pool.time, "sleep", sleep)
     checked = run_module(base_args(vpn_wait_timeout=30), check=True, capsys=capsys)
-    assert checked["failed"] and "VPN container 'g1' is not healthy" in checked["msg"]
-    for container in fake.containers_by_id.values():
-        container["State"]["Health"]["Status"] = "healthy"
+    assert not checked.get("failed") and checked["changed"] and slept == [engine_pool.VPN_WAIT_INTERVAL]
+    assert fake.count("create") == 0  # check mode: planned, not done
+    del fake.containers_by_id[next(cid for cid, c in fake.containers_by_id.items() if c["Name"] == "/g2")]
+    monkeypatch.setattr(engine_pool.time, "sleep", lambda seconds: pytest.fail("waited"))
     missing = run_module(base_args(vpn_wait_timeout=30), capsys=capsys)  # g2 does not exist: nothing to wait for
     assert missing["failed"] and "no container named 'g2' exists" in missing["msg"]
 
